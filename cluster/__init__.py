@@ -1,0 +1,1 @@
+"""What the nodes of a Flotilla cluster agree on, and how requests reach the right replicas."""

@@ -1,0 +1,31 @@
+"""Errors every layer may raise; the API maps each to its HTTP status once, at the edge."""
+
+
+class FlotillaError(Exception):
+    """Base of the errors a client can be told about."""
+
+    status: int = 500
+
+
+class BadRequest(FlotillaError):
+    """The request is malformed or asks for something invalid."""
+
+    status = 400
+
+
+class NotFound(FlotillaError):
+    """A named collection, alias, point or index does not exist."""
+
+    status = 404
+
+
+class Conflict(FlotillaError):
+    """The request collides with existing state (a duplicate name)."""
+
+    status = 409
+
+
+class Unavailable(FlotillaError):
+    """The node or the cluster cannot serve the request right now."""
+
+    status = 503
