@@ -1,0 +1,143 @@
+"""Collection metadata operations: what `/collections` and `/aliases` do, through consensus.
+
+Validation that needs no state happens here, before proposing, so most bad requests are
+refused without a Raft round trip; the state machine still has the last word (names taken
+concurrently, aliases pointing at vanished collections).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from cluster.collection_config import (
+    apply_collection_update,
+    build_collection_config,
+    dense_vector_params,
+    validate_collection_name,
+)
+from cluster.state import CollectionMeta, MetadataState, resolve
+from node.errors import BadRequest, NotFound
+
+Propose = Callable[[dict], Awaitable[object]]
+
+
+class Catalog:
+    def __init__(
+        self,
+        propose: Propose,
+        state: Callable[[], MetadataState],
+        after_change: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._propose = propose
+        self._state = state
+        # Brings local shards in line with the metadata before a change is acknowledged.
+        self._after_change = after_change
+
+    @property
+    def state(self) -> MetadataState:
+        return self._state()
+
+    def resolve(self, name: str) -> CollectionMeta:
+        """The collection a name or alias stands for; NotFound otherwise."""
+        state = self._state()
+        real = resolve(state, name)
+        meta = state.collections.get(real) if real is not None else None
+        if meta is None:
+            raise NotFound(f"Collection `{name}` doesn't exist!")
+        return meta
+
+    def list_names(self) -> list[str]:
+        return sorted(self._state().collections)
+
+    async def create(self, name: str, body: object) -> CollectionMeta:
+        validate_collection_name(name)
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        config, init_from = build_collection_config(body)
+        source = None
+        if init_from is not None:
+            source = self.resolve(init_from)
+            _check_compatible(source.config, config, init_from)
+        await self._propose(
+            {"op": "create_collection", "name": name, "uuid": uuid.uuid4().hex,
+             "config": config, "init_from": source.name if source else None}
+        )
+        await self._after_change()
+        return self.resolve(name)
+
+    async def update(self, name: str, patch: object) -> None:
+        if not isinstance(patch, dict):
+            raise BadRequest("the request body must be a JSON object")
+        meta = self.resolve(name)
+        config = apply_collection_update(meta.config, patch)
+        await self._propose({"op": "update_collection", "name": meta.name, "config": config})
+        await self._after_change()
+
+    async def delete(self, name: str) -> bool:
+        state = self._state()
+        real = resolve(state, name)
+        if real is None:
+            return False
+        deleted = bool(await self._propose({"op": "delete_collection", "name": real}))
+        await self._after_change()
+        return deleted
+
+    async def change_aliases(self, body: object) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("actions"), list):
+            raise BadRequest("actions: expected an array of alias actions")
+        for i, action in enumerate(body["actions"]):
+            _check_alias_action(action, f"actions[{i}]")
+        await self._propose({"op": "change_aliases", "actions": body["actions"]})
+
+    def aliases(self, collection: str | None = None) -> list[dict]:
+        state = self._state()
+        if collection is not None:
+            real = self.resolve(collection).name
+            pairs = [(a, c) for a, c in state.aliases.items() if c == real]
+        else:
+            pairs = list(state.aliases.items())
+        return [{"alias_name": a, "collection_name": c} for a, c in sorted(pairs)]
+
+
+_ALIAS_FIELDS = {
+    "create_alias": ("collection_name", "alias_name"),
+    "delete_alias": ("alias_name",),
+    "rename_alias": ("old_alias_name", "new_alias_name"),
+}
+
+
+def _check_alias_action(action: object, where: str) -> None:
+    if not isinstance(action, dict) or len(action) != 1:
+        raise BadRequest(f"{where}: expected one of {', '.join(_ALIAS_FIELDS)}")
+    ((kind, body),) = action.items()
+    fields = _ALIAS_FIELDS.get(kind)
+    if fields is None:
+        raise BadRequest(f"{where}: unknown alias action `{kind}`")
+    if not isinstance(body, dict):
+        raise BadRequest(f"{where}.{kind}: expected an object")
+    for field in fields:
+        if not isinstance(body.get(field), str):
+            raise BadRequest(f"{where}.{kind}.{field}: expected a string")
+    for field in fields:
+        if field != "collection_name":
+            validate_collection_name(body[field])
+
+
+def _check_compatible(source: dict, target: dict, source_name: str) -> None:
+    """init_from copies vectors as they are: the vector layout must be the same."""
+    src, dst = dense_vector_params(source), dense_vector_params(target)
+    for name, params in src.items():
+        other = dst.get(name)
+        label = f"vector `{name}`" if name else "the unnamed vector"
+        if other is None:
+            raise BadRequest(f"init_from: {label} of `{source_name}` is missing in the new config")
+        if (other["size"], other["distance"]) != (params["size"], params["distance"]):
+            raise BadRequest(
+                f"init_from: {label} differs in size or distance from `{source_name}`"
+            )
+    src_sparse = (source.get("params") or {}).get("sparse_vectors") or {}
+    dst_sparse = (target.get("params") or {}).get("sparse_vectors") or {}
+    missing = sorted(set(src_sparse) - set(dst_sparse))
+    if missing:
+        raise BadRequest(f"init_from: sparse vectors {missing} of `{source_name}` are missing")

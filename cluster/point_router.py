@@ -1,0 +1,139 @@
+"""Routing point operations of a collection to its shards and merging what they return.
+
+Points go to shards by a stable hash of their id (cluster/placement.py), the same on every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from cluster.catalog import Catalog
+from cluster.local_shards import LocalShards
+from cluster.placement import shard_for_point
+from cluster.state import CollectionMeta
+from node.engine.ids import PointId, normalize_point_id
+from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_points, subset
+from node.engine.records import record_json
+from node.engine.shard import LocalShard, ShardInfo
+from node.engine.shard_config import ShardConfig
+from node.errors import BadRequest, NotFound, Unavailable
+
+
+class PointRouter:
+    def __init__(self, catalog: Catalog, shards: LocalShards) -> None:
+        self._catalog = catalog
+        self._shards = shards
+        self._configs: dict[int, ShardConfig] = {}  # id(config dict) -> parsed config
+
+    def _shard_config(self, meta: CollectionMeta) -> ShardConfig:
+        parsed = self._configs.get(id(meta.config))
+        if parsed is None:
+            if len(self._configs) > 256:
+                self._configs.clear()
+            parsed = self._configs[id(meta.config)] = ShardConfig.from_collection_config(
+                meta.config
+            )
+        return parsed
+
+    def _shard(self, meta: CollectionMeta, shard_id: int) -> LocalShard:
+        shard = self._shards.get(meta, shard_id)
+        if shard is None:
+            raise Unavailable(f"shard {shard_id} of `{meta.name}` is not available on this node")
+        return shard
+
+    def _shards_of(self, meta: CollectionMeta) -> list[LocalShard]:
+        return [self._shard(meta, sid) for sid in sorted(meta.shards)]
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def parse_upsert(self, meta: CollectionMeta, body: object) -> PointBatch:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        config = self._shard_config(meta)
+        if "points" in body:
+            return batch_from_points(config, body["points"])
+        if "batch" in body:
+            return batch_from_columns(config, body["batch"])
+        raise BadRequest("expected `points` (a list of points) or `batch` (ids and vectors)")
+
+    async def upsert(self, name: str, body: object, *, wait: bool) -> int:
+        meta = self._catalog.resolve(name)
+        batch = await asyncio.to_thread(self.parse_upsert, meta, body)
+        return await self.upsert_batch(meta, batch, wait=wait)
+
+    async def upsert_batch(self, meta: CollectionMeta, batch: PointBatch, *, wait: bool) -> int:
+        if not len(batch):
+            return 0
+        parts = self._split(meta, batch)
+        seqs = await asyncio.gather(
+            *(asyncio.to_thread(self._shard(meta, sid).upsert, part, sync=wait)
+              for sid, part in parts)
+        )
+        return max(seqs)
+
+    def _split(self, meta: CollectionMeta, batch: PointBatch) -> list[tuple[int, PointBatch]]:
+        shard_number = len(meta.shards)
+        if shard_number == 1:
+            return [(next(iter(meta.shards)), batch)]
+        owners = np.array([shard_for_point(pid, shard_number) for pid in batch.ids])
+        return [
+            (int(sid), subset(batch, np.flatnonzero(owners == sid)))
+            for sid in np.unique(owners)
+        ]
+
+    # ---- reads --------------------------------------------------------------------------
+
+    async def retrieve(
+        self, name: str, raw_ids: object, *, with_payload: object = True,
+        with_vector: object = False,
+    ) -> list[dict]:
+        meta = self._catalog.resolve(name)
+        if not isinstance(raw_ids, list):
+            raise BadRequest("ids: expected an array of point ids")
+        ids = [normalize_point_id(x) for x in raw_ids]
+        shard_number = len(meta.shards)
+        by_shard: dict[int, list[PointId]] = {}
+        for pid in dict.fromkeys(ids):
+            by_shard.setdefault(shard_for_point(pid, shard_number), []).append(pid)
+        found: dict[PointId, tuple] = {}
+        for sid, shard_ids in by_shard.items():
+            for pid, payload, vectors in await asyncio.to_thread(
+                self._shard(meta, sid).retrieve, shard_ids
+            ):
+                found[pid] = (payload, vectors)
+        unnamed = "size" in (meta.config["params"].get("vectors") or {})
+        return [
+            record_json(pid, *found[pid], with_payload=with_payload, with_vector=with_vector,
+                        unnamed=unnamed)
+            for pid in dict.fromkeys(ids) if pid in found
+        ]
+
+    async def get_point(self, name: str, raw_id: str) -> dict:
+        pid: object = int(raw_id) if raw_id.isdigit() else raw_id
+        records = await self.retrieve(name, [pid], with_payload=True, with_vector=True)
+        if not records:
+            raise NotFound(f"No point with id {raw_id} found")
+        return records[0]
+
+    async def count(self, name: str, body: object) -> int:
+        meta = self._catalog.resolve(name)
+        if body is not None and not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        if body and body.get("filter") is not None:
+            raise BadRequest("filter: filtered counts are not supported yet")
+        counts = await asyncio.gather(
+            *(asyncio.to_thread(s.count) for s in self._shards_of(meta))
+        )
+        return sum(counts)
+
+    async def copy_points(self, source: CollectionMeta, target: CollectionMeta) -> None:
+        """Copy every point of `source` into `target` (init_from)."""
+        for shard in self._shards_of(source):
+            for batch in shard.export_batches():
+                await self.upsert_batch(target, batch, wait=False)
+        await asyncio.gather(*(asyncio.to_thread(s.wal.sync) for s in self._shards_of(target)))
+
+    def shard_infos(self, meta: CollectionMeta) -> list[ShardInfo]:
+        return [s.info() for s in self._shards_of(meta)]

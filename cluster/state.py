@@ -1,0 +1,367 @@
+"""The cluster's replicated metadata: plain data plus a pure `apply(state, op)`.
+
+Every node applies the same ops in the same order (cluster/consensus.py), so `apply` must be
+deterministic and must depend on nothing but the state and the op. An op is a plain dict
+(picklable and JSON-able) whose "op" key names it; see `apply` for the list.
+
+Readers on other threads (the asyncio API) read the state while pysyncobj's thread applies ops,
+so containers are never mutated in place: each op builds new dicts and swaps them in with a
+single assignment. A reader that iterates `state.collections` keeps iterating the dict it took.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from cluster.placement import place_replicas
+from node.errors import BadRequest, Conflict, NotFound, Unavailable
+
+ACTIVE = "Active"
+DEAD = "Dead"
+PARTIAL = "Partial"
+INITIALIZING = "Initializing"
+LISTENER = "Listener"
+REPLICA_STATES = frozenset({ACTIVE, DEAD, PARTIAL, INITIALIZING, LISTENER})
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class CollectionMeta:
+    name: str
+    # Chosen by the proposer; tells a re-created collection of the same name from the old one.
+    uuid: str
+    # Canonical collection config (plain JSON dict); only config["params"] shard_number and
+    # replication_factor mean something here.
+    config: dict
+    # shard id -> {peer id: replica state}
+    shards: dict[int, dict[int, str]]
+    # field name -> index schema
+    payload_indexes: dict[str, dict] = field(default_factory=dict)
+    init_from: str | None = None
+
+
+@dataclass
+class MetadataState:
+    collections: dict[str, CollectionMeta] = field(default_factory=dict)
+    # alias name -> collection name
+    aliases: dict[str, str] = field(default_factory=dict)
+    # peer id -> {"uri": Raft address "host:port", "api": "http://host:http_port"}
+    peers: dict[int, dict[str, str]] = field(default_factory=dict)
+    # number of ops applied successfully
+    version: int = 0
+
+
+def apply(state: MetadataState, op: dict) -> object:
+    """Apply one op to `state` and return its result.
+
+    Ops: create_collection {name, uuid, config, init_from?}, update_collection {name, config},
+    delete_collection {name}, change_aliases {actions}, set_replica_state {collection, shard_id,
+    peer_id, state, from_state?}, create_payload_index {collection, field_name, schema},
+    drop_payload_index {collection, field_name}, add_peer {peer_id, uri, api},
+    remove_peer {peer_id, force?}. Collection names in ops are real names, not aliases.
+
+    Raises a FlotillaError without having changed anything; `version` grows only on success.
+    """
+    if not isinstance(op, dict):
+        raise BadRequest("a metadata op must be a dict")
+    handler = _HANDLERS.get(op.get("op"))  # type: ignore[arg-type]
+    if handler is None:
+        raise BadRequest(f"unknown metadata op `{op.get('op')}`")
+    result = handler(state, op)
+    state.version += 1
+    return result
+
+
+def resolve(state: MetadataState, name: str) -> str | None:
+    """The collection a collection name or alias stands for, or None."""
+    if name in state.collections:
+        return name
+    target = state.aliases.get(name)
+    if target is not None and target in state.collections:
+        return target
+    return None
+
+
+def replica_load(state: MetadataState) -> dict[int, int]:
+    """Number of replicas each known peer holds across all collections."""
+    load = dict.fromkeys(state.peers, 0)
+    for meta in state.collections.values():
+        for replicas in meta.shards.values():
+            for peer_id in replicas:
+                load[peer_id] = load.get(peer_id, 0) + 1
+    return load
+
+
+# --- ops -------------------------------------------------------------------------------------
+
+
+def _create_collection(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "name", str)
+    uuid = _field(op, "uuid", str)
+    config = _field(op, "config", dict)
+    init_from = op.get("init_from")
+    if name in state.collections:
+        raise Conflict(f"Collection `{name}` already exists!")
+    if name in state.aliases:
+        raise Conflict(f"Collection name `{name}` is already used by an alias")
+    params = config.get("params") or {}
+    shard_number = _positive_int(params.get("shard_number", 1), "shard_number")
+    replication_factor = _positive_int(params.get("replication_factor", 1), "replication_factor")
+    if not state.peers:
+        raise Unavailable("no peers in the cluster to place shards on")
+    placement = place_replicas(
+        list(state.peers), shard_number, replication_factor, load=replica_load(state)
+    )
+    meta = CollectionMeta(
+        name=name,
+        uuid=uuid,
+        config=copy.deepcopy(config),
+        shards={shard_id: dict.fromkeys(peers, ACTIVE) for shard_id, peers in placement.items()},
+        payload_indexes={},
+        init_from=init_from,
+    )
+    state.collections = {**state.collections, name: meta}
+    return True
+
+
+def _update_collection(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "name", str)
+    config = _field(op, "config", dict)
+    meta = _collection(state, name)
+    old_shards = (meta.config.get("params") or {}).get("shard_number", 1)
+    new_shards = (config.get("params") or {}).get("shard_number", old_shards)
+    if new_shards != old_shards:
+        raise BadRequest(f"shard_number of collection `{name}` cannot be changed")
+    updated = replace(meta, config=copy.deepcopy(config))
+    state.collections = {**state.collections, name: updated}
+    return True
+
+
+def _delete_collection(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "name", str)
+    if name not in state.collections:
+        return False
+    state.collections = {key: meta for key, meta in state.collections.items() if key != name}
+    state.aliases = {alias: target for alias, target in state.aliases.items() if target != name}
+    return True
+
+
+def _change_aliases(state: MetadataState, op: dict) -> bool:
+    actions = _field(op, "actions", list)
+    # Validate the whole list against a copy, then publish it in one assignment: all or nothing.
+    aliases = dict(state.aliases)
+    for action in actions:
+        if not isinstance(action, dict) or len(action) != 1:
+            raise BadRequest("each alias action must be an object with exactly one key")
+        ((kind, body),) = action.items()
+        if not isinstance(body, dict):
+            raise BadRequest(f"alias action `{kind}` needs an object")
+        if kind == "create_alias":
+            _create_alias(state, aliases, body)
+        elif kind == "delete_alias":
+            alias = _field(body, "alias_name", str)
+            if alias not in aliases:
+                raise NotFound(f"Alias `{alias}` doesn't exist!")
+            del aliases[alias]
+        elif kind == "rename_alias":
+            _rename_alias(state, aliases, body)
+        else:
+            raise BadRequest(f"unknown alias action `{kind}`")
+    state.aliases = aliases
+    return True
+
+
+def _create_alias(state: MetadataState, aliases: dict[str, str], body: dict) -> None:
+    collection = _field(body, "collection_name", str)
+    alias = _field(body, "alias_name", str)
+    if collection not in state.collections:
+        raise NotFound(f"Collection `{collection}` doesn't exist!")
+    if alias in state.collections:
+        raise Conflict(f"Alias name `{alias}` is already used by a collection")
+    # An existing alias of that name is re-pointed, as Qdrant does.
+    aliases[alias] = collection
+
+
+def _rename_alias(state: MetadataState, aliases: dict[str, str], body: dict) -> None:
+    old = _field(body, "old_alias_name", str)
+    new = _field(body, "new_alias_name", str)
+    if old not in aliases:
+        raise NotFound(f"Alias `{old}` doesn't exist!")
+    if new in state.collections:
+        raise Conflict(f"Alias name `{new}` is already used by a collection")
+    aliases[new] = aliases.pop(old)
+
+
+def _set_replica_state(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "collection", str)
+    shard_id = _field(op, "shard_id", int)
+    peer_id = _field(op, "peer_id", int)
+    new_state = _field(op, "state", str)
+    meta = _collection(state, name)
+    if new_state not in REPLICA_STATES:
+        raise BadRequest(f"unknown replica state `{new_state}`")
+    replicas = meta.shards.get(shard_id)
+    if replicas is None:
+        raise NotFound(f"Shard {shard_id} of collection `{name}` doesn't exist!")
+    current = replicas.get(peer_id)
+    if current is None and peer_id not in state.peers:
+        raise NotFound(f"Peer {peer_id} is not a member of the cluster")
+    # from_state makes the op a compare-and-set, so racing failure reports cannot overwrite
+    # a replica that was already recovered.
+    if "from_state" in op and op["from_state"] != current:
+        raise Conflict(
+            f"replica of shard {shard_id} of `{name}` on peer {peer_id} is {current}, "
+            f"not {op['from_state']}"
+        )
+    others_active = any(state_ == ACTIVE for peer, state_ in replicas.items() if peer != peer_id)
+    if current == ACTIVE and new_state != ACTIVE and not others_active:
+        raise Conflict(f"cannot deactivate the last active replica of shard {shard_id} of `{name}`")
+    shards = {**meta.shards, shard_id: {**replicas, peer_id: new_state}}
+    state.collections = {**state.collections, name: replace(meta, shards=shards)}
+    return True
+
+
+def _create_payload_index(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "collection", str)
+    field_name = _field(op, "field_name", str)
+    schema = op.get("schema")
+    if not isinstance(schema, (dict, str)):
+        raise BadRequest("`schema` is missing or has the wrong type in `create_payload_index`")
+    meta = _collection(state, name)
+    indexes = {**meta.payload_indexes, field_name: copy.deepcopy(schema)}
+    state.collections = {**state.collections, name: replace(meta, payload_indexes=indexes)}
+    return True
+
+
+def _drop_payload_index(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "collection", str)
+    field_name = _field(op, "field_name", str)
+    meta = _collection(state, name)
+    if field_name not in meta.payload_indexes:
+        return False
+    indexes = {key: value for key, value in meta.payload_indexes.items() if key != field_name}
+    state.collections = {**state.collections, name: replace(meta, payload_indexes=indexes)}
+    return True
+
+
+def _add_peer(state: MetadataState, op: dict) -> bool:
+    peer_id = _field(op, "peer_id", int)
+    uri = _field(op, "uri", str)
+    api = _field(op, "api", str)
+    # Re-adding a known peer updates its addresses (a node that came back on a new address).
+    state.peers = {**state.peers, peer_id: {"uri": uri, "api": api}}
+    return True
+
+
+def _remove_peer(state: MetadataState, op: dict) -> bool:
+    peer_id = _field(op, "peer_id", int)
+    if peer_id not in state.peers:
+        raise NotFound(f"Peer {peer_id} is not a member of the cluster")
+    holds = [
+        name
+        for name, meta in state.collections.items()
+        if any(peer_id in replicas for replicas in meta.shards.values())
+    ]
+    if holds and not op.get("force", False):
+        raise Conflict(f"peer {peer_id} still holds replicas of {', '.join(sorted(holds))}")
+    collections = dict(state.collections)
+    for name in holds:
+        meta = collections[name]
+        shards = {
+            shard_id: {peer: s for peer, s in replicas.items() if peer != peer_id}
+            for shard_id, replicas in meta.shards.items()
+        }
+        collections[name] = replace(meta, shards=shards)
+    state.collections = collections
+    state.peers = {key: value for key, value in state.peers.items() if key != peer_id}
+    return True
+
+
+_HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
+    "create_collection": _create_collection,
+    "update_collection": _update_collection,
+    "delete_collection": _delete_collection,
+    "change_aliases": _change_aliases,
+    "set_replica_state": _set_replica_state,
+    "create_payload_index": _create_payload_index,
+    "drop_payload_index": _drop_payload_index,
+    "add_peer": _add_peer,
+    "remove_peer": _remove_peer,
+}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _field(op: dict, key: str, kind: type[_T]) -> _T:
+    value = op.get(key)
+    # bool is an int subclass; an id or shard number given as true/false is a mistake.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise BadRequest(f"`{key}` is missing or has the wrong type in `{op.get('op', 'op')}`")
+    return value
+
+
+def _positive_int(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BadRequest(f"`{name}` must be a positive integer, got {value!r}")
+    return value
+
+
+def _collection(state: MetadataState, name: str) -> CollectionMeta:
+    meta = state.collections.get(name)
+    if meta is None:
+        raise NotFound(f"Collection `{name}` doesn't exist!")
+    return meta
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+def to_dict(state: MetadataState) -> dict:
+    """A JSON-able copy of the state (integer keys become strings)."""
+    return {
+        "version": state.version,
+        "aliases": dict(state.aliases),
+        "peers": {str(peer_id): dict(info) for peer_id, info in state.peers.items()},
+        "collections": {
+            name: {
+                "name": meta.name,
+                "uuid": meta.uuid,
+                "config": copy.deepcopy(meta.config),
+                "shards": {
+                    str(shard_id): {str(peer): s for peer, s in replicas.items()}
+                    for shard_id, replicas in meta.shards.items()
+                },
+                "payload_indexes": copy.deepcopy(meta.payload_indexes),
+                "init_from": meta.init_from,
+            }
+            for name, meta in state.collections.items()
+        },
+    }
+
+
+def from_dict(data: dict) -> MetadataState:
+    """Rebuild a state from `to_dict` output (or its JSON round trip)."""
+    return MetadataState(
+        collections={
+            name: CollectionMeta(
+                name=meta["name"],
+                uuid=meta["uuid"],
+                config=copy.deepcopy(meta["config"]),
+                shards={
+                    int(shard_id): {int(peer): s for peer, s in replicas.items()}
+                    for shard_id, replicas in meta["shards"].items()
+                },
+                payload_indexes=copy.deepcopy(meta.get("payload_indexes", {})),
+                init_from=meta.get("init_from"),
+            )
+            for name, meta in data.get("collections", {}).items()
+        },
+        aliases=dict(data.get("aliases", {})),
+        peers={int(peer_id): dict(info) for peer_id, info in data.get("peers", {}).items()},
+        version=int(data.get("version", 0)),
+    )

@@ -1,0 +1,65 @@
+"""Routes of the Collections API: collections, their info and their aliases."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.api.envelope import ok, read_json
+from node.errors import NotFound
+from node.runtime import Node
+
+
+def routes(node: Node) -> list[web.RouteDef]:
+    catalog = node.catalog
+
+    async def list_collections(request: web.Request) -> web.Response:
+        names = catalog.list_names()
+        return ok(request, {"collections": [{"name": n} for n in names]})
+
+    async def get_collection(request: web.Request) -> web.Response:
+        return ok(request, await node.collection_info(request.match_info["collection_name"]))
+
+    async def exists(request: web.Request) -> web.Response:
+        name = request.match_info["collection_name"]
+        try:
+            catalog.resolve(name)
+        except NotFound:
+            return ok(request, {"exists": False})
+        return ok(request, {"exists": True})
+
+    async def create(request: web.Request) -> web.Response:
+        name = request.match_info["collection_name"]
+        body = await read_json(request, required=False)
+        await node.create_collection(name, {} if body is None else body)
+        return ok(request, True)
+
+    async def update(request: web.Request) -> web.Response:
+        body = await read_json(request, required=False)
+        await catalog.update(request.match_info["collection_name"], {} if body is None else body)
+        return ok(request, True)
+
+    async def delete(request: web.Request) -> web.Response:
+        return ok(request, await catalog.delete(request.match_info["collection_name"]))
+
+    async def change_aliases(request: web.Request) -> web.Response:
+        await catalog.change_aliases(await read_json(request))
+        return ok(request, True)
+
+    async def collection_aliases(request: web.Request) -> web.Response:
+        aliases = catalog.aliases(request.match_info["collection_name"])
+        return ok(request, {"aliases": aliases})
+
+    async def all_aliases(request: web.Request) -> web.Response:
+        return ok(request, {"aliases": catalog.aliases()})
+
+    return [
+        web.get("/collections", list_collections),
+        web.post("/collections/aliases", change_aliases),
+        web.get("/collections/{collection_name}", get_collection),
+        web.put("/collections/{collection_name}", create),
+        web.patch("/collections/{collection_name}", update),
+        web.delete("/collections/{collection_name}", delete),
+        web.get("/collections/{collection_name}/exists", exists),
+        web.get("/collections/{collection_name}/aliases", collection_aliases),
+        web.get("/aliases", all_aliases),
+    ]

@@ -1,0 +1,161 @@
+"""Prometheus metrics of one node, on the node's own registry.
+
+A registry per NodeMetrics (rather than prometheus-client's global one) lets several nodes live
+in one test process without "duplicated timeseries" errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+StatsSource = Callable[[], dict[str, int]]
+
+# Label for requests no route matched (404/405): the raw path would explode cardinality.
+UNMATCHED_ENDPOINT = "unmatched"
+# Any other method string a client sends collapses into one label value, for the same reason.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Status recorded when the client went away before a response was produced (nginx convention).
+CLIENT_CLOSED_STATUS = 499
+
+# Vector search spans sub-millisecond cache hits to multi-second batch upserts.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+
+
+class _CollectionStatsCollector(Collector):
+    """Reads collection sizes from the node at scrape time, so values are never stale."""
+
+    def __init__(self) -> None:
+        self.source: StatsSource | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        # Declared without calling the source: registration happens before the node is ready.
+        return self._families({})
+
+    def collect(self) -> Iterable[Metric]:
+        if self.source is None:
+            return self._families({})
+        try:
+            stats = self.source()
+        except Exception:
+            # A failing scrape callback must not break the whole /metrics page.
+            logger.exception("collection stats source failed; omitting collection gauges")
+            return []
+        return self._families(stats)
+
+    @staticmethod
+    def _families(stats: dict[str, int]) -> list[Metric]:
+        collections = GaugeMetricFamily(
+            "flotilla_collections", "Number of collections on this node", value=len(stats)
+        )
+        points = GaugeMetricFamily(
+            "flotilla_points", "Points stored per collection", labels=["collection"]
+        )
+        for name, count in sorted(stats.items()):
+            points.add_metric([name], count)
+        return [collections, points]
+
+
+class NodeMetrics:
+    """All metrics of one node: HTTP traffic, optimizer runs, collection sizes, process."""
+
+    def __init__(self, process_metrics: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "flotilla_http_requests",
+            "HTTP requests served, by route template and status",
+            ["method", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "flotilla_http_request_duration_seconds",
+            "Time to produce an HTTP response, by route template",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.optimizer_runs = Counter(
+            "flotilla_optimizer_runs",
+            "Segment optimizer runs, by collection and kind of optimization",
+            ["collection", "kind"],
+            registry=self.registry,
+        )
+        self._stats = _CollectionStatsCollector()
+        self.registry.register(self._stats)
+        if process_metrics:
+            ProcessCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        self.middleware = self._make_middleware()
+
+    def set_stats_source(self, fn: StatsSource) -> None:
+        """Register the callback giving {collection_name: points_count}, called per scrape."""
+        self._stats.source = fn
+
+    def optimizer_run(self, collection: str, kind: str) -> None:
+        self.optimizer_runs.labels(collection=collection, kind=kind).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """Body and content type of the text exposition format."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        """Ready-made `GET /metrics` handler."""
+        body, content_type = self.render()
+        # Passed as a header: aiohttp's content_type= argument refuses a charset parameter.
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    def _make_middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+        requests_total = self.http_requests
+        duration = self.http_duration
+
+        @web.middleware
+        async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            except asyncio.CancelledError:
+                status = CLIENT_CLOSED_STATUS
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                method = request.method if request.method in KNOWN_METHODS else "OTHER"
+                endpoint = endpoint_label(request)
+                requests_total.labels(method=method, endpoint=endpoint, status=str(status)).inc()
+                duration.labels(method=method, endpoint=endpoint).observe(elapsed)
+
+        return metrics_middleware
+
+
+def endpoint_label(request: web.Request) -> str:
+    """The matched route's path template ("/collections/{collection_name}"), or "unmatched"."""
+    route = getattr(request.match_info, "route", None)
+    resource = getattr(route, "resource", None)
+    if resource is None:
+        return UNMATCHED_ENDPOINT
+    return resource.canonical

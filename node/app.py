@@ -1,0 +1,61 @@
+"""`flotilla serve`: run one node until SIGTERM or SIGINT, then shut down and flush."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from node.api import collections, points, service
+from node.api.envelope import envelope_middleware
+from node.runtime import Node
+from node.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+def build_app(node: Node) -> web.Application:
+    app = web.Application(
+        middlewares=[node.metrics.middleware, envelope_middleware],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
+    for module in (service, collections, points):
+        app.add_routes(module.routes(node))
+    return app
+
+
+async def run(settings: Settings) -> None:
+    node = Node(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    runner = web.AppRunner(build_app(node), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.service.host, settings.service.http_port)
+    await site.start()
+    log.info("serving the Qdrant API on http://%s:%s", settings.service.host,
+             settings.service.http_port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        await node.close()
+        log.info("stopped; every shard flushed")
+
+
+def serve(settings: Settings) -> int:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # uvloop is not available on every platform
+        pass
+    asyncio.run(run(settings))
+    return 0

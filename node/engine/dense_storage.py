@@ -1,0 +1,111 @@
+"""Append-only storage of one named dense vector within a segment: in RAM or memory-mapped.
+
+Rows are only ever appended (an overwritten point gets a new row), so the file on disk is a
+prefix-consistent copy: a segment snapshot that records its row count is valid for any later
+state of the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+_GROWTH = 1.5
+_MIN_CAPACITY = 256
+
+
+class DenseStorage:
+    def __init__(self, path: Path, dim: int, dtype: np.dtype, on_disk: bool, count: int = 0):
+        self.path = path
+        self.dim = dim
+        self.dtype = np.dtype(dtype)
+        self.on_disk = on_disk
+        self.count = count
+        self._persisted = count  # rows already on disk (RAM mode)
+        self._present = np.zeros(max(count, _MIN_CAPACITY), dtype=bool)
+        self._data = self._open(max(count, _MIN_CAPACITY))
+
+    def _open(self, capacity: int) -> np.ndarray:
+        row_bytes = self.dim * self.dtype.itemsize
+        if self.on_disk:
+            size = max(capacity, 1) * row_bytes
+            if not self.path.exists() or self.path.stat().st_size < size:
+                with open(self.path, "ab") as f:
+                    f.truncate(size)
+            return np.memmap(self.path, dtype=self.dtype, mode="r+", shape=(capacity, self.dim))
+        data = np.zeros((capacity, self.dim), dtype=self.dtype)
+        if self.count and self.path.exists():
+            stored = np.fromfile(self.path, dtype=self.dtype, count=self.count * self.dim)
+            data[: self.count] = stored.reshape(self.count, self.dim)
+        return data
+
+    def _grow(self, needed: int) -> None:
+        capacity = len(self._data)
+        if needed <= capacity:
+            return
+        new_capacity = max(needed, int(capacity * _GROWTH))
+        if self.on_disk:
+            self._data.flush()
+            self._data = self._open(new_capacity)
+        else:
+            data = np.zeros((new_capacity, self.dim), dtype=self.dtype)
+            data[: self.count] = self._data[: self.count]
+            self._data = data
+        present = np.zeros(new_capacity, dtype=bool)
+        present[: len(self._present)] = self._present
+        self._present = present
+
+    def append(self, rows: np.ndarray | None, n: int, present: np.ndarray | None = None) -> int:
+        """Append `n` rows (zeros where `rows` is None) and return the first new offset."""
+        start = self.count
+        self._grow(start + n)
+        if rows is not None:
+            self._data[start : start + n] = rows
+        self._present[start : start + n] = True if present is None else present
+        self.count = start + n
+        return start
+
+    def set_absent(self, offset: int) -> None:
+        self._present[offset] = False
+
+    @property
+    def present(self) -> np.ndarray:
+        return self._present[: self.count]
+
+    def vectors(self) -> np.ndarray:
+        """A view of every stored row (absent ones are zero)."""
+        return self._data[: self.count]
+
+    def get(self, offset: int) -> np.ndarray | None:
+        return self._data[offset] if self._present[offset] else None
+
+    def persist(self) -> None:
+        """Make every appended row durable."""
+        if self.on_disk:
+            self._data.flush()
+            return
+        if self.count > self._persisted:
+            with open(self.path, "ab") as f:
+                f.truncate(self._persisted * self.dim * self.dtype.itemsize)
+                f.seek(0, os.SEEK_END)
+                f.write(self._data[self._persisted : self.count].tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+            self._persisted = self.count
+
+    def state(self) -> dict:
+        return {"count": self.count, "present": np.packbits(self.present)}
+
+    def restore_presence(self, state: dict) -> None:
+        bits = np.unpackbits(state["present"], count=state["count"]).astype(bool)
+        self._present[: len(bits)] = bits
+
+    def nbytes(self) -> int:
+        return self.count * self.dim * self.dtype.itemsize
+
+    def close(self) -> None:
+        if self.on_disk:
+            self._data.flush()
+        self._data = np.zeros((0, self.dim), dtype=self.dtype)

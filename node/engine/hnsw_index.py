@@ -1,0 +1,72 @@
+"""An HNSW graph over the vectors of one sealed segment, built with hnswlib.
+
+Labels are segment offsets. Cosine vectors are stored normalised, so inner product ranks them;
+Manhattan has no hnswlib space, so its graph is built in L2 and serves as a candidate generator
+whose results are rescored exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+from node.engine.shard_config import DenseVectorSpec
+
+_SPACES = {"Cosine": "ip", "Dot": "ip", "Euclid": "l2", "Manhattan": "l2"}
+
+
+class HnswIndex:
+    def __init__(self, spec: DenseVectorSpec, index: hnswlib.Index, count: int) -> None:
+        self.spec = spec
+        self._index = index
+        self.count = count  # labels added, deleted ones included
+
+    @staticmethod
+    def build(spec: DenseVectorSpec, vectors: np.ndarray, labels: np.ndarray) -> HnswIndex:
+        index = hnswlib.Index(space=_SPACES[spec.distance], dim=spec.size)
+        index.init_index(
+            max_elements=max(len(labels), 1),
+            M=max(spec.hnsw.m, 2),
+            ef_construction=spec.hnsw.ef_construct,
+            random_seed=100,
+        )
+        if len(labels):
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            if spec.distance == "Cosine":  # uint8 rows are stored as given
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+            index.add_items(
+                vectors, labels,
+                num_threads=spec.hnsw.threads,
+            )
+        return HnswIndex(spec, index, len(labels))
+
+    def save(self, path: Path) -> None:
+        self._index.save_index(str(path))
+
+    @staticmethod
+    def load(spec: DenseVectorSpec, path: Path, count: int) -> HnswIndex:
+        index = hnswlib.Index(space=_SPACES[spec.distance], dim=spec.size)
+        index.load_index(str(path), max_elements=max(count, 1))
+        return HnswIndex(spec, index, count)
+
+    def mark_deleted(self, label: int) -> None:
+        # Already marked, or never added (deleted before the build): nothing to do.
+        with contextlib.suppress(RuntimeError):
+            self._index.mark_deleted(int(label))
+
+    def search(
+        self, queries: np.ndarray, k: int, ef: int, filter_fn=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and hnswlib distances of the k nearest, one row per query."""
+        self._index.set_ef(max(ef, k))
+        return self._index.knn_query(
+            np.ascontiguousarray(queries, dtype=np.float32), k=k, num_threads=1,
+            filter=filter_fn,
+        )
+
+    def memory_bytes(self) -> int:
+        return self.count * (self.spec.hnsw.m * 2 * 4 + 16)

@@ -1,0 +1,270 @@
+"""A segment: a set of points with their ids, versions, vectors and payloads.
+
+A shard writes into one appendable segment. The optimizer seals it (its rows never change
+again: an updated point is deleted there and written anew elsewhere) and builds HNSW graphs
+over it. Every mutation only appends rows, so a persisted snapshot stays valid as the files grow.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from node.engine.dense_storage import DenseStorage
+from node.engine.durable_files import fsync_dir, write_atomic
+from node.engine.hnsw_index import HnswIndex
+from node.engine.ids import PointId
+from node.engine.payload_storage import DiskPayloads, RamPayloads
+from node.engine.point_batch import PointBatch, SparseVector
+from node.engine.shard_config import ShardConfig
+
+
+class Segment:
+    def __init__(self, directory: Path, config: ShardConfig, state: dict | None = None) -> None:
+        self.directory = directory
+        self.id = directory.name
+        self.config = config
+        state = state or {}
+        self.sealed: bool = state.get("sealed", False)
+        self.point_ids: list[PointId] = list(state.get("point_ids", []))
+        count = len(self.point_ids)
+        self.versions = np.zeros(max(count, 256), dtype=np.uint64)
+        self.versions[:count] = state.get("versions", np.zeros(0, dtype=np.uint64))
+        self.deleted = np.zeros(max(count, 256), dtype=bool)
+        if count:
+            self.deleted[:count] = np.unpackbits(state["deleted"], count=count).astype(bool)
+        self.id_to_offset: dict[PointId, int] = {
+            pid: off for off, pid in enumerate(self.point_ids) if not self.deleted[off]
+        }
+        self.dense: dict[str, DenseStorage] = {}
+        dense_state = state.get("dense", {})
+        for name, spec in config.dense.items():
+            storage = DenseStorage(
+                directory / f"dense-{_safe(name)}.raw", spec.size, spec.dtype, spec.on_disk, count
+            )
+            if name in dense_state:
+                storage.restore_presence(dense_state[name])
+            elif count:
+                storage.present[:] = False
+            self.dense[name] = storage
+        self.sparse: dict[str, dict[int, SparseVector]] = {
+            name: dict(state.get("sparse", {}).get(name, {})) for name in config.sparse
+        }
+        # How this segment was built; the shard compares it with the current config.
+        self.payload_on_disk: bool = state.get("payload_on_disk", config.on_disk_payload)
+        self.index_layouts: dict[str, tuple] = dict(state.get("index_layouts", {}))
+        if self.payload_on_disk:
+            self.payloads: RamPayloads | DiskPayloads = DiskPayloads(
+                directory / "payload.log", state.get("payloads")
+            )
+        else:
+            self.payloads = RamPayloads(state.get("payloads"))
+        self.index_files: dict[str, str] = dict(state.get("index_files", {}))
+        self.indexes: dict[str, HnswIndex] = {}
+        for name, filename in self.index_files.items():
+            index = HnswIndex.load(config.dense[name], directory / filename, count)
+            for off in np.flatnonzero(self.deleted[:count]):
+                index.mark_deleted(int(off))
+            self.indexes[name] = index
+        self.dirty = not state
+        # While the optimizer copies this segment, the offsets changed meanwhile.
+        self.touched: set[int] | None = None
+
+    @staticmethod
+    def create(parent: Path, config: ShardConfig) -> Segment:
+        directory = parent / uuid.uuid4().hex
+        directory.mkdir(parents=True)
+        fsync_dir(parent)
+        return Segment(directory, config)
+
+    @staticmethod
+    def load(directory: Path, config: ShardConfig, generation: int) -> Segment:
+        with open(directory / f"state-{generation}.pkl", "rb") as f:
+            state = pickle.load(f)
+        return Segment(directory, config, state)
+
+    # ---- counts -------------------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        return len(self.point_ids)
+
+    @property
+    def live_count(self) -> int:
+        return len(self.id_to_offset)
+
+    @property
+    def deleted_count(self) -> int:
+        return self.total - self.live_count
+
+    def live_offsets(self) -> np.ndarray:
+        return np.flatnonzero(~self.deleted[: self.total])
+
+    def vector_count(self) -> int:
+        live = ~self.deleted[: self.total]
+        dense = sum(int((s.present & live).sum()) for s in self.dense.values())
+        sparse = sum(
+            sum(1 for off in vectors if not self.deleted[off]) for vectors in self.sparse.values()
+        )
+        return dense + sparse
+
+    def indexed_vector_count(self) -> int:
+        live = ~self.deleted[: self.total]
+        return sum(int((self.dense[name].present & live).sum()) for name in self.indexes)
+
+    def unindexed_vector_kb(self) -> float:
+        return self.live_count * self.config.vector_row_bytes() / 1024
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def append(self, batch: PointBatch, positions: list[int], version: int) -> None:
+        """Append the batch's points at `positions` (all new to this segment)."""
+        n = len(positions)
+        start = self.total
+        self._grow(start + n)
+        for name, storage in self.dense.items():
+            column = batch.dense.get(name)
+            rows, present = None, np.zeros(n, dtype=bool)
+            if column is not None:
+                where = {int(p): i for i, p in enumerate(column.positions)}
+                picks = [where.get(p, -1) for p in positions]
+                present = np.array([i >= 0 for i in picks], dtype=bool)
+                if present.all() and len(picks) == len(column.positions):
+                    rows = column.rows if picks == list(range(n)) else column.rows[picks]
+                elif present.any():
+                    rows = np.zeros((n, storage.dim), dtype=storage.dtype)
+                    rows[present] = column.rows[[i for i in picks if i >= 0]]
+            storage.append(rows, n, present)
+        for i, pos in enumerate(positions):
+            offset = start + i
+            pid = batch.ids[pos]
+            self.point_ids.append(pid)
+            self.id_to_offset[pid] = offset
+            self.versions[offset] = version
+            for name, vectors in batch.sparse.items():
+                vec = vectors.get(pos)
+                if vec is not None:
+                    self.sparse[name][offset] = vec
+            self.payloads.set(offset, batch.payloads[pos])
+        self.dirty = True
+
+    def _grow(self, needed: int) -> None:
+        if needed <= len(self.versions):
+            return
+        size = max(needed, len(self.versions) * 3 // 2)
+        versions = np.zeros(size, dtype=np.uint64)
+        versions[: len(self.versions)] = self.versions
+        deleted = np.zeros(size, dtype=bool)
+        deleted[: len(self.deleted)] = self.deleted
+        self.versions, self.deleted = versions, deleted
+
+    def delete(self, pid: PointId, version: int) -> None:
+        offset = self.id_to_offset.pop(pid)
+        self.deleted[offset] = True
+        self.versions[offset] = version
+        self.sparse_drop(offset)
+        self.payloads.set(offset, None)
+        for index in self.indexes.values():
+            index.mark_deleted(offset)
+        self._touch(offset)
+
+    def sparse_drop(self, offset: int) -> None:
+        for vectors in self.sparse.values():
+            vectors.pop(offset, None)
+
+    def set_payload(self, pid: PointId, payload: dict | None, version: int) -> None:
+        offset = self.id_to_offset[pid]
+        self.payloads.set(offset, payload)
+        self.versions[offset] = version
+        self._touch(offset)
+
+    def _touch(self, offset: int) -> None:
+        self.dirty = True
+        if self.touched is not None:
+            self.touched.add(offset)
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def payload(self, offset: int) -> dict | None:
+        return self.payloads.get(offset)
+
+    def vectors_of(self, offset: int) -> dict[str, np.ndarray | SparseVector]:
+        out: dict[str, np.ndarray | SparseVector] = {}
+        for name, storage in self.dense.items():
+            vec = storage.get(offset)
+            if vec is not None:
+                out[name] = vec
+        for name, vectors in self.sparse.items():
+            if offset in vectors:
+                out[name] = vectors[offset]
+        return out
+
+    # ---- persistence --------------------------------------------------------------------
+
+    def attach_index(self, name: str, index: HnswIndex, filename: str, layout: tuple) -> None:
+        self.index_layouts[name] = layout
+        for off in np.flatnonzero(self.deleted[: self.total]):
+            index.mark_deleted(int(off))
+        self.indexes[name] = index
+        self.index_files[name] = filename
+        self.dirty = True
+
+    def persist(self, generation: int) -> None:
+        """Write a snapshot of this segment as generation `generation`."""
+        for storage in self.dense.values():
+            storage.persist()
+        self.payloads.persist()
+        count = self.total
+        state = {
+            "sealed": self.sealed,
+            "point_ids": list(self.point_ids),
+            "versions": self.versions[:count].copy(),
+            "deleted": np.packbits(self.deleted[:count]),
+            "dense": {name: s.state() for name, s in self.dense.items()},
+            "sparse": {name: dict(v) for name, v in self.sparse.items()},
+            "payloads": self.payloads.state(),
+            "index_files": dict(self.index_files),
+            "index_layouts": dict(self.index_layouts),
+            "payload_on_disk": self.payload_on_disk,
+        }
+        write_atomic(
+            self.directory / f"state-{generation}.pkl",
+            pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        self.dirty = False
+
+    def remove_stale_files(self, generation: int) -> None:
+        keep = {f"state-{generation}.pkl", *self.index_files.values()}
+        for path in self.directory.iterdir():
+            stale_state = path.name.startswith("state-") and path.name not in keep
+            stale_index = path.name.startswith("hnsw-") and path.name not in keep
+            if stale_state or stale_index:
+                path.unlink(missing_ok=True)
+
+    def nbytes(self) -> int:
+        return sum(s.nbytes() for s in self.dense.values())
+
+    def close(self) -> None:
+        for storage in self.dense.values():
+            storage.close()
+        self.payloads.close()
+
+
+def _safe(name: str) -> str:
+    """A vector name as a file-name part (names are arbitrary strings)."""
+    return name.encode().hex() if name else "default"
+
+
+def remove_tree(path: Path) -> None:
+    if not path.exists():
+        return
+    for child in path.iterdir():
+        if child.is_dir():
+            remove_tree(child)
+        else:
+            child.unlink(missing_ok=True)
+    os.rmdir(path)

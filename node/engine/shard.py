@@ -1,0 +1,444 @@
+"""A local shard: a WAL in front of a set of segments, with its own background optimizer.
+
+Every write is validated before it reaches the WAL, appended there, then applied to the
+segments under the shard lock; `sync` makes it durable before it is acknowledged. A flush
+snapshots the segments and writes the manifest (the commit point of a snapshot), after which
+the WAL is truncated. On open, the last manifest's segments are loaded and the WAL replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from node.engine.durable_files import write_atomic
+from node.engine.ids import PointId
+from node.engine.point_batch import DenseColumn, PointBatch
+from node.engine.segment import Segment, remove_tree
+from node.engine.shard_config import ShardConfig
+from node.engine.wal import WriteAheadLog
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ShardInfo:
+    points: int
+    vectors: int
+    indexed_vectors: int
+    segments: int
+    status: str  # green, yellow, grey, red
+    optimizer_error: str | None
+
+
+class LocalShard:
+    def __init__(
+        self,
+        path: Path,
+        config: ShardConfig,
+        on_optimizer_run: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self._on_optimizer_run = on_optimizer_run
+        self.lock = threading.RLock()
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "segments").mkdir(exist_ok=True)
+        manifest = self._read_manifest()
+        self.generation: int = manifest.get("generation", 0)
+        self.segments: list[Segment] = [
+            Segment.load(path / "segments" / s["id"], config, self.generation)
+            for s in manifest.get("segments", [])
+        ]
+        self._remove_unlisted_segments()
+        appendable = [s for s in self.segments if not s.sealed]
+        if appendable:
+            self.appendable = appendable[0]
+        else:
+            self.appendable = Segment.create(path / "segments", config)
+            self.segments.append(self.appendable)
+        self.wal = WriteAheadLog(
+            path / "wal", capacity_mb=config.wal_capacity_mb,
+            segments_ahead=config.wal_segments_ahead,
+        )
+        self.applied_seq: int = manifest.get("applied_seq", 0)
+        for seq, record in self.wal.replay(self.applied_seq):
+            self._apply(pickle.loads(record), seq)
+            self.applied_seq = seq
+        self._last_flush = time.monotonic()
+        self._optimizer: threading.Thread | None = None
+        self._optimizer_error: str | None = None
+        self._closed = False
+        # Optimizations found pending at start wait for the next update (Qdrant's grey status).
+        self._pending_at_start = self._next_optimization() is not None
+
+    # ---- manifest -----------------------------------------------------------------------
+
+    def _read_manifest(self) -> dict:
+        try:
+            return json.loads((self.path / MANIFEST).read_text())
+        except FileNotFoundError:
+            return {}
+
+    def _remove_unlisted_segments(self) -> None:
+        listed = {s.id for s in self.segments}
+        for directory in (self.path / "segments").iterdir():
+            if directory.name not in listed:
+                remove_tree(directory)  # an optimizer's output that never reached a manifest
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def upsert(self, batch: PointBatch, *, sync: bool = True) -> int:
+        return self._write(("upsert", batch), sync)
+
+    def _write(self, op: tuple, sync: bool) -> int:
+        record = pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL)
+        with self.lock:
+            self._check_open()
+            seq = self.wal.append(record, sync=False)
+            self._apply(op, seq)
+            self.applied_seq = seq
+            self._pending_at_start = False
+        if sync:
+            self.wal.sync()
+        self._maybe_start_optimizer()
+        return seq
+
+    def _apply(self, op: tuple, seq: int) -> None:
+        kind = op[0]
+        if kind == "upsert":
+            self._apply_upsert(op[1], seq)
+        else:
+            raise ValueError(f"unknown shard operation {kind!r}")
+
+    def _apply_upsert(self, batch: PointBatch, seq: int) -> None:
+        last_position: dict[PointId, int] = {}
+        for pos, pid in enumerate(batch.ids):
+            last_position[pid] = pos  # a later duplicate in one batch wins
+        for pid in last_position:
+            segment = self._locate(pid)
+            if segment is not None:
+                segment.delete(pid, seq)
+        self.appendable.append(batch, list(last_position.values()), seq)
+
+    def _locate(self, pid: PointId) -> Segment | None:
+        for segment in self.segments:
+            if pid in segment.id_to_offset:
+                return segment
+        return None
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def retrieve(self, ids: list[PointId]) -> list[tuple[PointId, dict | None, dict]]:
+        """(id, payload, vectors by name) of each stored id, in the order asked."""
+        out = []
+        with self.lock:
+            for pid in ids:
+                segment = self._locate(pid)
+                if segment is None:
+                    continue
+                offset = segment.id_to_offset[pid]
+                out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
+        return out
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(s.live_count for s in self.segments)
+
+    def info(self) -> ShardInfo:
+        with self.lock:
+            running = self._optimizer is not None and self._optimizer.is_alive()
+            pending = self._next_optimization() is not None
+            if self._optimizer_error:
+                status = "red"
+            elif running or (pending and not self._pending_at_start):
+                status = "yellow"
+            elif pending:
+                status = "grey"
+            else:
+                status = "green"
+            return ShardInfo(
+                points=sum(s.live_count for s in self.segments),
+                vectors=sum(s.vector_count() for s in self.segments),
+                indexed_vectors=sum(s.indexed_vector_count() for s in self.segments),
+                segments=len(self.segments),
+                status=status,
+                optimizer_error=self._optimizer_error,
+            )
+
+    def export_batches(self, batch_size: int = 512) -> Iterator[PointBatch]:
+        """Every live point, as upsert batches (for init_from and shard transfers)."""
+        with self.lock:
+            snapshot = [(s, s.live_offsets()) for s in self.segments]
+        for segment, offsets in snapshot:
+            for start in range(0, len(offsets), batch_size):
+                with self.lock:
+                    chunk = [o for o in offsets[start : start + batch_size]
+                             if not segment.deleted[o]]
+                    if chunk:
+                        yield _batch_from_segment(segment, np.asarray(chunk, dtype=np.int64))
+
+    # ---- configuration ------------------------------------------------------------------
+
+    def update_config(self, config: ShardConfig) -> None:
+        """Take a new collection config; segments built for the old one are rebuilt."""
+        with self.lock:
+            self.config = config
+            self._pending_at_start = False
+            if self._storage_mismatch(self.appendable):
+                self._seal_appendable()
+        self._maybe_start_optimizer()
+
+    def trigger_optimizers(self) -> None:
+        """An update with no data: resumes optimizations paused since a restart."""
+        with self.lock:
+            self._pending_at_start = False
+        self._maybe_start_optimizer()
+
+    def _storage_mismatch(self, segment: Segment) -> bool:
+        if segment.payload_on_disk != self.config.on_disk_payload:
+            return True
+        return any(
+            segment.dense[name].on_disk != spec.on_disk for name, spec in self.config.dense.items()
+        )
+
+    def _index_mismatch(self, segment: Segment) -> bool:
+        return any(
+            layout != self.config.index_layout(name)
+            for name, layout in segment.index_layouts.items()
+        )
+
+    # ---- optimizer ----------------------------------------------------------------------
+
+    def _needs_index(self, segment: Segment) -> bool:
+        threshold = self.config.optimizer.indexing_threshold_kb
+        return (
+            threshold > 0
+            and bool(self.config.dense)
+            and len(segment.indexes) < len(self.config.dense)
+            and segment.unindexed_vector_kb() > threshold
+        )
+
+    def _needs_vacuum(self, segment: Segment) -> bool:
+        opt = self.config.optimizer
+        return (
+            segment.sealed
+            and segment.total >= opt.vacuum_min_vector_number
+            and segment.deleted_count > opt.deleted_threshold * segment.total
+        )
+
+    def _next_optimization(self) -> tuple[str, Segment] | None:
+        if self.config.optimizer.max_optimization_threads == 0:
+            return None  # optimizations disabled by config
+        for segment in self.segments:
+            if not segment.sealed:
+                if self._needs_index(segment):
+                    return ("index", segment)
+                continue
+            if self._storage_mismatch(segment) or self._index_mismatch(segment):
+                return ("rebuild", segment)
+            if self._needs_vacuum(segment):
+                return ("vacuum", segment)
+            if self._needs_index(segment):
+                return ("index", segment)
+        return None
+
+    def _maybe_start_optimizer(self) -> None:
+        with self.lock:
+            if self._closed or self._pending_at_start:
+                return
+            if self._optimizer is not None and self._optimizer.is_alive():
+                return
+            if self._next_optimization() is None:
+                return
+            self._optimizer = threading.Thread(
+                target=self._run_optimizer, name=f"optimizer-{self.path.name}", daemon=True
+            )
+            self._optimizer.start()
+
+    def _run_optimizer(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    if self._closed:
+                        return
+                    task = self._next_optimization()
+                    if task is None:
+                        return
+                    kind, segment = task
+                    if segment is self.appendable:
+                        self._seal_appendable()
+                if kind == "index":
+                    self._build_indexes(segment)
+                else:
+                    self._rebuild(segment)
+                if self._on_optimizer_run is not None:
+                    self._on_optimizer_run(kind)
+        except Exception as exc:  # the shard keeps serving; the status turns red
+            log.exception("optimizer of shard %s failed", self.path)
+            self._optimizer_error = f"{type(exc).__name__}: {exc}"
+
+    def _seal_appendable(self) -> None:
+        """Freeze the appendable segment's rows; new writes go to a fresh segment."""
+        self.appendable.sealed = True
+        self.appendable.dirty = True
+        self.appendable = Segment.create(self.path / "segments", self.config)
+        self.segments.append(self.appendable)
+
+    def _build_indexes(self, segment: Segment) -> None:
+        for name, spec in self.config.dense.items():
+            if name in segment.indexes:
+                continue
+            with self.lock:
+                offsets = segment.live_offsets()
+                storage = segment.dense[name]
+                offsets = offsets[storage.present[offsets]]
+                vectors = np.asarray(storage.vectors()[offsets], dtype=np.float32)
+            from node.engine.hnsw_index import HnswIndex
+
+            index = HnswIndex.build(spec, vectors, offsets)
+            filename = f"hnsw-{name.encode().hex() or 'default'}-{time.time_ns()}.bin"
+            index.save(segment.directory / filename)
+            with self.lock:
+                if self._closed:
+                    return
+                segment.attach_index(name, index, filename, self.config.index_layout(name))
+                self.flush(force=True)
+
+    def _rebuild(self, source: Segment) -> None:
+        """Copy the live points of `source` into a new segment built for the current config."""
+        with self.lock:
+            source.touched = set()
+            offsets = source.live_offsets()
+            config = self.config
+        target = Segment.create(self.path / "segments", config)
+        target.sealed = True
+        for start in range(0, len(offsets), 4096):
+            chunk = offsets[start : start + 4096]
+            with self.lock:
+                batch = _batch_from_segment(source, chunk)
+                versions = source.versions[chunk].copy()
+            _append_with_versions(target, batch, versions)
+        if self._needs_index_for(target, config):
+            self._build_target_indexes(target, config)
+        with self.lock:
+            if self._closed:
+                target.close()
+                return
+            for offset in sorted(source.touched or ()):
+                pid = source.point_ids[offset]
+                version = int(source.versions[offset])
+                if source.deleted[offset]:
+                    if pid in target.id_to_offset:
+                        target.delete(pid, version)
+                else:
+                    target.set_payload(pid, source.payload(offset), version)
+            source.touched = None
+            self.segments[self.segments.index(source)] = target
+            self.flush(force=True)
+            source.close()
+            remove_tree(source.directory)
+
+    def _needs_index_for(self, segment: Segment, config: ShardConfig) -> bool:
+        threshold = config.optimizer.indexing_threshold_kb
+        return bool(config.dense) and threshold > 0 and segment.unindexed_vector_kb() > threshold
+
+    def _build_target_indexes(self, target: Segment, config: ShardConfig) -> None:
+        from node.engine.hnsw_index import HnswIndex
+
+        offsets = target.live_offsets()
+        for name, spec in config.dense.items():
+            storage = target.dense[name]
+            picked = offsets[storage.present[offsets]]
+            index = HnswIndex.build(spec, storage.vectors()[picked], picked)
+            filename = f"hnsw-{name.encode().hex() or 'default'}-{time.time_ns()}.bin"
+            index.save(target.directory / filename)
+            target.attach_index(name, index, filename, config.index_layout(name))
+
+    # ---- persistence --------------------------------------------------------------------
+
+    def flush(self, force: bool = False) -> None:
+        """Snapshot dirty segments and commit them in the manifest, then trim the WAL."""
+        with self.lock:
+            if self._closed:
+                return
+            interval = self.config.optimizer.flush_interval_sec
+            if not force and time.monotonic() - self._last_flush < interval:
+                return
+            self._last_flush = time.monotonic()
+            if not any(s.dirty for s in self.segments):
+                return  # nothing applied since the last snapshot
+            generation = self.generation + 1
+            for segment in self.segments:
+                # Every listed segment needs a state file of this generation.
+                segment.persist(generation)
+            manifest = {
+                "generation": generation,
+                "applied_seq": self.applied_seq,
+                "segments": [{"id": s.id, "sealed": s.sealed} for s in self.segments],
+            }
+            write_atomic(self.path / MANIFEST, json.dumps(manifest).encode())
+            self.generation = generation
+            for segment in self.segments:
+                segment.remove_stale_files(generation)
+            self.wal.truncate_through(self.applied_seq)
+
+    def close(self) -> None:
+        with self.lock:
+            if self._closed:
+                return
+            self.flush(force=True)
+            self._closed = True
+        optimizer = self._optimizer
+        if optimizer is not None and optimizer is not threading.current_thread():
+            optimizer.join(timeout=60)
+        with self.lock:
+            for segment in self.segments:
+                segment.close()
+            self.wal.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            from node.errors import Unavailable
+
+            raise Unavailable("the shard is closed")
+
+    def drop(self) -> None:
+        """Close and delete every file of the shard."""
+        self.close()
+        remove_tree(self.path)
+
+
+def _batch_from_segment(segment: Segment, offsets: np.ndarray) -> PointBatch:
+    batch = PointBatch(
+        ids=[segment.point_ids[o] for o in offsets],
+        payloads=[segment.payload(int(o)) for o in offsets],
+    )
+    positions = np.arange(len(offsets), dtype=np.int64)
+    for name, storage in segment.dense.items():
+        present = storage.present[offsets]
+        if present.any():
+            batch.dense[name] = DenseColumn(
+                rows=np.array(storage.vectors()[offsets[present]]), positions=positions[present]
+            )
+    for name, vectors in segment.sparse.items():
+        picked = {i: vectors[int(o)] for i, o in enumerate(offsets) if int(o) in vectors}
+        if picked:
+            batch.sparse[name] = picked
+    return batch
+
+
+def _append_with_versions(segment: Segment, batch: PointBatch, versions: np.ndarray) -> None:
+    start = segment.total
+    segment.append(batch, list(range(len(batch))), 0)
+    segment.versions[start : start + len(batch)] = versions

@@ -1,0 +1,58 @@
+"""Shared fixtures: one real node process per test module, clients pointed at it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from nodeproc import HttpSession, NodeProcess, running_nodes
+from qdrant_client import QdrantClient
+
+CLIENT_TIMEOUT = 10
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    """A node shared by every test of one module; each test uses its own collection names."""
+    base = tmp_path_factory.mktemp("node")
+    proc = NodeProcess(base / "storage", name="node")
+    proc.start_and_wait()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(node: NodeProcess) -> Iterator[QdrantClient]:
+    qdrant = QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT)
+    try:
+        yield qdrant
+    finally:
+        qdrant.close()
+
+
+@pytest.fixture(scope="module")
+def http(node: NodeProcess) -> Iterator[HttpSession]:
+    with HttpSession(node.url) as session:
+        yield session
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A collection name no other test uses: derived from the test's name, plus a random tail."""
+    stem = re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name).strip("_")[:40]
+    return f"{stem}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the tail of every started node's log to a failed test's report."""
+    report = yield
+    if report.failed:
+        for proc in running_nodes():
+            report.sections.append((f"flotilla node {proc.name} log", proc.log_tail()))
+    return report
