@@ -42,7 +42,21 @@ _FAIL_REASONS = {
     if not name.startswith("_") and isinstance(value, int)
 }
 _CLOSED = -1  # our own fail reason for proposals still waiting when the node closes
+# Fail reasons after which the command is certainly not in the log, so a retry is safe.
+_NOT_IN_LOG = frozenset(
+    {
+        FAIL_REASON.QUEUE_FULL,
+        FAIL_REASON.MISSING_LEADER,
+        FAIL_REASON.NOT_LEADER,
+        FAIL_REASON.DISCARDED,
+    }
+)
+_RETRY_PAUSE = 0.02
 _PARTNER_STATUS_PREFIX = "partner_node_status_server_"
+
+
+class _NotApplied(Unavailable):
+    """Raft turned the command away before it entered the log: safe to send again."""
 
 
 class _MetadataMachine(SyncObjConsumer):
@@ -134,7 +148,8 @@ class MetadataConsensus:
         """Replicate `op`; return apply's result once it is applied on this node.
 
         Re-raises apply's FlotillaError. Raises Unavailable when there is no leader or quorum
-        within `timeout`; such an op may still be applied later (its outcome is unknown).
+        within `timeout`, or when the leader changed while the op was in flight: then the op
+        may still be applied later (its outcome is unknown).
         """
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
             raise TypeError("a metadata op is a dict with an `op` name")
@@ -209,6 +224,23 @@ class MetadataConsensus:
         self._sync.destroy_synchronous()
 
     async def _submit(self, send: Callable[[Callable], None], timeout: float) -> object:
+        """Send a command through pysyncobj and await its outcome on this loop.
+
+        Failures after which the command is certainly not in the log (no leader yet, the
+        contacted node was not the leader, the entry was overwritten) are retried until
+        `timeout`; a lost leader with the command in flight is not, as it may still commit.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                return await self._submit_once(send, max(deadline - loop.time(), 0.001))
+            except _NotApplied as error:
+                if loop.time() + _RETRY_PAUSE >= deadline:
+                    raise Unavailable(str(error)) from None
+                await asyncio.sleep(_RETRY_PAUSE)
+
+    async def _submit_once(self, send: Callable[[Callable], None], timeout: float) -> object:
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
 
@@ -287,6 +319,13 @@ def _settle(future: asyncio.Future, result: object, error: int) -> None:
         )
     elif error == _CLOSED:
         future.set_exception(Unavailable("metadata consensus closed"))
+    elif error in _NOT_IN_LOG:
+        future.set_exception(_NotApplied(f"metadata operation not applied: {_reason(error)}"))
     else:
-        reason = _FAIL_REASONS.get(error, str(error))
-        future.set_exception(Unavailable(f"metadata operation failed in Raft: {reason}"))
+        future.set_exception(
+            Unavailable(f"metadata operation outcome unknown: {_reason(error)}; check and retry")
+        )
+
+
+def _reason(error: int) -> str:
+    return _FAIL_REASONS.get(error, str(error))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,9 @@ def make_node(tmp_path: Path) -> Iterator[NodeFactory]:
     """Start MetadataConsensus instances; every one still open is closed after the test."""
     started: list[MetadataConsensus] = []
 
-    def start(address: str, partners: list[str] = (), name: str | None = None, **kwargs):
+    def start(
+        address: str, partners: Sequence[str] = (), name: str | None = None, **kwargs: object
+    ) -> MetadataConsensus:
         data_dir = tmp_path / (name or address.replace(":", "_"))
         node = MetadataConsensus(
             self_address=address, partners=list(partners), data_dir=data_dir, **kwargs
@@ -208,6 +210,23 @@ async def test_three_nodes_agree_with_a_secret(make_node: NodeFactory) -> None:
         "1": {"3": "Active", "1": "Active"},
         "2": {"2": "Active", "3": "Active"},
     }
+
+    # The leader goes away: the other two elect a new one and keep committing.
+    leader = next(node for node in nodes if node.self_address == leader_addr)
+    leader.close()
+    survivors = [node for node in nodes if node is not leader]
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            await survivors[0].propose(create_collection("after_failover"), timeout=2)
+            break
+        except Unavailable:
+            # The op may have been in flight to the dead leader; its outcome is unknown.
+            assert time.monotonic() < deadline
+        except Conflict:
+            break  # an earlier attempt did commit
+    await wait_until(lambda: all("after_failover" in n.state.collections for n in survivors))
+    assert survivors[0].raft_info()["leader"] != leader_addr
 
 
 async def test_a_node_with_the_wrong_secret_is_shut_out(make_node: NodeFactory) -> None:

@@ -42,7 +42,8 @@ class DiskPayloads:
         state = state or {}
         self._index: dict[int, tuple[int, int]] = dict(state.get("index", {}))
         self._end = state.get("end", 0)
-        self._file = open(path, "a+b")  # noqa: SIM115 - lives as long as the segment
+        # Unbuffered: reads use pread on the descriptor and must see every write.
+        self._file = open(path, "a+b", buffering=0)  # noqa: SIM115 - lives with the segment
         # Bytes past the snapshot's end belong to writes the WAL will replay: drop them.
         self._file.truncate(self._end)
         self._dirty = False

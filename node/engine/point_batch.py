@@ -158,6 +158,8 @@ def batch_from_points(config: ShardConfig, points: object) -> PointBatch:
             raise BadRequest(f"{where}: expected an object with `id` and `vector`")
         if "id" not in point:
             raise BadRequest(f"{where}.id: missing")
+        if "vector" not in point:
+            raise BadRequest(f"{where}.vector: missing (send {{}} for a point without vectors)")
         ids.append(normalize_point_id(point["id"]))
         payloads.append(_parse_payload(point.get("payload"), f"{where}.payload"))
         vectors = _split_vector_struct(config, point.get("vector"), f"{where}.vector")
