@@ -108,6 +108,10 @@ class MetadataConsensus:
     {"op": "restore_snapshot"} when the state was replaced from a snapshot. It must be cheap
     and thread-safe (hand work to the asyncio loop with call_soon_threadsafe) and may be called
     before the constructor returns.
+
+    Restart a node on the same Raft address: pysyncobj stores the member set in its full dump
+    and journal, and a node back on another address counts its old one as a missing partner.
+    The Raft port carries pickles: set `secret` (encrypts and authenticates) and never expose it.
     """
 
     def __init__(

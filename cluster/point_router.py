@@ -25,17 +25,18 @@ class PointRouter:
     def __init__(self, catalog: Catalog, shards: LocalShards) -> None:
         self._catalog = catalog
         self._shards = shards
-        self._configs: dict[int, ShardConfig] = {}  # id(config dict) -> parsed config
+        # collection uuid -> (the config dict parsed, its parsed form); parsed once per change
+        self._configs: dict[str, tuple[dict, ShardConfig]] = {}
 
     def _shard_config(self, meta: CollectionMeta) -> ShardConfig:
-        parsed = self._configs.get(id(meta.config))
-        if parsed is None:
-            if len(self._configs) > 256:
+        cached = self._configs.get(meta.uuid)
+        if cached is None or cached[0] is not meta.config:
+            if len(self._configs) > 1024:
                 self._configs.clear()
-            parsed = self._configs[id(meta.config)] = ShardConfig.from_collection_config(
-                meta.config
+            cached = self._configs[meta.uuid] = (
+                meta.config, ShardConfig.from_collection_config(meta.config)
             )
-        return parsed
+        return cached[1]
 
     def _shard(self, meta: CollectionMeta, shard_id: int) -> LocalShard:
         shard = self._shards.get(meta, shard_id)

@@ -24,8 +24,12 @@ from node.engine.shard_config import ShardConfig
 
 
 class Segment:
-    def __init__(self, directory: Path, config: ShardConfig, state: dict | None = None) -> None:
+    def __init__(
+        self, directory: Path, config: ShardConfig, state: dict | None = None, generation: int = 0
+    ) -> None:
         self.directory = directory
+        # The generation of the state file this segment was last persisted as (0: never).
+        self.generation = generation
         self.id = directory.name
         self.config = config
         state = state or {}
@@ -85,7 +89,7 @@ class Segment:
     def load(directory: Path, config: ShardConfig, generation: int) -> Segment:
         with open(directory / f"state-{generation}.pkl", "rb") as f:
             state = pickle.load(f)
-        return Segment(directory, config, state)
+        return Segment(directory, config, state, generation)
 
     # ---- counts -------------------------------------------------------------------------
 
@@ -236,9 +240,10 @@ class Segment:
             pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
         )
         self.dirty = False
+        self.generation = generation
 
-    def remove_stale_files(self, generation: int) -> None:
-        keep = {f"state-{generation}.pkl", *self.index_files.values()}
+    def remove_stale_files(self) -> None:
+        keep = {f"state-{self.generation}.pkl", *self.index_files.values()}
         for path in self.directory.iterdir():
             stale_state = path.name.startswith("state-") and path.name not in keep
             stale_index = path.name.startswith("hnsw-") and path.name not in keep

@@ -57,7 +57,7 @@ class LocalShard:
         manifest = self._read_manifest()
         self.generation: int = manifest.get("generation", 0)
         self.segments: list[Segment] = [
-            Segment.load(path / "segments" / s["id"], config, self.generation)
+            Segment.load(path / "segments" / s["id"], config, s["generation"])
             for s in manifest.get("segments", [])
         ]
         self._remove_unlisted_segments()
@@ -380,17 +380,20 @@ class LocalShard:
                 return  # nothing applied since the last snapshot
             generation = self.generation + 1
             for segment in self.segments:
-                # Every listed segment needs a state file of this generation.
-                segment.persist(generation)
+                if segment.dirty or segment.generation == 0:
+                    segment.persist(generation)  # a clean segment keeps its last state file
             manifest = {
                 "generation": generation,
                 "applied_seq": self.applied_seq,
-                "segments": [{"id": s.id, "sealed": s.sealed} for s in self.segments],
+                "segments": [
+                    {"id": s.id, "generation": s.generation, "sealed": s.sealed}
+                    for s in self.segments
+                ],
             }
             write_atomic(self.path / MANIFEST, json.dumps(manifest).encode())
             self.generation = generation
             for segment in self.segments:
-                segment.remove_stale_files(generation)
+                segment.remove_stale_files()
             self.wal.truncate_through(self.applied_seq)
 
     def close(self) -> None:
