@@ -13,9 +13,12 @@ from cluster.catalog import Catalog
 from cluster.local_shards import LocalShards
 from cluster.placement import shard_for_point
 from cluster.state import CollectionMeta
+from cluster.search_request import legacy_search_query, nearest_query
+from node.engine.filters import compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_points, subset
 from node.engine.records import record_json
+from node.engine.scoring import smaller_is_better
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, NotFound, Unavailable
@@ -128,6 +131,39 @@ class PointRouter:
             *(asyncio.to_thread(s.count) for s in self._shards_of(meta))
         )
         return sum(counts)
+
+    # ---- search -------------------------------------------------------------------------
+
+    async def search(self, name: str, body: object, *, legacy: bool) -> list[dict]:
+        """`/points/search` (legacy) or `/points/query` with a dense vector: scored points."""
+        meta = self._catalog.resolve(name)
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        config = self._shard_config(meta)
+        request = (legacy_search_query if legacy else nearest_query)(config, body)
+        point_filter = compile_filter(body.get("filter"))
+        k = request.offset + request.limit
+        per_shard = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    shard.search, request.vector_name, request.query, k, request.params,
+                    point_filter, request.score_threshold,
+                )
+                for shard in self._shards_of(meta)
+            )
+        )
+        merged = [hit for hits in per_shard for hit in hits]
+        sign = 1.0 if smaller_is_better(config.dense[request.vector_name].distance) else -1.0
+        merged.sort(key=lambda hit: sign * hit[0])
+        unnamed = "size" in (meta.config["params"].get("vectors") or {})
+        with_payload = body.get("with_payload", False)
+        with_vector = body.get("with_vector", False)
+        results = []
+        for score, pid, payload, vectors in merged[request.offset : k]:
+            record = record_json(pid, payload, vectors, with_payload=with_payload,
+                                 with_vector=with_vector, unnamed=unnamed)
+            results.append({"id": pid, "version": 0, "score": score, **record})
+        return results
 
     async def copy_points(self, source: CollectionMeta, target: CollectionMeta) -> None:
         """Copy every point of `source` into `target` (init_from)."""

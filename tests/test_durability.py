@@ -258,6 +258,37 @@ def verify(client: QdrantClient, http: HttpSession, expected: Expected) -> None:
             assert_vector_equal(record.vector, point.vector, f"{name}/{point_id} (unacked)")
 
 
+def change_metadata(
+    client: QdrantClient, http: HttpSession, expected: Expected, round_no: int
+) -> None:
+    """Create a collection, switch an alias and update a config: all acknowledged."""
+    late = f"created_in_round_{round_no}"
+    client.create_collection(
+        late, vectors_config=models.VectorParams(size=8, distance=models.Distance.DOT)
+    )
+    expected.points[late] = {}
+    expected.maybe[late] = {}
+    target = DISK if expected.aliases["ram_alias"] == RAM else RAM
+    client.update_collection_aliases(
+        change_aliases_operations=[
+            models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="ram_alias")),
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=target, alias_name="ram_alias")
+            ),
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=late, alias_name=f"{late}_alias")
+            ),
+        ]
+    )
+    expected.aliases["ram_alias"] = target
+    expected.aliases[f"{late}_alias"] = late
+    client.update_collection(
+        RAM, optimizers_config=models.OptimizersConfigDiff(flush_interval_sec=round_no + 2)
+    )
+    for name in (RAM, late):
+        expected.configs[name] = http.get(f"/collections/{name}").json()["result"]["config"]
+
+
 def write_round(
     client: QdrantClient, factory: PointFactory, expected: Expected, round_no: int, batches: int
 ) -> None:
@@ -314,6 +345,8 @@ def test_acknowledged_writes_survive_sigkill(crash_node: NodeProcess) -> None:
         for round_no in range(KILL_ROUNDS):
             write_round(client, factory, expected, round_no, batches=12)
             if round_no % 2 == 0:
+                # Metadata changed just before the crash must be back too.
+                change_metadata(client, http, expected, round_no)
                 # Kill right after an acknowledged upsert: no time to flush in the background.
                 collection = factory.rng.choice(list(expected.points))
                 last = factory.batch(collection, expected, 30, round_no, overwrite=True)
@@ -391,7 +424,7 @@ def test_kill_during_optimisation(crash_node: NodeProcess) -> None:
         if client.get_collection(name).status != models.CollectionStatus.GREEN:
             break
         time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 0.2))
+    time.sleep(rng.uniform(0.0, 0.1))  # a build of this size takes a few hundred ms
     client.close()
     crash_node.kill()
 

@@ -1,4 +1,4 @@
-"""Routes of the points API needed so far: upsert, retrieve, get one point, count."""
+"""Routes of the points API: upsert, retrieve, get one point, count, search and query."""
 
 from __future__ import annotations
 
@@ -42,7 +42,19 @@ def routes(node: Node) -> list[web.RouteDef]:
         total = await router.count(request.match_info["collection_name"], body)
         return ok(request, {"count": total})
 
+    async def search(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        hits = await router.search(request.match_info["collection_name"], body, legacy=True)
+        return ok(request, hits)
+
+    async def query(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        hits = await router.search(request.match_info["collection_name"], body, legacy=False)
+        return ok(request, {"points": hits})
+
     return [
+        web.post("/collections/{collection_name}/points/search", search),
+        web.post("/collections/{collection_name}/points/query", query),
         web.put("/collections/{collection_name}/points", upsert),
         web.post("/collections/{collection_name}/points", retrieve),
         web.get("/collections/{collection_name}/points/{id}", get_point),

@@ -69,18 +69,14 @@ def _read_brackets(key: str, pos: int, parts: list[PathPart]) -> int:
     while key.startswith("[", pos):
         match = _BRACKET.match(key, pos)
         if match is None:
-            raise BadRequest(
-                f"invalid payload key {key!r}: expected [] or [N] at {key[pos:]!r}"
-            )
+            raise BadRequest(f"invalid payload key {key!r}: expected [] or [N] at {key[pos:]!r}")
         digits = match.group(1)
         parts.append(PathPart(index=int(digits)) if digits else PathPart())
         pos = match.end()
     return pos
 
 
-def values_at(
-    payload: object, key: str | ParsedKey, *, expand_last: bool = True
-) -> list[object]:
+def values_at(payload: object, key: str | ParsedKey, *, expand_last: bool = True) -> list[object]:
     """All values `key` points to in `payload`; an empty list when it points nowhere.
 
     With expand_last, an array found at the final field contributes its elements (filters match

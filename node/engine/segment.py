@@ -196,6 +196,12 @@ class Segment:
     def payload(self, offset: int) -> dict | None:
         return self.payloads.get(offset)
 
+    def has_vector(self, offset: int, name: str) -> bool:
+        storage = self.dense.get(name)
+        if storage is not None:
+            return bool(storage.present[offset])
+        return offset in self.sparse.get(name, ())
+
     def vectors_of(self, offset: int) -> dict[str, np.ndarray | SparseVector]:
         out: dict[str, np.ndarray | SparseVector] = {}
         for name, storage in self.dense.items():

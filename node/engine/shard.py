@@ -22,6 +22,9 @@ import numpy as np
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
 from node.engine.point_batch import DenseColumn, PointBatch
+from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.scoring import smaller_is_better
+from node.engine.search import SearchParams, search_segment
 from node.engine.segment import Segment, remove_tree
 from node.engine.shard_config import ShardConfig
 from node.engine.wal import WriteAheadLog
@@ -150,6 +153,35 @@ class LocalShard:
                 offset = segment.id_to_offset[pid]
                 out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
         return out
+
+    def search(
+        self,
+        vector_name: str,
+        query: np.ndarray,
+        k: int,
+        params: SearchParams,
+        point_filter: PointFilter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[tuple[float, PointId, dict | None, dict]]:
+        """The k best points for a prepared query: (score, id, payload, vectors), best first."""
+        spec = self.config.dense[vector_name]
+        found: list[tuple[float, PointId, Segment, int]] = []
+        with self.lock:
+            for segment in self.segments:
+                allowed = filter_mask(segment, point_filter) if point_filter else None
+                scores, offsets = search_segment(
+                    segment, spec, query, k, params, allowed, score_threshold
+                )
+                found.extend(
+                    (float(sc), segment.point_ids[o], segment, int(o))
+                    for sc, o in zip(scores, offsets, strict=True)
+                )
+            sign = 1.0 if smaller_is_better(spec.distance) else -1.0
+            found.sort(key=lambda item: sign * item[0])
+            return [
+                (score, pid, segment.payload(off), segment.vectors_of(off))
+                for score, pid, segment, off in found[:k]
+            ]
 
     def count(self) -> int:
         with self.lock:

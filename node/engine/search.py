@@ -1,0 +1,85 @@
+"""Nearest-neighbour search of one dense vector inside a segment.
+
+The planner: exact search when asked, when the segment has no graph for the vector, or when a
+filter leaves fewer candidates than `full_scan_threshold`; the HNSW graph otherwise. Graph
+results are rescored exactly, so every path reports the same scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from node.engine.scoring import passes_threshold, score_rows, top_k
+from node.engine.segment import Segment
+from node.engine.shard_config import DenseVectorSpec
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    hnsw_ef: int | None = None
+    exact: bool = False
+    indexed_only: bool = False
+
+
+def full_scan_vectors(spec: DenseVectorSpec) -> int:
+    """`full_scan_threshold` (kB of float32 vectors) as a number of vectors."""
+    return max(1, spec.hnsw.full_scan_threshold_kb * 1024 // (spec.size * 4))
+
+
+def search_segment(
+    segment: Segment,
+    spec: DenseVectorSpec,
+    query: np.ndarray,
+    k: int,
+    params: SearchParams,
+    allowed: np.ndarray | None = None,
+    score_threshold: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, offsets) of the k best points of the segment, best first."""
+    empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
+    storage = segment.dense.get(spec.name)
+    count = segment.total
+    if storage is None or count == 0 or k <= 0:
+        return empty
+    mask = ~segment.deleted[:count] & storage.present
+    if allowed is not None:
+        mask &= allowed[:count]
+    candidates = int(mask.sum())
+    if candidates == 0:
+        return empty
+    index = segment.indexes.get(spec.name)
+    small = candidates < full_scan_vectors(spec)
+    if index is None and params.indexed_only and not small:
+        return empty  # not indexed yet: skipped when only indexed data is asked for
+    if index is not None and not params.exact and not (allowed is not None and small):
+        # Manhattan's graph is built in L2: ask it for more candidates, rescoring picks the best.
+        wanted = k * 4 if spec.distance == "Manhattan" else k
+        offsets = _graph_candidates(index, query, min(wanted, candidates), params, mask, allowed)
+        if offsets is not None:
+            scores = score_rows(spec, query, storage.vectors()[offsets])
+            return _best(spec, scores, offsets, k, score_threshold)
+    offsets = np.flatnonzero(mask)
+    scores = score_rows(spec, query, storage.vectors()[offsets])
+    return _best(spec, scores, offsets, k, score_threshold)
+
+
+def _graph_candidates(index, query, k, params, mask, allowed) -> np.ndarray | None:
+    ef = params.hnsw_ef or index.spec.hnsw.ef_construct
+    filter_fn = None
+    if allowed is not None:
+        limit = len(mask)
+        filter_fn = lambda label: label < limit and bool(mask[label])  # noqa: E731
+    try:
+        labels, _ = index.search(query[None, :], k, ef, filter_fn)
+    except RuntimeError:
+        return None  # the graph could not return k results: fall back to exact search
+    return labels[0].astype(np.int64)
+
+
+def _best(spec, scores, offsets, k, threshold) -> tuple[np.ndarray, np.ndarray]:
+    keep = passes_threshold(spec.distance, scores, threshold)
+    scores, offsets = scores[keep], offsets[keep]
+    order = top_k(spec.distance, scores, k)
+    return scores[order], offsets[order]
