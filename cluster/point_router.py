@@ -12,8 +12,8 @@ import numpy as np
 from cluster.catalog import Catalog
 from cluster.local_shards import LocalShards
 from cluster.placement import shard_for_point
-from cluster.state import CollectionMeta
 from cluster.search_request import legacy_search_query, nearest_query
+from cluster.state import CollectionMeta
 from node.engine.filters import compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_points, subset
