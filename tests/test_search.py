@@ -48,6 +48,8 @@ def _assert_same(ours: list[models.ScoredPoint], theirs: list[models.ScoredPoint
         assert a.score == pytest.approx(b.score, abs=1e-4)
 
 
+DOT4 = models.VectorParams(size=4, distance="Dot")
+
 FILTERS = [
     None,
     models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=3))]),
@@ -129,7 +131,7 @@ def test_hnsw_recall_on_clustered_data(client, unique_name):
 
 
 def test_legacy_search_endpoint(http, client, unique_name):
-    client.create_collection(unique_name, vectors_config=models.VectorParams(size=4, distance="Dot"))
+    client.create_collection(unique_name, vectors_config=DOT4)
     client.upsert(unique_name, [
         models.PointStruct(id=1, vector=[0.05, 0.61, 0.76, 0.74], payload={"city": "Berlin"}),
         models.PointStruct(id=2, vector=[0.19, 0.81, 0.75, 0.11], payload={"city": "London"}),
@@ -163,7 +165,7 @@ def test_legacy_search_endpoint(http, client, unique_name):
     ],
 )
 def test_bad_queries_are_4xx(http, client, unique_name, body, needle):
-    client.create_collection(unique_name, vectors_config=models.VectorParams(size=4, distance="Dot"))
+    client.create_collection(unique_name, vectors_config=DOT4)
     response = http.post(f"/collections/{unique_name}/points/query", json=body)
     assert 400 <= response.status_code < 500, response.text
     assert needle in response.json()["status"]["error"]
