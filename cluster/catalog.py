@@ -16,6 +16,7 @@ from cluster.collection_config import (
     dense_vector_params,
     validate_collection_name,
 )
+from cluster.payload_schema import validate_index_request
 from cluster.state import CollectionMeta, MetadataState, resolve
 from node.errors import BadRequest, NotFound
 
@@ -89,6 +90,21 @@ class Catalog:
         for i, action in enumerate(body["actions"]):
             _check_alias_action(action, f"actions[{i}]")
         await self._propose({"op": "change_aliases", "actions": body["actions"]})
+
+    async def create_payload_index(self, name: str, body: object) -> None:
+        meta = self.resolve(name)
+        field_name, schema = validate_index_request(body)
+        await self._propose({"op": "create_payload_index", "collection": meta.name,
+                             "field_name": field_name, "schema": schema})
+        await self._after_change()
+
+    async def drop_payload_index(self, name: str, field_name: str) -> None:
+        meta = self.resolve(name)
+        if field_name not in meta.payload_indexes:
+            raise NotFound(f"No index for field `{field_name}` in `{meta.name}`")
+        await self._propose({"op": "drop_payload_index", "collection": meta.name,
+                             "field_name": field_name})
+        await self._after_change()
 
     def aliases(self, collection: str | None = None) -> list[dict]:
         state = self._state()

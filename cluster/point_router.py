@@ -12,11 +12,25 @@ import numpy as np
 from cluster.catalog import Catalog
 from cluster.local_shards import LocalShards
 from cluster.placement import shard_for_point
+from cluster.point_update import (
+    NEEDS_EXISTING,
+    PointUpdate,
+    parse_batch,
+    parse_clear_payload,
+    parse_delete,
+    parse_delete_payload,
+    parse_delete_vectors,
+    parse_overwrite_payload,
+    parse_set_payload,
+    parse_update_vectors,
+)
+from cluster.scroll_request import parse_scroll
 from cluster.search_request import legacy_search_query, nearest_query
 from cluster.state import CollectionMeta
 from node.engine.filters import compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_points, subset
+from node.engine.point_order import point_id_order
 from node.engine.records import record_json
 from node.engine.scoring import smaller_is_better
 from node.engine.shard import LocalShard, ShardInfo
@@ -77,6 +91,88 @@ class PointRouter:
         )
         return max(seqs)
 
+    async def update(self, name: str, kind: str, body: object, *, wait: bool) -> int:
+        """One update request (`delete`, `set_payload`, `update_vectors`, ...)."""
+        meta = self._catalog.resolve(name)
+        config = self._shard_config(meta)
+        parse = {
+            "delete": parse_delete,
+            "set_payload": parse_set_payload,
+            "overwrite_payload": parse_overwrite_payload,
+            "delete_payload": parse_delete_payload,
+            "clear_payload": parse_clear_payload,
+            "update_vectors": lambda b: parse_update_vectors(config, b),
+            "delete_vectors": lambda b: parse_delete_vectors(config, b),
+        }[kind]
+        update = await asyncio.to_thread(parse, body)
+        return (await self._apply_all(meta, [update], wait=wait))[0]
+
+    async def batch(self, name: str, body: object, *, wait: bool) -> list[int]:
+        """`/points/batch`: every operation validated first, then applied in order."""
+        meta = self._catalog.resolve(name)
+        updates = await asyncio.to_thread(parse_batch, self._shard_config(meta), body)
+        return await self._apply_all(meta, updates, wait=wait)
+
+    async def _apply_all(
+        self, meta: CollectionMeta, updates: list[PointUpdate], *, wait: bool
+    ) -> list[int]:
+        await self._check_points_exist(meta, updates)
+        return [await self._apply(meta, update, wait=wait) for update in updates]
+
+    async def _check_points_exist(self, meta: CollectionMeta, updates: list[PointUpdate]) -> None:
+        """A 404, before anything is written, for an op naming a point that will not exist
+        when it applies (earlier upserts and deletes of the same batch count)."""
+        if not any(u.kind in NEEDS_EXISTING and u.ids for u in updates):
+            return
+        named = list(dict.fromkeys(pid for u in updates if u.ids for pid in u.ids))
+        present = await self._existing(meta, named)
+        for update in updates:
+            if update.kind == "upsert":
+                present.update(update.ids or ())
+            elif update.kind == "delete":
+                present.difference_update(update.ids or ())
+            elif update.kind in NEEDS_EXISTING:
+                for pid in update.ids or ():
+                    if pid not in present:
+                        raise NotFound(f"No point with id {pid} found")
+
+    async def _existing(self, meta: CollectionMeta, ids: list[PointId]) -> set[PointId]:
+        found = await asyncio.gather(
+            *(asyncio.to_thread(self._shard(meta, sid).existing, shard_ids)
+              for sid, shard_ids in self._ids_by_shard(meta, ids).items())
+        )
+        return set().union(*found)
+
+    def _ids_by_shard(self, meta: CollectionMeta, ids: list[PointId]) -> dict[int, list[PointId]]:
+        shard_number = len(meta.shards)
+        if shard_number == 1:
+            return {next(iter(meta.shards)): list(ids)}
+        by_shard: dict[int, list[PointId]] = {}
+        for pid in ids:
+            by_shard.setdefault(shard_for_point(pid, shard_number), []).append(pid)
+        return by_shard
+
+    async def _apply(self, meta: CollectionMeta, update: PointUpdate, *, wait: bool) -> int:
+        if update.batch is not None:
+            return await self.upsert_batch(meta, update.batch, wait=wait)
+        if update.ids is None:  # a filter: each shard resolves it when it writes
+            writes = [
+                asyncio.to_thread(s.update, update.kind, None, update.filter, update.args,
+                                  sync=wait)
+                for s in self._shards_of(meta)
+            ]
+        else:
+            writes = []
+            for sid, ids in self._ids_by_shard(meta, update.ids).items():
+                args = update.args
+                if update.kind == "update_vectors":
+                    args = ({pid: update.vectors[pid] for pid in ids},)
+                writes.append(asyncio.to_thread(
+                    self._shard(meta, sid).update, update.kind, ids, None, args, sync=wait
+                ))
+        seqs = await asyncio.gather(*writes)
+        return max((seq for seq in seqs if seq is not None), default=0)
+
     def _split(self, meta: CollectionMeta, batch: PointBatch) -> list[tuple[int, PointBatch]]:
         shard_number = len(meta.shards)
         if shard_number == 1:
@@ -125,12 +221,32 @@ class PointRouter:
         meta = self._catalog.resolve(name)
         if body is not None and not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
-        if body and body.get("filter") is not None:
-            raise BadRequest("filter: filtered counts are not supported yet")
+        point_filter = compile_filter(body.get("filter")) if body else None
         counts = await asyncio.gather(
-            *(asyncio.to_thread(s.count) for s in self._shards_of(meta))
+            *(asyncio.to_thread(s.count, point_filter) for s in self._shards_of(meta))
         )
         return sum(counts)
+
+    async def scroll(self, name: str, body: object) -> dict:
+        """Points in id order (integers, then UUIDs) from `offset`, merged across shards."""
+        meta = self._catalog.resolve(name)
+        request = parse_scroll(body)
+        # One point past the page tells where the next page starts.
+        per_shard = await asyncio.gather(
+            *(asyncio.to_thread(s.scroll, request.filter, request.offset, request.limit + 1)
+              for s in self._shards_of(meta))
+        )
+        merged = sorted(
+            (hit for hits in per_shard for hit in hits), key=lambda hit: point_id_order(hit[0])
+        )
+        unnamed = "size" in (meta.config["params"].get("vectors") or {})
+        points = [
+            record_json(pid, payload, vectors, with_payload=request.with_payload,
+                        with_vector=request.with_vector, unnamed=unnamed)
+            for pid, payload, vectors in merged[: request.limit]
+        ]
+        following = merged[request.limit][0] if len(merged) > request.limit else None
+        return {"points": points, "next_page_offset": following}
 
     # ---- search -------------------------------------------------------------------------
 

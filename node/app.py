@@ -8,7 +8,7 @@ import signal
 
 from aiohttp import web
 
-from node.api import collections, points, service
+from node.api import collections, points, query, service
 from node.api.envelope import envelope_middleware
 from node.runtime import Node
 from node.settings import Settings
@@ -23,7 +23,7 @@ def build_app(node: Node) -> web.Application:
         middlewares=[node.metrics.middleware, envelope_middleware],
         client_max_size=MAX_REQUEST_BYTES,
     )
-    for module in (service, collections, points):
+    for module in (service, collections, points, query):
         app.add_routes(module.routes(node))
     return app
 

@@ -14,10 +14,13 @@ from pathlib import Path
 
 from cluster.catalog import Catalog
 from cluster.collection_info import collection_info
+from cluster.collection_view import CollectionViews
 from cluster.consensus import MetadataConsensus
 from cluster.local_shards import LocalShards
 from cluster.point_router import PointRouter
+from cluster.query_router import QueryRouter
 from cluster.state import MetadataState
+from cluster.strict_mode import RateLimiter
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.settings import Settings, parse_uri
@@ -57,6 +60,8 @@ class Node:
         self.consensus: MetadataConsensus | None = None
         self.catalog = Catalog(self._propose, self._state, self.reconcile)
         self.points = PointRouter(self.catalog, self.shards)
+        self.rate_limiter = RateLimiter()
+        self.queries = QueryRouter(CollectionViews(self.catalog, self.shards), self.rate_limiter)
         self.metrics.set_stats_source(self._points_per_collection)
 
     @staticmethod

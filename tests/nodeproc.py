@@ -99,6 +99,8 @@ class NodeProcess:
         self.log_path = log_path or self.storage_path.parent / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        # Set when the test ended the process on purpose; an exit without it is a crash.
+        self._ended_by_test = False
         NodeProcess.live.add(self)
 
     # --- addresses ----------------------------------------------------------------------
@@ -142,6 +144,7 @@ class NodeProcess:
         if self.is_running():
             raise RuntimeError(f"node {self.name} is already running")
         self.storage_path.mkdir(parents=True, exist_ok=True)
+        self._ended_by_test = False
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -194,9 +197,12 @@ class NodeProcess:
         """Graceful shutdown with SIGTERM; escalates to SIGKILL after `timeout`. Exit code."""
         if self._proc is None:
             return None
+        self._ended_by_test = True
         if self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGTERM)
+                # A paused node only acts on SIGTERM once it runs again.
+                os.killpg(self._proc.pid, signal.SIGCONT)
             try:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -209,6 +215,7 @@ class NodeProcess:
         """Crash the node: SIGKILL to its whole process group, then reap it."""
         if self._proc is None or self._proc.poll() is not None:
             return
+        self._ended_by_test = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -264,9 +271,9 @@ class NodeProcess:
 
 
 def running_nodes() -> Iterator[NodeProcess]:
-    """Nodes of this test process that have been started at least once."""
+    """Nodes that are running now, or that exited without the test asking them to (crashed)."""
     for node in list(NodeProcess.live):
-        if node._proc is not None:
+        if node._proc is not None and (node.is_running() or not node._ended_by_test):
             yield node
 
 

@@ -213,11 +213,8 @@ def test_alias_errors(
     client: QdrantClient, http: HttpSession, make_collection: Callable[..., str], unique_name: str
 ) -> None:
     collection = make_collection()
-    response = http.post(
-        "/collections/aliases",
-        json={"actions": [{"create_alias": {"collection_name": f"{unique_name}_none",
-                                            "alias_name": f"{unique_name}_a"}}]},
-    )  # fmt: skip
+    create = {"collection_name": f"{unique_name}_none", "alias_name": f"{unique_name}_a"}
+    response = http.post("/collections/aliases", json={"actions": [{"create_alias": create}]})
     assert f"{unique_name}_none" in assert_error_envelope(response, 404)
 
     response = http.post(
@@ -225,11 +222,8 @@ def test_alias_errors(
     )
     assert "nope_x1" in assert_error_envelope(response, 404)
 
-    response = http.post(
-        "/collections/aliases",
-        json={"actions": [{"rename_alias": {"old_alias_name": f"{unique_name}_ghost",
-                                            "new_alias_name": f"{unique_name}_b"}}]},
-    )  # fmt: skip
+    rename = {"old_alias_name": f"{unique_name}_ghost", "new_alias_name": f"{unique_name}_b"}
+    response = http.post("/collections/aliases", json={"actions": [{"rename_alias": rename}]})
     assert f"{unique_name}_ghost" in assert_error_envelope(response, 404)
 
     response = http.get(f"/collections/{unique_name}_none/aliases")

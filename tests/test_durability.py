@@ -317,10 +317,10 @@ class BackgroundWriter(threading.Thread):
             while True:
                 with self.lock:
                     collection = self.factory.rng.choice(list(self.expected.points))
+                    size = self.factory.rng.randint(1, 25)
                     points = self.factory.batch(
-                        collection, self.expected, self.factory.rng.randint(1, 25), self.round_no,
-                        overwrite=False,
-                    )  # fmt: skip
+                        collection, self.expected, size, self.round_no, overwrite=False
+                    )
                     self.expected.in_flight(collection, points)
                 try:
                     upsert(client, collection, points)

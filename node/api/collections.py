@@ -52,7 +52,20 @@ def routes(node: Node) -> list[web.RouteDef]:
     async def all_aliases(request: web.Request) -> web.Response:
         return ok(request, {"aliases": catalog.aliases()})
 
+    async def create_index(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        await catalog.create_payload_index(request.match_info["collection_name"], body)
+        return ok(request, {"operation_id": catalog.state.version, "status": "completed"})
+
+    async def drop_index(request: web.Request) -> web.Response:
+        await catalog.drop_payload_index(
+            request.match_info["collection_name"], request.match_info["field_name"]
+        )
+        return ok(request, {"operation_id": catalog.state.version, "status": "completed"})
+
     return [
+        web.put("/collections/{collection_name}/index", create_index),
+        web.delete("/collections/{collection_name}/index/{field_name}", drop_index),
         web.get("/collections", list_collections),
         web.post("/collections/aliases", change_aliases),
         web.get("/collections/{collection_name}", get_collection),

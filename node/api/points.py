@@ -1,4 +1,5 @@
-"""Routes of the points API: upsert, retrieve, get one point, count, search and query."""
+"""Routes of the points API: writes (upsert, delete, payload, vectors, batch), reads (retrieve,
+scroll, count) and search."""
 
 from __future__ import annotations
 
@@ -16,8 +17,28 @@ def routes(node: Node) -> list[web.RouteDef]:
         wait = query_flag(request, "wait")
         body = await read_json(request)
         seq = await router.upsert(request.match_info["collection_name"], body, wait=wait)
-        status = "completed" if wait else "acknowledged"
-        return ok(request, {"operation_id": seq, "status": status})
+        return ok(request, _update_result(seq, wait))
+
+    def update_route(kind: str):
+        async def handler(request: web.Request) -> web.Response:
+            wait = query_flag(request, "wait")
+            body = await read_json(request)
+            seq = await router.update(
+                request.match_info["collection_name"], kind, body, wait=wait
+            )
+            return ok(request, _update_result(seq, wait))
+
+        return handler
+
+    async def batch(request: web.Request) -> web.Response:
+        wait = query_flag(request, "wait")
+        body = await read_json(request)
+        seqs = await router.batch(request.match_info["collection_name"], body, wait=wait)
+        return ok(request, [_update_result(seq, wait) for seq in seqs])
+
+    async def scroll(request: web.Request) -> web.Response:
+        body = await read_json(request, required=False)
+        return ok(request, await router.scroll(request.match_info["collection_name"], body))
 
     async def retrieve(request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -42,21 +63,26 @@ def routes(node: Node) -> list[web.RouteDef]:
         total = await router.count(request.match_info["collection_name"], body)
         return ok(request, {"count": total})
 
-    async def search(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        hits = await router.search(request.match_info["collection_name"], body, legacy=True)
-        return ok(request, hits)
-
-    async def query(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        hits = await router.search(request.match_info["collection_name"], body, legacy=False)
-        return ok(request, {"points": hits})
-
     return [
-        web.post("/collections/{collection_name}/points/search", search),
-        web.post("/collections/{collection_name}/points/query", query),
         web.put("/collections/{collection_name}/points", upsert),
         web.post("/collections/{collection_name}/points", retrieve),
         web.get("/collections/{collection_name}/points/{id}", get_point),
         web.post("/collections/{collection_name}/points/count", count),
+        web.post("/collections/{collection_name}/points/scroll", scroll),
+        web.post("/collections/{collection_name}/points/batch", batch),
+        web.post("/collections/{collection_name}/points/delete", update_route("delete")),
+        web.post("/collections/{collection_name}/points/payload", update_route("set_payload")),
+        web.put("/collections/{collection_name}/points/payload",
+                update_route("overwrite_payload")),
+        web.post("/collections/{collection_name}/points/payload/delete",
+                 update_route("delete_payload")),
+        web.post("/collections/{collection_name}/points/payload/clear",
+                 update_route("clear_payload")),
+        web.put("/collections/{collection_name}/points/vectors", update_route("update_vectors")),
+        web.post("/collections/{collection_name}/points/vectors/delete",
+                 update_route("delete_vectors")),
     ]
+
+
+def _update_result(seq: int, wait: bool) -> dict:
+    return {"operation_id": seq, "status": "completed" if wait else "acknowledged"}

@@ -81,6 +81,26 @@ class CompiledFilter:
         """Leaf conditions, counting a `nested` condition itself as one more (Qdrant's count)."""
         return self.count()
 
+    def index_hints(self) -> list[tuple[str, tuple]]:
+        """(key, hint) of the `must` conditions a payload index can answer: every point the
+        filter accepts is among the points the index returns for each of them."""
+        return [
+            (c.key, c.index_hint)
+            for c in self._must
+            if isinstance(c, _FieldCondition) and c.index_hint is not None
+        ]
+
+    def max_condition_size(self) -> int:
+        """The most values one condition lists (strict mode's condition_max_size)."""
+        sizes = [0]
+        for condition in self._all_conditions():
+            if isinstance(condition, CompiledFilter):
+                sizes.append(condition.max_condition_size())
+            elif isinstance(condition, _FieldCondition) and condition.index_hint is not None:
+                kind, arg = condition.index_hint
+                sizes.append(len(arg) if kind == "values" else 1)
+        return max(sizes)
+
     # The filter is itself a condition when it appears inside a clause.
     def test(self, point_id: PointId | None, payload: object, has_vector: HasVector) -> bool:
         if not all(c.test(point_id, payload, has_vector) for c in self._must):
@@ -124,6 +144,8 @@ class _FieldCondition:
         self._key = key
         self._path = parse_key(key)
         self._value_test = value_test
+        self.key = key
+        self.index_hint: tuple | None = getattr(value_test, "index_hint", None)
 
     def test(self, point_id: PointId | None, payload: object, has_vector: HasVector) -> bool:
         return any(self._value_test(v) for v in values_at(payload, self._path))
@@ -278,6 +300,8 @@ def _numeric_range_test(bounds: dict[str, float]) -> ValueTest:
             and (lte is None or value <= lte)
         )
 
+    _with_hint(test, ("range", (gt, gte, lt, lte)))
+
     return test
 
 
@@ -300,8 +324,14 @@ def _datetime_range_test(bounds: dict[str, datetime]) -> ValueTest:
     return test
 
 
+def _with_hint(test: ValueTest, hint: tuple) -> ValueTest:
+    """Attach what a payload index may look up for this test (a superset of its matches)."""
+    test.index_hint = hint  # type: ignore[attr-defined]
+    return test
+
+
 def _match_value_test(target: str | int | bool) -> ValueTest:
-    return lambda value: value == target
+    return _with_hint(lambda value: value == target, ("values", frozenset([target])))
 
 
 def _substring_test(text: str) -> ValueTest:
@@ -310,7 +340,10 @@ def _substring_test(text: str) -> ValueTest:
 
 def _match_any_test(options: frozenset[str | int]) -> ValueTest:
     # Arrays and objects are unhashable and never equal to a listed scalar.
-    return lambda value: not isinstance(value, (list, dict)) and value in options
+    return _with_hint(
+        lambda value: not isinstance(value, (list, dict)) and value in options,
+        ("values", options),
+    )
 
 
 def _match_except_test(options: frozenset[str | int]) -> ValueTest:

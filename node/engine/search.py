@@ -21,6 +21,7 @@ class SearchParams:
     hnsw_ef: int | None = None
     exact: bool = False
     indexed_only: bool = False
+    quantization: dict | None = None  # {"ignore", "rescore", "oversampling"}
 
 
 def full_scan_vectors(spec: DenseVectorSpec) -> int:

@@ -19,8 +19,9 @@ from node.engine.durable_files import fsync_dir, write_atomic
 from node.engine.hnsw_index import HnswIndex
 from node.engine.ids import PointId
 from node.engine.payload_storage import DiskPayloads, RamPayloads
-from node.engine.point_batch import PointBatch, SparseVector
+from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.shard_config import ShardConfig
+from node.engine.sparse_matrix import SparseMatrix
 
 
 class Segment:
@@ -75,6 +76,9 @@ class Segment:
                 index.mark_deleted(int(off))
             self.indexes[name] = index
         self.dirty = not state
+        # Bumped by every change of sparse vectors; keys the cached CSR matrices.
+        self.sparse_version = 0
+        self._sparse_cache: dict[str, tuple[int, SparseMatrix]] = {}
         # While the optimizer copies this segment, the offsets changed meanwhile.
         self.touched: set[int] | None = None
 
@@ -154,6 +158,7 @@ class Segment:
                 if vec is not None:
                     self.sparse[name][offset] = vec
             self.payloads.set(offset, batch.payloads[pos])
+        self.sparse_version += 1
         self.dirty = True
 
     def _grow(self, needed: int) -> None:
@@ -179,6 +184,14 @@ class Segment:
     def sparse_drop(self, offset: int) -> None:
         for vectors in self.sparse.values():
             vectors.pop(offset, None)
+        self.sparse_version += 1
+
+    def sparse_matrix(self, name: str) -> SparseMatrix:
+        cached = self._sparse_cache.get(name)
+        if cached is None or cached[0] != self.sparse_version:
+            cached = (self.sparse_version, SparseMatrix.build(self.sparse[name]))
+            self._sparse_cache[name] = cached
+        return cached[1]
 
     def set_payload(self, pid: PointId, payload: dict | None, version: int) -> None:
         offset = self.id_to_offset[pid]
@@ -212,6 +225,26 @@ class Segment:
             if offset in vectors:
                 out[name] = vectors[offset]
         return out
+
+    def as_batch(self, offsets: np.ndarray) -> PointBatch:
+        """The points at `offsets` (ids, payloads, copies of their vectors) as one batch."""
+        batch = PointBatch(
+            ids=[self.point_ids[o] for o in offsets],
+            payloads=[self.payload(int(o)) for o in offsets],
+        )
+        positions = np.arange(len(offsets), dtype=np.int64)
+        for name, storage in self.dense.items():
+            present = storage.present[offsets]
+            if present.any():
+                batch.dense[name] = DenseColumn(
+                    rows=np.array(storage.vectors()[offsets[present]]),
+                    positions=positions[present],
+                )
+        for name, vectors in self.sparse.items():
+            picked = {i: vectors[int(o)] for i, o in enumerate(offsets) if int(o) in vectors}
+            if picked:
+                batch.sparse[name] = picked
+        return batch
 
     # ---- persistence --------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ the WAL is truncated. On open, the last manifest's segments are loaded and the W
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import pickle
@@ -21,8 +22,10 @@ import numpy as np
 
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
-from node.engine.point_batch import DenseColumn, PointBatch
+from node.engine.point_batch import PointBatch
+from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.point_order import point_id_order
 from node.engine.scoring import smaller_is_better
 from node.engine.search import SearchParams, search_segment
 from node.engine.segment import Segment, remove_tree
@@ -104,16 +107,46 @@ class LocalShard:
     def upsert(self, batch: PointBatch, *, sync: bool = True) -> int:
         return self._write(("upsert", batch), sync)
 
-    def _write(self, op: tuple, sync: bool) -> int:
-        record = pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL)
+    def update(
+        self,
+        kind: str,
+        ids: list[PointId] | None,
+        point_filter: PointFilter | None,
+        args: tuple = (),
+        *,
+        sync: bool = True,
+    ) -> int | None:
+        """Write the op (kind, ids, *args); with a filter, ids are the points it matches now.
+
+        The filter is resolved under the shard lock, in the same critical section as the write,
+        so the WAL holds the exact ids the op applied to. None when no point was targeted.
+        """
         with self.lock:
             self._check_open()
-            seq = self.wal.append(record, sync=False)
-            self._apply(op, seq)
-            self.applied_seq = seq
-            self._pending_at_start = False
+            if point_filter is not None:
+                ids = self._ids_matching(point_filter)
+            if not ids:
+                return None
+            seq = self._append_and_apply((kind, ids, *args))
+        return self._after_write(seq, sync)
+
+    def _write(self, op: tuple, sync: bool) -> int:
+        with self.lock:
+            self._check_open()
+            seq = self._append_and_apply(op)
+        return self._after_write(seq, sync)
+
+    def _append_and_apply(self, op: tuple) -> int:
+        record = pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL)
+        seq = self.wal.append(record, sync=False)
+        self._apply(op, seq)
+        self.applied_seq = seq
+        self._pending_at_start = False
+        return seq
+
+    def _after_write(self, seq: int, sync: bool) -> int:
         if sync:
-            self.wal.sync()
+            self.wal.sync()  # outside the lock: concurrent writers share the fsync
         self._maybe_start_optimizer()
         return seq
 
@@ -121,6 +154,13 @@ class LocalShard:
         kind = op[0]
         if kind == "upsert":
             self._apply_upsert(op[1], seq)
+        elif kind in POINT_CHANGES:
+            apply_change = POINT_CHANGES[kind]
+            # Ids absent by now are skipped: ops must replay cleanly on any earlier state.
+            for pid in op[1]:
+                segment = self._locate(pid)
+                if segment is not None:
+                    apply_change(self, segment, pid, op[2:], seq)
         else:
             raise ValueError(f"unknown shard operation {kind!r}")
 
@@ -133,6 +173,11 @@ class LocalShard:
             if segment is not None:
                 segment.delete(pid, seq)
         self.appendable.append(batch, list(last_position.values()), seq)
+
+    def move_point(self, segment: Segment, pid: PointId, point: PointBatch, seq: int) -> None:
+        """Replace a point whose vectors change: its row is deleted, the new one appended."""
+        segment.delete(pid, seq)
+        self.appendable.append(point, [0], seq)
 
     def _locate(self, pid: PointId) -> Segment | None:
         for segment in self.segments:
@@ -183,9 +228,48 @@ class LocalShard:
                 for score, pid, segment, off in found[:k]
             ]
 
-    def count(self) -> int:
+    def count(self, point_filter: PointFilter | None = None) -> int:
         with self.lock:
-            return sum(s.live_count for s in self.segments)
+            if point_filter is None:
+                return sum(s.live_count for s in self.segments)
+            return sum(int(filter_mask(s, point_filter).sum()) for s in self.segments)
+
+    def ids_matching(self, point_filter: PointFilter) -> list[PointId]:
+        with self.lock:
+            return self._ids_matching(point_filter)
+
+    def _ids_matching(self, point_filter: PointFilter) -> list[PointId]:
+        found: list[PointId] = []
+        for segment in self.segments:
+            offsets = np.flatnonzero(filter_mask(segment, point_filter))
+            found.extend(segment.point_ids[o] for o in offsets)
+        return found
+
+    def existing(self, ids: list[PointId]) -> set[PointId]:
+        """Which of `ids` are stored here."""
+        with self.lock:
+            return {pid for pid in ids if self._locate(pid) is not None}
+
+    def scroll(
+        self, point_filter: PointFilter | None, start: PointId | None, limit: int
+    ) -> list[tuple[PointId, dict | None, dict]]:
+        """The first `limit` points in id order from `start` (inclusive) that the filter lets
+        through: (id, payload, vectors by name)."""
+        low = point_id_order(start) if start is not None else None
+        with self.lock:
+            found = []
+            for segment in self.segments:
+                if point_filter is None:
+                    pairs = segment.id_to_offset.items()
+                else:
+                    offsets = np.flatnonzero(filter_mask(segment, point_filter))
+                    pairs = ((segment.point_ids[o], int(o)) for o in offsets)
+                for pid, offset in pairs:
+                    order = point_id_order(pid)
+                    if low is None or order >= low:
+                        found.append((order, pid, segment, offset))
+            first = heapq.nsmallest(limit, found, key=lambda item: item[0])
+            return [(pid, seg.payload(off), seg.vectors_of(off)) for _, pid, seg, off in first]
 
     def info(self) -> ShardInfo:
         with self.lock:
@@ -218,7 +302,7 @@ class LocalShard:
                     chunk = [o for o in offsets[start : start + batch_size]
                              if not segment.deleted[o]]
                     if chunk:
-                        yield _batch_from_segment(segment, np.asarray(chunk, dtype=np.int64))
+                        yield segment.as_batch(np.asarray(chunk, dtype=np.int64))
 
     # ---- configuration ------------------------------------------------------------------
 
@@ -358,7 +442,7 @@ class LocalShard:
         for start in range(0, len(offsets), 4096):
             chunk = offsets[start : start + 4096]
             with self.lock:
-                batch = _batch_from_segment(source, chunk)
+                batch = source.as_batch(chunk)
                 versions = source.versions[chunk].copy()
             _append_with_versions(target, batch, versions)
         if self._needs_index_for(target, config):
@@ -452,25 +536,6 @@ class LocalShard:
         """Close and delete every file of the shard."""
         self.close()
         remove_tree(self.path)
-
-
-def _batch_from_segment(segment: Segment, offsets: np.ndarray) -> PointBatch:
-    batch = PointBatch(
-        ids=[segment.point_ids[o] for o in offsets],
-        payloads=[segment.payload(int(o)) for o in offsets],
-    )
-    positions = np.arange(len(offsets), dtype=np.int64)
-    for name, storage in segment.dense.items():
-        present = storage.present[offsets]
-        if present.any():
-            batch.dense[name] = DenseColumn(
-                rows=np.array(storage.vectors()[offsets[present]]), positions=positions[present]
-            )
-    for name, vectors in segment.sparse.items():
-        picked = {i: vectors[int(o)] for i, o in enumerate(offsets) if int(o) in vectors}
-        if picked:
-            batch.sparse[name] = picked
-    return batch
 
 
 def _append_with_versions(segment: Segment, batch: PointBatch, versions: np.ndarray) -> None:

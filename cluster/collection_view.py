@@ -1,0 +1,54 @@
+"""A collection as the routers see it: its metadata, parsed config and this node's shards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cluster.catalog import Catalog
+from cluster.local_shards import LocalShards
+from cluster.state import CollectionMeta
+from node.engine.shard import LocalShard
+from node.engine.shard_config import ShardConfig
+from node.errors import Unavailable
+
+
+@dataclass
+class CollectionView:
+    meta: CollectionMeta
+    config: ShardConfig
+    shards: list[LocalShard]  # one per shard id, in shard id order
+
+    @property
+    def unnamed_vector(self) -> bool:
+        return "size" in (self.meta.config["params"].get("vectors") or {})
+
+
+class CollectionViews:
+    def __init__(self, catalog: Catalog, shards: LocalShards) -> None:
+        self._catalog = catalog
+        self._shards = shards
+        # collection uuid -> (the config dict parsed, its parsed form): parsed once per change
+        self._configs: dict[str, tuple[dict, ShardConfig]] = {}
+
+    def config_of(self, meta: CollectionMeta) -> ShardConfig:
+        cached = self._configs.get(meta.uuid)
+        if cached is None or cached[0] is not meta.config:
+            if len(self._configs) > 1024:
+                self._configs.clear()
+            cached = self._configs[meta.uuid] = (
+                meta.config, ShardConfig.from_collection_config(meta.config)
+            )
+        return cached[1]
+
+    def shard(self, meta: CollectionMeta, shard_id: int) -> LocalShard:
+        shard = self._shards.get(meta, shard_id)
+        if shard is None:
+            raise Unavailable(f"shard {shard_id} of `{meta.name}` is not available on this node")
+        return shard
+
+    def of(self, meta: CollectionMeta) -> CollectionView:
+        shards = [self.shard(meta, sid) for sid in sorted(meta.shards)]
+        return CollectionView(meta, self.config_of(meta), shards)
+
+    def named(self, name: str) -> CollectionView:
+        return self.of(self._catalog.resolve(name))

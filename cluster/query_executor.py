@@ -1,0 +1,287 @@
+"""Executing query plans over a collection: example lookup, fan-out to shards, merge, fusion.
+
+A plan with prefetches runs them first; a fusion query fuses their results (rrf, dbsf), a
+vector query rescores their union. Point ids given as examples are looked up (in `lookup_from`
+when given) and, when they belong to the searched collection, left out of the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+
+from cluster.collection_view import CollectionView
+from cluster.query_request import QueryPlan
+from node.engine.ids import PointId
+from node.engine.point_batch import SparseVector
+from node.engine.query_scoring import NEAREST, VectorQuery
+from node.engine.scoring import prepare_query
+from node.engine.shard_config import ShardConfig
+from node.engine.shard_query import Hit, query_shard, sparse_statistics
+from node.errors import BadRequest, NotFound
+
+RRF_RANK_CONSTANT = 2  # 1 / (k + rank), as Qdrant's rrf
+
+
+Lookup = Callable[[str], Awaitable[CollectionView]]
+Fetch = Callable[[CollectionView, list[PointId]], Awaitable[dict[PointId, tuple]]]
+
+
+class _Excluding:
+    """A filter that also leaves out the examples' own points."""
+
+    def __init__(self, base, excluded: set[PointId]) -> None:
+        self._base = base
+        self._excluded = excluded
+
+    def matches(self, point_id, payload, has_vector) -> bool:
+        if point_id in self._excluded:
+            return False
+        return self._base is None or self._base.matches(point_id, payload, has_vector)
+
+
+class QueryExecutor:
+    def __init__(self, lookup: Lookup, fetch: Fetch, scan) -> None:
+        self._lookup = lookup
+        self._fetch = fetch
+        self._scan = scan  # (view, filter, restrict_ids) -> list of (pid, payload, vectors)
+
+    async def run(self, view: CollectionView, plan: QueryPlan) -> list[Hit]:
+        """Hits (score, id, payload, vectors) of the plan, after offset, best first."""
+        hits = await self._evaluate(view, plan)
+        return hits[plan.offset :]
+
+    async def _evaluate(self, view: CollectionView, plan: QueryPlan) -> list[Hit]:
+        k = plan.limit + plan.offset
+        restrict: set[PointId] | None = None
+        if plan.prefetch:
+            sources = await asyncio.gather(*(self._evaluate(view, p) for p in plan.prefetch))
+            if plan.kind == "fusion":
+                return _fuse(plan.fusion, list(sources), k)
+            restrict = {hit[1] for source in sources for hit in source}
+            if not restrict:
+                return []
+            if plan.kind is None:
+                raise BadRequest("query: a query is needed to combine prefetch results")
+        if plan.kind in ("nearest", "recommend", "discover", "context"):
+            return await self._vector_query(view, plan, k, restrict)
+        if plan.kind in (None, "order_by", "sample"):
+            return await self._scan_query(view, plan, k, restrict)
+        raise BadRequest(f"query: `{plan.kind}` needs prefetch sources")
+
+    # ---- vector queries -------------------------------------------------------------------
+
+    async def _vector_query(
+        self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
+    ) -> list[Hit]:
+        query, mentioned = await self._resolve(view, plan)
+        point_filter = _Excluding(plan.filter, mentioned) if mentioned else plan.filter
+        per_shard = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    query_shard, shard, query, k, plan.params, point_filter,
+                    plan.score_threshold, restrict,
+                )
+                for shard in view.shards
+            )
+        )
+        spec = None if query.sparse else view.config.dense[query.vector_name]
+        sign = -1.0 if query.bigger_is_better(spec) else 1.0
+        merged = sorted((h for hits in per_shard for h in hits), key=lambda h: sign * h[0])
+        return merged[:k]
+
+    async def _resolve(self, view: CollectionView, plan: QueryPlan) -> tuple[VectorQuery, set]:
+        """Turn the plan's inputs into vectors of the searched vector: ids are looked up."""
+        name = plan.using
+        config = view.config
+        sparse = name in config.sparse
+        if not sparse and name not in config.dense:
+            label = f"`{name}`" if name else "the unnamed vector"
+            known = ", ".join(repr(n) for n in sorted([*config.dense, *config.sparse])) or "none"
+            raise BadRequest(f"using: {label} does not exist in this collection (vectors: {known})")
+        source = view
+        source_vector = name
+        if plan.lookup_from is not None:
+            source = await self._lookup(plan.lookup_from[0])
+            source_vector = plan.lookup_from[1] or name
+        inputs = [plan.nearest, *plan.positives, *plan.negatives, plan.target]
+        inputs += [x for pair in plan.pairs for x in pair]
+        ids = [x for x in inputs if isinstance(x, (int, str))]
+        looked_up = await self._fetch(source, ids) if ids else {}
+        mentioned = set(ids) if source.meta.uuid == view.meta.uuid else set()
+
+        def vector_of(value, where: str):
+            if value is None:
+                return None
+            if isinstance(value, (int, str)):
+                if value not in looked_up:
+                    raise NotFound(f"No point with id {value} found in `{source.meta.name}`")
+                stored = looked_up[value][1].get(source_vector)
+                if stored is None:
+                    raise BadRequest(f"{where}: point {value} has no vector `{source_vector}`")
+                value = stored
+            return _check_vector(config, name, sparse, value, where)
+
+        query = VectorQuery(vector_name=name, kind=NEAREST, sparse=sparse)
+        if plan.kind == "nearest":
+            query.nearest = vector_of(plan.nearest, "query")
+        elif plan.kind == "recommend":
+            positives = [vector_of(v, "positive") for v in plan.positives]
+            negatives = [vector_of(v, "negative") for v in plan.negatives]
+            if plan.strategy == "average_vector":
+                query.nearest = _average(positives, negatives, sparse)
+            else:
+                query.kind = plan.strategy
+                query.positives, query.negatives = positives, negatives
+        elif plan.kind == "discover":
+            query.kind = "discover"
+            query.target = vector_of(plan.target, "target")
+            query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
+                           for p, n in plan.pairs]
+        else:
+            query.kind = "context"
+            query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
+                           for p, n in plan.pairs]
+        if sparse:
+            await self._apply_idf(view, query)
+        else:
+            spec = config.dense[name]
+            _prepare_all(query, lambda v: prepare_query(spec, v))
+        return query, mentioned
+
+    async def _apply_idf(self, view: CollectionView, query: VectorQuery) -> None:
+        spec = view.config.sparse[query.vector_name]
+        if spec.modifier != "idf":
+            return
+        vectors = [v for v in _all_vectors(query) if v is not None]
+        indices = np.unique(np.concatenate([v.indices for v in vectors])) if vectors else []
+        stats = await asyncio.gather(
+            *(asyncio.to_thread(sparse_statistics, s, query.vector_name, np.asarray(indices))
+              for s in view.shards)
+        )
+        total = sum(n for n, _ in stats)
+        df = sum((d for _, d in stats), np.zeros(len(indices), dtype=np.int64))
+        idf = {
+            int(i): math.log((total - f + 0.5) / (f + 0.5) + 1)
+            for i, f in zip(indices, df, strict=True)
+        }
+
+        def rescale(v: SparseVector) -> SparseVector:
+            weights = np.array([idf[int(i)] for i in v.indices], dtype=np.float32)
+            return SparseVector(v.indices, (v.values * weights).astype(np.float32))
+
+        _prepare_all(query, rescale)
+
+    # ---- scans: no query, order_by, sample ------------------------------------------------
+
+    async def _scan_query(
+        self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
+    ) -> list[Hit]:
+        points = await self._scan(view, plan.filter, restrict)
+        if plan.kind == "sample":
+            random.shuffle(points)
+            return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
+        if plan.kind == "order_by":
+            from cluster.order_by import order_points
+
+            return order_points(points, plan.order_by, k)
+        points.sort(key=lambda p: _id_order(p[0]))
+        return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
+
+
+def _id_order(pid: PointId) -> tuple:
+    return (0, pid, "") if isinstance(pid, int) else (1, 0, pid)
+
+
+def _check_vector(config: ShardConfig, name: str, sparse: bool, value, where: str):
+    if sparse:
+        if not isinstance(value, SparseVector):
+            raise BadRequest(f"{where}: `{name}` is a sparse vector; send indices and values")
+        return value
+    if isinstance(value, SparseVector):
+        raise BadRequest(f"{where}: `{name or 'the unnamed vector'}` is a dense vector")
+    spec = config.dense[name]
+    vector = np.asarray(value, dtype=np.float32)
+    if vector.shape != (spec.size,):
+        raise BadRequest(
+            f"{where}: wrong vector dimension: expected {spec.size}, got {vector.size}"
+        )
+    return vector
+
+
+def _average(positives: list, negatives: list, sparse: bool):
+    if sparse:
+        return _sparse_average(positives, negatives)
+    mean_positive = np.mean(np.stack(positives), axis=0)
+    if not negatives:
+        return mean_positive
+    return mean_positive + mean_positive - np.mean(np.stack(negatives), axis=0)
+
+
+def _sparse_sum(vectors: list[SparseVector]) -> dict[int, float]:
+    total: dict[int, float] = {}
+    for v in vectors:
+        for i, x in zip(v.indices.tolist(), v.values.tolist(), strict=True):
+            total[i] = total.get(i, 0.0) + x
+    return total
+
+
+def _sparse_average(positives: list, negatives: list) -> SparseVector:
+    pos = {i: x / len(positives) for i, x in _sparse_sum(positives).items()}
+    neg = {i: x / len(negatives) for i, x in _sparse_sum(negatives).items()} if negatives else {}
+    merged = {i: 2 * pos.get(i, 0.0) - neg.get(i, 0.0) for i in sorted({*pos, *neg})}
+    if not negatives:
+        merged = pos
+    keys = sorted(merged)
+    return SparseVector(
+        np.asarray(keys, dtype=np.uint32), np.asarray([merged[i] for i in keys], np.float32)
+    )
+
+
+def _all_vectors(query: VectorQuery) -> list:
+    return [query.nearest, query.target, *query.positives, *query.negatives,
+            *[x for pair in query.pairs for x in pair]]
+
+
+def _prepare_all(query: VectorQuery, prepare) -> None:
+    if query.nearest is not None:
+        query.nearest = prepare(query.nearest)
+    if query.target is not None:
+        query.target = prepare(query.target)
+    query.positives = [prepare(v) for v in query.positives]
+    query.negatives = [prepare(v) for v in query.negatives]
+    query.pairs = [(prepare(p), prepare(n)) for p, n in query.pairs]
+
+
+def _fuse(method: str | None, sources: list[list[Hit]], k: int) -> list[Hit]:
+    scores: dict[PointId, float] = {}
+    first: dict[PointId, Hit] = {}
+    for source in sources:
+        if method == "rrf":
+            contributions = [1.0 / (RRF_RANK_CONSTANT + rank) for rank in range(len(source))]
+        else:
+            contributions = _dbsf_normalise([hit[0] for hit in source])
+        for hit, value in zip(source, contributions, strict=True):
+            first.setdefault(hit[1], hit)
+            scores[hit[1]] = scores.get(hit[1], 0.0) + value
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k]
+    return [(score, pid, first[pid][2], first[pid][3]) for pid, score in ranked]
+
+
+def _dbsf_normalise(values: list[float]) -> list[float]:
+    """Scores mapped by their mean +- 3 standard deviations onto [0, 1]."""
+    if len(values) == 1:
+        return [0.5]
+    if not values:
+        return []
+    mean = sum(values) / len(values)
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    if variance == 0:
+        return [0.5] * len(values)
+    std = variance**0.5
+    low, high = mean - 3 * std, mean + 3 * std
+    return [(v - low) / (high - low) for v in values]

@@ -1,0 +1,176 @@
+"""The search side of the points API: `/points/query` (single, batch, groups) and the older
+`/points/search` and `/points/recommend` endpoints, all executed as query plans."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from cluster import strict_mode
+from cluster.collection_view import CollectionView, CollectionViews
+from cluster.query_executor import QueryExecutor
+from cluster.query_request import (
+    QueryPlan,
+    parse_legacy_recommend,
+    parse_legacy_search,
+    parse_query_plan,
+)
+from cluster.strict_mode import RateLimiter
+from node.engine.ids import PointId
+from node.engine.payload_path import values_at
+from node.engine.records import record_json, select_payload
+from node.engine.shard_query import Hit, scan_shard
+from node.errors import BadRequest
+
+
+class QueryRouter:
+    def __init__(self, views: CollectionViews, limiter: RateLimiter) -> None:
+        self._views = views
+        self._limiter = limiter
+        self._executor = QueryExecutor(self._lookup, self._fetch, self._scan)
+
+    async def _run(self, view: CollectionView, plan: QueryPlan) -> list[Hit]:
+        """Strict mode's limits first, then the plan."""
+        strict = strict_mode.active(view.meta.config)
+        strict_mode.check_query(strict, plan, view.meta.payload_indexes)
+        self._limiter.take(strict, view.meta.name, "read")
+        return await self._executor.run(view, plan)
+
+    # ---- what the executor asks of the collections -----------------------------------------
+
+    async def _lookup(self, name: str) -> CollectionView:
+        return self._views.named(name)
+
+    async def _fetch(self, view: CollectionView, ids: list[PointId]) -> dict[PointId, tuple]:
+        found: dict[PointId, tuple] = {}
+        results = await asyncio.gather(*(asyncio.to_thread(s.retrieve, ids) for s in view.shards))
+        for records in results:
+            for pid, payload, vectors in records:
+                found[pid] = (payload, vectors)
+        return found
+
+    async def _scan(self, view: CollectionView, point_filter, restrict) -> list:
+        parts = await asyncio.gather(
+            *(asyncio.to_thread(scan_shard, s, point_filter, restrict) for s in view.shards)
+        )
+        return [p for part in parts for p in part]
+
+    # ---- endpoints --------------------------------------------------------------------------
+
+    async def query(self, name: str, body: object) -> dict:
+        view = self._views.named(name)
+        plan = parse_query_plan(body)
+        hits = await self._run(view, plan)
+        return {"points": self._format(view, plan, hits, body)}
+
+    async def query_batch(self, name: str, body: object) -> list[dict]:
+        searches = _batch_items(body, "searches")
+        return list(await asyncio.gather(*(self.query(name, s) for s in searches)))
+
+    async def search(self, name: str, body: object) -> list[dict]:
+        view = self._views.named(name)
+        plan = parse_legacy_search(body)
+        return self._format(view, plan, await self._run(view, plan), body)
+
+    async def search_batch(self, name: str, body: object) -> list[list[dict]]:
+        searches = _batch_items(body, "searches")
+        return list(await asyncio.gather(*(self.search(name, s) for s in searches)))
+
+    async def recommend(self, name: str, body: object) -> list[dict]:
+        view = self._views.named(name)
+        plan = parse_legacy_recommend(body)
+        return self._format(view, plan, await self._run(view, plan), body)
+
+    async def recommend_batch(self, name: str, body: object) -> list[list[dict]]:
+        searches = _batch_items(body, "searches")
+        return list(await asyncio.gather(*(self.recommend(name, s) for s in searches)))
+
+    async def query_groups(self, name: str, body: object) -> dict:
+        """Hits grouped by the value of a payload key, best groups first."""
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        group_by = body.get("group_by")
+        if not isinstance(group_by, str) or not group_by:
+            raise BadRequest("group_by: expected a payload key")
+        group_size = body.get("group_size", 3)
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+            raise BadRequest("group_size: expected an integer >= 1")
+        view = self._views.named(name)
+        plan = parse_query_plan({k: v for k, v in body.items()
+                                 if k not in ("group_by", "group_size", "with_lookup")})
+        groups_wanted = plan.limit
+        total = sum(await asyncio.gather(*(asyncio.to_thread(s.count) for s in view.shards)))
+        plan.limit, plan.offset = max(total, 1), 0
+        strict_mode.check_limit(strict_mode.active(view.meta.config), groups_wanted)
+        _widen_prefetch(plan.prefetch, max(total, 1))
+        hits = await self._run(view, plan)
+        groups: dict[object, list[Hit]] = {}
+        for hit in hits:
+            values = values_at(hit[2] or {}, group_by)
+            for value in dict.fromkeys(v for v in values
+                                       if isinstance(v, (str, int)) and not isinstance(v, bool)):
+                members = groups.setdefault(value, [])
+                if len(members) < group_size:
+                    members.append(hit)
+        chosen = list(groups.items())[:groups_wanted]
+        result = []
+        lookup = await self._group_lookups(body.get("with_lookup"), [g for g, _ in chosen])
+        for value, members in chosen:
+            group = {"id": value, "hits": self._format(view, plan, members, body)}
+            if lookup is not None:
+                group["lookup"] = lookup.get(value)
+            result.append(group)
+        return {"groups": result}
+
+    async def _group_lookups(self, raw: object, ids: list) -> dict | None:
+        if raw is None:
+            return None
+        spec = {"collection": raw} if isinstance(raw, str) else raw
+        if not isinstance(spec, dict) or not isinstance(spec.get("collection"), str):
+            raise BadRequest("with_lookup: expected a collection name or {collection, ...}")
+        view = self._views.named(spec["collection"])
+        point_ids = [i for i in ids if isinstance(i, int) or _is_uuid(i)]
+        found = await self._fetch(view, point_ids)
+        with_payload = spec.get("with_payload", True)
+        with_vector = spec.get("with_vectors", spec.get("with_vector", False))
+        return {
+            pid: record_json(pid, *found[pid], with_payload=with_payload,
+                             with_vector=with_vector, unnamed=view.unnamed_vector)
+            for pid in point_ids if pid in found
+        }
+
+    # ---- output -----------------------------------------------------------------------------
+
+    def _format(self, view: CollectionView, plan: QueryPlan, hits: list[Hit], body) -> list[dict]:
+        with_payload = body.get("with_payload", False)
+        with_vector = body.get("with_vector", body.get("with_vectors", False))
+        select_payload(None, with_payload)  # validates the selector even when nothing matched
+        out = []
+        for score, pid, payload, vectors in hits:
+            record = record_json(pid, payload, vectors, with_payload=with_payload,
+                                 with_vector=with_vector, unnamed=view.unnamed_vector)
+            point = {"id": pid, "version": 0, "score": score, **record}
+            if plan.kind == "order_by":
+                point["score"], point["order_value"] = 0.0, score
+            out.append(point)
+        return out
+
+
+def _batch_items(body: object, key: str) -> list:
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise BadRequest(f"{key}: expected an array of requests")
+    return body[key]
+
+
+def _widen_prefetch(prefetches: list[QueryPlan], limit: int) -> None:
+    for prefetch in prefetches:
+        prefetch.limit = limit
+        _widen_prefetch(prefetch.prefetch, limit)
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,88 @@
+"""Payload indexes of a segment: from a condition's values or range to candidate offsets.
+
+An index answers with a superset of the offsets whose payload passes the condition (stale
+entries of changed payloads stay until the segment is rebuilt); the filter then checks only
+those candidates, so a selective filter costs in proportion to its matches, not to the segment.
+Indexes live in memory and are rebuilt from the payloads when a segment is opened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from node.engine.payload_path import values_at
+
+# Schema types (Qdrant's PayloadSchemaType) whose values map to exact-match keys.
+KEYED_TYPES = frozenset({"keyword", "integer", "bool", "uuid"})
+# Schema types that answer ranges over numbers.
+RANGE_TYPES = frozenset({"integer", "float"})
+
+
+def schema_type(schema: dict | str) -> str:
+    return schema if isinstance(schema, str) else schema.get("type", "keyword")
+
+
+class FieldIndex:
+    def __init__(self, key: str, kind: str) -> None:
+        self.key = key
+        self.kind = kind
+        self._postings: dict[object, list[int]] = {}
+        self._numbers: list[float] = []
+        self._number_offsets: list[int] = []
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self._with_value: set[int] = set()
+
+    def add(self, offset: int, payload: dict | None) -> None:
+        if not payload:
+            return
+        values = values_at(payload, self.key)
+        if not values:
+            return
+        self._with_value.add(offset)
+        for value in values:
+            if isinstance(value, (list, dict)) or value is None:
+                continue
+            if self.kind in KEYED_TYPES:
+                self._postings.setdefault(value, []).append(offset)
+            if self.kind in RANGE_TYPES and isinstance(value, (int, float)):
+                self._numbers.append(float(value))
+                self._number_offsets.append(offset)
+                self._sorted = None
+
+    def lookup(self, hint: tuple) -> np.ndarray | None:
+        """Candidate offsets for a condition hint, or None when this index cannot tell."""
+        kind, argument = hint
+        if kind == "values" and self.kind in KEYED_TYPES:
+            found = [self._postings.get(v, ()) for v in argument]
+            return np.unique(np.fromiter((o for f in found for o in f), dtype=np.int64))
+        if kind == "range" and self.kind in RANGE_TYPES:
+            return self._range(*argument)
+        return None
+
+    def _range(self, gt, gte, lt, lte) -> np.ndarray:
+        if self._sorted is None:
+            numbers = np.asarray(self._numbers, dtype=np.float64)
+            order = np.argsort(numbers, kind="stable")
+            self._sorted = (numbers[order], np.asarray(self._number_offsets, np.int64)[order])
+        numbers, offsets = self._sorted
+        low, high = 0, len(numbers)
+        if gte is not None:
+            low = max(low, int(np.searchsorted(numbers, gte, side="left")))
+        if gt is not None:
+            low = max(low, int(np.searchsorted(numbers, gt, side="right")))
+        if lte is not None:
+            high = min(high, int(np.searchsorted(numbers, lte, side="right")))
+        if lt is not None:
+            high = min(high, int(np.searchsorted(numbers, lt, side="left")))
+        return np.unique(offsets[low:high]) if high > low else np.zeros(0, np.int64)
+
+    def offsets_with_value(self) -> set[int]:
+        return self._with_value
+
+
+def build_field_index(key: str, schema: dict | str, payloads) -> FieldIndex:
+    """An index of `key` over (offset, payload) pairs."""
+    index = FieldIndex(key, schema_type(schema))
+    for offset, payload in payloads:
+        index.add(offset, payload)
+    return index

@@ -1,0 +1,132 @@
+"""Running a vector query over the segments of a shard: candidates, scores, the k best.
+
+Dense nearest-neighbour queries take the planner of node/engine/search.py (HNSW or exact);
+sparse queries and the example-based kinds (recommend, discover, context) score every
+candidate exactly, vectorised per segment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from node.engine.ids import PointId
+from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
+from node.engine.search import SearchParams, search_segment
+from node.engine.segment import Segment
+from node.engine.shard import LocalShard
+
+Hit = tuple[float, PointId, dict | None, dict]
+
+
+def _candidates(
+    segment: Segment, query: VectorQuery, point_filter: PointFilter | None,
+    restrict_ids: set[PointId] | None,
+) -> np.ndarray:
+    count = segment.total
+    mask = ~segment.deleted[:count]
+    if query.sparse:
+        has = np.zeros(count, dtype=bool)
+        has[list(segment.sparse[query.vector_name])] = True
+        mask &= has
+    else:
+        mask &= segment.dense[query.vector_name].present
+    if restrict_ids is not None:
+        allowed = np.zeros(count, dtype=bool)
+        offsets = [segment.id_to_offset[p] for p in restrict_ids if p in segment.id_to_offset]
+        allowed[offsets] = True
+        mask &= allowed
+    if point_filter is not None:
+        mask &= filter_mask(segment, point_filter)
+    return mask
+
+
+def _segment_hits(
+    segment: Segment, shard: LocalShard, query: VectorQuery, k: int, params: SearchParams,
+    point_filter: PointFilter | None, threshold: float | None,
+    restrict_ids: set[PointId] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    spec = None if query.sparse else shard.config.dense[query.vector_name]
+    if spec is not None and query.kind == NEAREST and restrict_ids is None:
+        allowed = filter_mask(segment, point_filter) if point_filter is not None else None
+        return search_segment(segment, spec, query.nearest, k, params, allowed, threshold)
+    mask = _candidates(segment, query, point_filter, restrict_ids)
+    if query.sparse:
+        matrix = segment.sparse_matrix(query.vector_name)
+        keep = mask[matrix.offsets]
+        offsets = matrix.offsets[keep]
+        scores = sparse_scores(query, matrix)[keep]
+        finite = scores != -np.inf
+        offsets, scores = offsets[finite], scores[finite]
+    else:
+        offsets = np.flatnonzero(mask)
+        scores = dense_scores(spec, query, segment.dense[query.vector_name].vectors()[offsets])
+    if threshold is not None:
+        above = scores >= threshold if query.threshold_bigger_is_better(spec) else (
+            scores <= threshold)
+        offsets, scores = offsets[above], scores[above]
+    keys = -scores if query.bigger_is_better(spec) else scores
+    order = np.argsort(keys, kind="stable")[:k]
+    return scores[order], offsets[order]
+
+
+def query_shard(
+    shard: LocalShard,
+    query: VectorQuery,
+    k: int,
+    params: SearchParams,
+    point_filter: PointFilter | None = None,
+    score_threshold: float | None = None,
+    restrict_ids: set[PointId] | None = None,
+) -> list[Hit]:
+    """The k best points of the shard for `query`: (score, id, payload, vectors), best first."""
+    spec = None if query.sparse else shard.config.dense[query.vector_name]
+    found: list[tuple[float, PointId, Segment, int]] = []
+    with shard.lock:
+        for segment in shard.segments:
+            scores, offsets = _segment_hits(
+                segment, shard, query, k, params, point_filter, score_threshold, restrict_ids
+            )
+            found.extend(
+                (float(sc), segment.point_ids[o], segment, int(o))
+                for sc, o in zip(scores, offsets, strict=True)
+            )
+        sign = -1.0 if query.bigger_is_better(spec) else 1.0
+        found.sort(key=lambda item: sign * item[0])
+        return [
+            (score, pid, segment.payload(off), segment.vectors_of(off))
+            for score, pid, segment, off in found[:k]
+        ]
+
+
+def sparse_statistics(shard: LocalShard, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
+    """(live points, document frequency of each index in the sparse vector): inputs of IDF.
+    Like the reference, every point counts in the total, with the vector or not."""
+    total, df = 0, np.zeros(len(indices), dtype=np.int64)
+    with shard.lock:
+        for segment in shard.segments:
+            matrix = segment.sparse_matrix(name)
+            live = ~segment.deleted[matrix.offsets] if len(matrix.offsets) else np.zeros(0, bool)
+            total += segment.live_count
+            if len(indices) and len(matrix.offsets):
+                row_of_entry = np.repeat(live, np.diff(matrix.indptr))
+                live_indices = matrix.indices[row_of_entry]
+                df += np.array([(live_indices == i).sum() for i in indices], dtype=np.int64)
+    return total, df
+
+
+def scan_shard(
+    shard: LocalShard, point_filter: PointFilter | None, restrict_ids: set[PointId] | None = None
+) -> list[tuple[PointId, dict | None, dict]]:
+    """Every live point of the shard that passes the filter: (id, payload, vectors)."""
+    out = []
+    with shard.lock:
+        for segment in shard.segments:
+            mask = ~segment.deleted[: segment.total]
+            if point_filter is not None:
+                mask &= filter_mask(segment, point_filter)
+            for offset in np.flatnonzero(mask):
+                pid = segment.point_ids[offset]
+                if restrict_ids is None or pid in restrict_ids:
+                    out.append((pid, segment.payload(int(offset)), segment.vectors_of(int(offset))))
+    return out

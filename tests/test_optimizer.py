@@ -1,0 +1,473 @@
+"""The background optimizer seen through the API: index builds (yellow while they run, green
+after), the grey status of optimizations found pending after a crash and their resumption by
+an empty PATCH, rebuilds after a vector config change while reads and writes go on, vacuum of
+segments with many deleted rows, and the optimizer counters of /metrics.
+
+Tests that kill or restart a node run their own node; the others share the module's node.
+Vectors are float32 values, so whatever the node stores and returns is compared exactly.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from nodeproc import HttpSession, NodeProcess, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+from qdrant_client import QdrantClient, models
+
+pytestmark = pytest.mark.timeout(120)
+
+RETRIEVE_CHUNK = 1000
+GREEN, YELLOW, GREY = "green", "yellow", "grey"
+OPTIMIZER_RUNS = "flotilla_optimizer_runs_total"
+
+Points = dict[int, tuple[list[float], dict[str, Any]]]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_node(tmp_path: Path) -> Iterator[NodeProcess]:
+    """A node of the test's own: it gets killed or restarted."""
+    proc = NodeProcess(tmp_path / "storage", name="optimizer-node")
+    proc.start_and_wait()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def connect(proc: NodeProcess) -> QdrantClient:
+    # A new client after every restart: pooled connections to the dead process are useless.
+    return QdrantClient(url=proc.url, timeout=30, check_compatibility=False)
+
+
+def make_points(rng: np.random.Generator, ids: range | list[int], dim: int, tag: str) -> Points:
+    """Points with float32-exact vectors and a payload naming their id and version."""
+    vectors = rng.standard_normal((len(ids), dim)).astype(np.float32)
+    return {
+        pid: (vectors[i].tolist(), {"id": pid, "tag": tag, "group": pid % 7})
+        for i, pid in enumerate(ids)
+    }
+
+
+def upsert(client: QdrantClient, name: str, points: Points, batch: int = 1000) -> None:
+    ids = list(points)
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        result = client.upsert(
+            name,
+            models.Batch(
+                ids=chunk,
+                vectors=[points[i][0] for i in chunk],
+                payloads=[points[i][1] for i in chunk],
+            ),
+            wait=True,
+        )
+        assert result.status == models.UpdateStatus.COMPLETED
+
+
+def same_vector(actual: Any, expected: list[float]) -> bool:
+    return (
+        isinstance(actual, list)
+        and len(actual) == len(expected)
+        and np.array_equal(np.asarray(actual, dtype=np.float32),
+                           np.asarray(expected, dtype=np.float32))
+    )
+
+
+def check_points(client: QdrantClient, name: str, expected: Points) -> None:
+    """Every expected point is there with its exact vector and payload, and nothing else."""
+    assert client.count(name, exact=True).count == len(expected)
+    ids = list(expected)
+    found = 0
+    for start in range(0, len(ids), RETRIEVE_CHUNK):
+        chunk = ids[start : start + RETRIEVE_CHUNK]
+        records = client.retrieve(name, chunk, with_payload=True, with_vectors=True)
+        by_id = {r.id: r for r in records}
+        assert set(by_id) == set(chunk), f"{name}: missing {sorted(set(chunk) - set(by_id))[:10]}"
+        for pid in chunk:
+            vector, payload = expected[pid]
+            assert same_vector(by_id[pid].vector, vector), (name, pid, by_id[pid].vector)
+            assert by_id[pid].payload == payload, (name, pid, by_id[pid].payload)
+        found += len(records)
+    assert found == len(expected)
+
+
+def info(http: HttpSession, name: str) -> dict[str, Any]:
+    response = http.get(f"/collections/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def status_trace(http: HttpSession, name: str, timeout: float) -> tuple[list[str], dict[str, Any]]:
+    """Poll the status quickly until it is green; the distinct statuses seen, in order, and the
+    last collection info. optimizer_status must stay "ok" throughout."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        result = info(http, name)
+        assert result["optimizer_status"] == "ok", result
+        if not seen or seen[-1] != result["status"]:
+            seen.append(result["status"])
+        if result["status"] == GREEN:
+            return seen, result
+        assert time.monotonic() < deadline, f"{name} not green after {timeout}s: {seen}"
+        time.sleep(0.01)
+
+
+def optimizer_runs(http: HttpSession, collection: str, kind: str | None = None) -> float:
+    """flotilla_optimizer_runs_total of one collection (of one kind, or summed over kinds)."""
+    response = http.get("/metrics")
+    assert response.status_code == 200, response.text
+    total = 0.0
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name != OPTIMIZER_RUNS or sample.labels.get("collection") != collection:
+                continue
+            if kind is None or sample.labels.get("kind") == kind:
+                total += sample.value
+    return total
+
+
+def create(
+    client: QdrantClient,
+    name: str,
+    dim: int,
+    indexing_threshold: int,
+    **optimizer: Any,
+) -> None:
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=dim, distance=models.Distance.EUCLID),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=indexing_threshold, **optimizer
+        ),
+    )
+
+
+# --- grey: optimizations pending after a crash wait for an update -------------------------------
+
+
+def test_grey_after_crash_mid_build_then_resumed_by_empty_patch(own_node: NodeProcess) -> None:
+    name = "grey_after_crash"
+    count, dim = 10_000, 32  # 1.25 MB of vectors: the index build takes about a second here
+    points = make_points(np.random.default_rng(1), range(count), dim, "v1")
+    client = connect(own_node)
+    create(client, name, dim, indexing_threshold=0)  # indexing disabled during the upload
+    upsert(client, name, points)
+    with HttpSession(own_node.url) as http:
+        before = info(http, name)
+        assert before["status"] == GREEN and before["indexed_vectors_count"] == 0, before
+
+        client.update_collection(
+            name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10)
+        )
+        # The PATCH is answered once the local shard has the new config: the build has started.
+        building = info(http, name)
+    assert building["status"] == YELLOW, building
+    own_node.kill()  # at once: the build of 10k vectors is far from done
+    client.close()
+
+    own_node.start_and_wait()
+    client = connect(own_node)
+    with HttpSession(own_node.url) as http:
+        after = info(http, name)
+        assert after["status"] == GREY, after
+        assert after["optimizer_status"] == "ok", after
+        assert after["points_count"] == count, after
+        assert after["config"]["optimizer_config"]["indexing_threshold"] == 10, after
+        # Paused means paused: nothing starts by itself, and reads are served meanwhile.
+        check_points(client, name, points)
+        time.sleep(0.3)
+        still = info(http, name)
+        assert still["status"] == GREY and still["indexed_vectors_count"] == 0, still
+
+        # Qdrant's documented way out of grey: any update, e.g. an empty optimizers_config.
+        client.update_collection(name, optimizer_config=models.OptimizersConfigDiff())
+        seen, final = status_trace(http, name, timeout=60)
+    assert seen[0] in (GREY, YELLOW) and YELLOW in seen and seen[-1] == GREEN, seen
+    assert seen[seen.index(YELLOW):] == [YELLOW, GREEN], seen
+    assert final["indexed_vectors_count"] == count, final
+    assert final["points_count"] == count, final
+    check_points(client, name, points)
+    client.close()
+
+
+# --- yellow while the optimizer runs ------------------------------------------------------------
+
+
+def test_yellow_while_indexing_then_green(
+    client: QdrantClient, http: HttpSession, unique_name: str
+) -> None:
+    count, dim = 5000, 32
+    points = make_points(np.random.default_rng(2), range(count), dim, "v1")
+    create(client, unique_name, dim, indexing_threshold=0)
+    upsert(client, unique_name, points)
+    assert info(http, unique_name)["status"] == GREEN
+
+    client.update_collection(
+        unique_name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10)
+    )
+    seen, final = status_trace(http, unique_name, timeout=60)
+    assert seen == [YELLOW, GREEN], seen
+    assert final["optimizer_status"] == "ok"
+    assert final["indexed_vectors_count"] == count, final
+    assert final["points_count"] == count, final
+    info_ = client.get_collection(unique_name)
+    assert info_.status == models.CollectionStatus.GREEN
+    assert info_.optimizer_status == models.OptimizersStatusOneOf.OK
+    check_points(client, unique_name, points)
+
+
+# --- rebuild after a vector config change, while reads and writes go on -------------------------
+
+
+class Traffic:
+    """Reader threads (retrieve, count, query_points) and a writer thread (new points,
+    overwrites and payload updates of a mutable range of old points), all checking answers."""
+
+    def __init__(self, proc: NodeProcess, name: str, points: Points, stable: list[int]) -> None:
+        self.proc = proc
+        self.name = name
+        self.expected: Points = dict(points)  # acknowledged state
+        self.stable = stable  # ids the writer never touches: readers check them exactly
+        self.initial_count = len(points)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.errors: list[str] = []
+        self.reads = 0
+        self.writes = 0
+        self.threads = [
+            threading.Thread(target=self._guard, args=(self._read, seed), daemon=True)
+            for seed in (10, 11)
+        ] + [threading.Thread(target=self._guard, args=(self._write, 12), daemon=True)]
+
+    def __enter__(self) -> Traffic:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+        assert not any(t.is_alive() for t in self.threads), "traffic threads did not stop"
+
+    def _guard(self, body: Any, seed: int) -> None:
+        client = connect(self.proc)
+        try:
+            body(client, random.Random(seed))
+        except Exception as exc:  # reported by the test, with what failed
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            client.close()
+
+    def _read(self, client: QdrantClient, rng: random.Random) -> None:
+        while not self.stop.is_set():
+            ids = rng.sample(self.stable, 20)
+            records = client.retrieve(self.name, ids, with_payload=True, with_vectors=True)
+            assert sorted(r.id for r in records) == sorted(ids), "retrieve lost points"
+            for record in records:
+                vector, payload = self.expected[record.id]
+                assert same_vector(record.vector, vector), f"vector of {record.id} changed"
+                assert record.payload == payload, f"payload of {record.id} changed"
+            counted = client.count(self.name, exact=True).count
+            assert counted >= self.initial_count, f"count fell to {counted}"
+            target = ids[0]
+            hits = client.query_points(
+                self.name,
+                query=self.expected[target][0],
+                limit=3,
+                search_params=models.SearchParams(exact=True),
+            ).points
+            assert hits and hits[0].id == target and hits[0].score == 0.0, hits
+            approx = client.query_points(self.name, query=self.expected[ids[1]][0], limit=5)
+            assert len(approx.points) == 5, approx
+            with self.lock:
+                self.reads += 1
+
+    def _write(self, client: QdrantClient, rng: random.Random) -> None:
+        np_rng = np.random.default_rng(rng.randrange(1 << 30))
+        next_id = 100_000
+        stable = set(self.stable)
+        mutable = [pid for pid in self.expected if pid not in stable]
+        round_no = 0
+        while not self.stop.is_set():
+            round_no += 1
+            dim = len(next(iter(self.expected.values()))[0])
+            fresh = make_points(np_rng, range(next_id, next_id + 20), dim, f"new{round_no}")
+            next_id += 20
+            overwritten = make_points(np_rng, rng.sample(mutable, 5), dim, f"over{round_no}")
+            batch = {**fresh, **overwritten}
+            upsert(client, self.name, batch)
+            with self.lock:
+                self.expected.update(batch)
+            relabelled = [pid for pid in rng.sample(mutable, 20) if pid not in overwritten]
+            if relabelled:
+                result = client.set_payload(
+                    self.name, {"tag": f"set{round_no}"}, points=relabelled, wait=True
+                )
+                assert result.status == models.UpdateStatus.COMPLETED
+                with self.lock:
+                    for pid in relabelled:
+                        vector, payload = self.expected[pid]
+                        self.expected[pid] = (vector, {**payload, "tag": f"set{round_no}"})
+            with self.lock:
+                self.writes += 1
+
+
+def check_rebuilt_config(http: HttpSession, name: str) -> None:
+    config = info(http, name)["config"]
+    vectors = config["params"]["vectors"]
+    assert vectors["on_disk"] is True, vectors
+    assert vectors["hnsw_config"]["m"] == 32, vectors
+    assert vectors["hnsw_config"]["ef_construct"] == 123, vectors
+    assert config["hnsw_config"]["m"] == 16, config  # the collection-wide default is unchanged
+
+
+def test_rebuild_on_config_change_while_serving(own_node: NodeProcess) -> None:
+    name = "rebuilt_while_serving"
+    count, dim = 3000, 16
+    points = make_points(np.random.default_rng(3), range(count), dim, "v1")
+    client = connect(own_node)
+    # 20 kB of 64-byte vectors: a segment is sealed and indexed every ~320 points.
+    create(client, name, dim, indexing_threshold=20)
+    upsert(client, name, points, batch=500)
+    http = HttpSession(own_node.url)
+    seen, first = status_trace(http, name, timeout=60)
+    assert first["indexed_vectors_count"] > 0, first
+    rebuilds_before = optimizer_runs(http, name, "rebuild")
+
+    # Every third point is the writer's to overwrite or relabel: some in every segment.
+    stable = [pid for pid in range(count) if pid % 3]
+    with Traffic(own_node, name, points, stable) as traffic:
+        wait_for(lambda: traffic.reads >= 3 and traffic.writes >= 3, 30, "traffic to start")
+        client.update_collection(
+            name,
+            vectors_config={
+                "": models.VectorParamsDiff(
+                    on_disk=True,
+                    hnsw_config=models.HnswConfigDiff(m=32, ef_construct=123),
+                )
+            },
+        )
+        writes_at_patch = traffic.writes
+        wait_for(
+            lambda: optimizer_runs(http, name, "rebuild") > rebuilds_before, 60,
+            "a rebuild to finish",
+        )
+        writes_during = traffic.writes - writes_at_patch
+        # More traffic after the segments were swapped.
+        reads_now = traffic.reads
+        wait_for(lambda: traffic.reads >= reads_now + 3, 30, "reads after the rebuild")
+        assert not traffic.errors, traffic.errors
+    assert not traffic.errors, traffic.errors
+    assert writes_during >= 1, "no write happened while the rebuild ran"
+
+    seen, final = status_trace(http, name, timeout=60)
+    check_rebuilt_config(http, name)
+    expected = traffic.expected
+    assert len(expected) > count
+    assert final["points_count"] == len(expected), final
+    check_points(client, name, expected)
+    client.close()
+    http.close()
+
+    own_node.restart()  # graceful: SIGTERM
+    client = connect(own_node)
+    http = HttpSession(own_node.url)
+    after = info(http, name)
+    assert after["status"] == GREEN, after
+    assert after["points_count"] == len(expected), after
+    check_rebuilt_config(http, name)
+    check_points(client, name, expected)
+    client.close()
+    http.close()
+
+
+# --- vacuum ------------------------------------------------------------------------------------
+
+
+def test_vacuum_after_deletes_and_overwrites(
+    client: QdrantClient, http: HttpSession, unique_name: str
+) -> None:
+    name = unique_name
+    count, dim = 2000, 16
+    rng = np.random.default_rng(4)
+    points = make_points(rng, range(count), dim, "v1")
+    create(
+        client, name, dim, indexing_threshold=20,
+        vacuum_min_vector_number=100, deleted_threshold=0.1,
+    )
+    upsert(client, name, points, batch=count)  # one segment of 2000 rows, sealed and indexed
+    _, start = status_trace(http, name, timeout=60)
+    assert start["indexed_vectors_count"] == count, start
+    segments_at_start = start["segments_count"]
+    vacuums = optimizer_runs(http, name, "vacuum")
+
+    # 25% of the sealed segment's rows deleted: over deleted_threshold, so it gets vacuumed.
+    doomed = list(range(0, count, 4))
+    result = client.delete(name, models.PointIdsList(points=doomed), wait=True)
+    assert result.status == models.UpdateStatus.COMPLETED
+    for pid in doomed:
+        del points[pid]
+    wait_for(lambda: optimizer_runs(http, name, "vacuum") > vacuums, 60, "a vacuum after deletes")
+    _, after_delete = status_trace(http, name, timeout=60)
+    assert after_delete["points_count"] == len(points), after_delete
+    assert after_delete["indexed_vectors_count"] == len(points), after_delete
+    assert after_delete["segments_count"] <= segments_at_start, after_delete
+    check_points(client, name, points)
+    vacuums = optimizer_runs(http, name, "vacuum")
+
+    # Overwriting 40% of the points deletes their old rows in the sealed segment: vacuumed again.
+    overwritten = make_points(rng, sorted(points)[::5] + sorted(points)[1::5], dim, "v2")
+    upsert(client, name, overwritten, batch=len(overwritten))
+    points.update(overwritten)
+    wait_for(
+        lambda: optimizer_runs(http, name, "vacuum") > vacuums, 60, "a vacuum after overwrites"
+    )
+    _, final = status_trace(http, name, timeout=60)
+    assert final["points_count"] == len(points), final
+    assert final["indexed_vectors_count"] == len(points), final
+    # The vacuumed segment, the indexed segment of the overwrites and the appendable one.
+    assert final["segments_count"] <= segments_at_start + 1, final
+    check_points(client, name, points)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def test_metrics_count_index_builds(
+    client: QdrantClient, http: HttpSession, unique_name: str
+) -> None:
+    count, dim = 1000, 16
+    points = make_points(np.random.default_rng(5), range(count), dim, "v1")
+    create(client, unique_name, dim, indexing_threshold=0)
+    upsert(client, unique_name, points)
+    assert optimizer_runs(http, unique_name) == 0  # nothing ran for this collection yet
+
+    client.update_collection(
+        unique_name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10)
+    )
+    _, final = status_trace(http, unique_name, timeout=60)
+    assert final["indexed_vectors_count"] == count, final
+    runs = wait_for(lambda: optimizer_runs(http, unique_name, "index"), 10, "the index counter")
+    assert runs >= 1
+
+    # A second build (a new batch over the threshold) counts again.
+    more = make_points(np.random.default_rng(6), range(count, 2 * count), dim, "v1")
+    upsert(client, unique_name, more, batch=count)
+    _, final = status_trace(http, unique_name, timeout=60)
+    assert final["indexed_vectors_count"] == 2 * count, final
+    wait_for(
+        lambda: optimizer_runs(http, unique_name, "index") > runs, 10, "the counter to increase"
+    )
