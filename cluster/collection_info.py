@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cluster.payload_schema import schema_info
 from cluster.state import CollectionMeta
 from node.engine.shard import ShardInfo
 
@@ -9,7 +10,9 @@ from node.engine.shard import ShardInfo
 _STATUS_ORDER = ("red", "yellow", "grey", "green")
 
 
-def collection_info(meta: CollectionMeta, shards: list[ShardInfo]) -> dict:
+def collection_info(
+    meta: CollectionMeta, shards: list[ShardInfo], indexed_points: dict[str, int]
+) -> dict:
     statuses = {s.status for s in shards} or {"green"}
     status = next(s for s in _STATUS_ORDER if s in statuses)
     errors = [s.optimizer_error for s in shards if s.optimizer_error]
@@ -22,6 +25,7 @@ def collection_info(meta: CollectionMeta, shards: list[ShardInfo]) -> dict:
         "segments_count": sum(s.segments for s in shards),
         "config": meta.config,
         "payload_schema": {
-            field: {**schema, "points": 0} for field, schema in meta.payload_indexes.items()
+            field: schema_info(schema, indexed_points.get(field, 0))
+            for field, schema in meta.payload_indexes.items()
         },
     }

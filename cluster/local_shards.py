@@ -58,9 +58,11 @@ class LocalShards:
             for key, meta in wanted.items():
                 shard = self._shards.get(key)
                 if shard is None:
-                    self._open(key, meta)
+                    shard = self._open(key, meta)
                 elif self._configs.get(meta.uuid) is not meta.config:
                     shard.update_config(ShardConfig.from_collection_config(meta.config))
+                if shard.payload_schemas != meta.payload_indexes:
+                    shard.set_payload_indexes(meta.payload_indexes)
             for meta in {id(m): m for m in wanted.values()}.values():
                 self._configs[meta.uuid] = meta.config
             for key in [k for k in self._shards if k not in wanted]:
@@ -70,7 +72,7 @@ class LocalShards:
                 del self._configs[uuid]
             self._remove_orphans(live_uuids)
 
-    def _open(self, key: ShardKey, meta: CollectionMeta) -> None:
+    def _open(self, key: ShardKey, meta: CollectionMeta) -> LocalShard:
         uuid, shard_id = key
         path = self.root / uuid / str(shard_id)
         config = ShardConfig.from_collection_config(meta.config)
@@ -82,6 +84,7 @@ class LocalShards:
 
         shard = LocalShard(path, config, on_optimizer_run=count_run)
         self._shards[key] = shard
+        return shard
 
     def _remove_orphans(self, live_uuids: set[str]) -> None:
         for directory in self.root.iterdir():

@@ -9,8 +9,9 @@ import asyncio
 
 import numpy as np
 
+from cluster import strict_mode
 from cluster.catalog import Catalog
-from cluster.local_shards import LocalShards
+from cluster.collection_view import CollectionViews
 from cluster.placement import shard_for_point
 from cluster.point_update import (
     NEEDS_EXISTING,
@@ -23,63 +24,65 @@ from cluster.point_update import (
     parse_overwrite_payload,
     parse_set_payload,
     parse_update_vectors,
+    parse_upsert,
 )
 from cluster.scroll_request import parse_scroll
-from cluster.search_request import legacy_search_query, nearest_query
 from cluster.state import CollectionMeta
+from cluster.strict_mode import RateLimiter
 from node.engine.filters import compile_filter
 from node.engine.ids import PointId, normalize_point_id
-from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_points, subset
+from node.engine.point_batch import PointBatch, subset
 from node.engine.point_order import point_id_order
 from node.engine.records import record_json
-from node.engine.scoring import smaller_is_better
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
-from node.errors import BadRequest, NotFound, Unavailable
+from node.errors import BadRequest, NotFound
 
 
 class PointRouter:
-    def __init__(self, catalog: Catalog, shards: LocalShards) -> None:
+    def __init__(self, catalog: Catalog, views: CollectionViews, limiter: RateLimiter) -> None:
         self._catalog = catalog
-        self._shards = shards
-        # collection uuid -> (the config dict parsed, its parsed form); parsed once per change
-        self._configs: dict[str, tuple[dict, ShardConfig]] = {}
+        self._views = views
+        self._limiter = limiter
+
+    async def _check_writes(self, meta: CollectionMeta, updates: list[PointUpdate]) -> None:
+        """Strict mode's limits on writes, before anything is written."""
+        strict = strict_mode.active(meta.config)
+        if strict is None:
+            return
+        for update in updates:
+            strict_mode.check_filter(strict, update.filter, meta.payload_indexes, for_update=True)
+            if update.batch is not None:
+                points_now = sum(await asyncio.gather(
+                    *(asyncio.to_thread(s.count) for s in self._shards_of(meta))
+                ))
+                strict_mode.check_upsert(strict, len(update.batch), points_now)
+        self._limiter.take(strict, meta.name, "write")
+
+    def _check_read(self, meta: CollectionMeta, point_filter, limit: int | None = None) -> None:
+        strict = strict_mode.active(meta.config)
+        strict_mode.check_filter(strict, point_filter, meta.payload_indexes, for_update=False)
+        if limit is not None:
+            strict_mode.check_limit(strict, limit)
+        self._limiter.take(strict, meta.name, "read")
 
     def _shard_config(self, meta: CollectionMeta) -> ShardConfig:
-        cached = self._configs.get(meta.uuid)
-        if cached is None or cached[0] is not meta.config:
-            if len(self._configs) > 1024:
-                self._configs.clear()
-            cached = self._configs[meta.uuid] = (
-                meta.config, ShardConfig.from_collection_config(meta.config)
-            )
-        return cached[1]
+        return self._views.config_of(meta)
 
     def _shard(self, meta: CollectionMeta, shard_id: int) -> LocalShard:
-        shard = self._shards.get(meta, shard_id)
-        if shard is None:
-            raise Unavailable(f"shard {shard_id} of `{meta.name}` is not available on this node")
-        return shard
+        return self._views.shard(meta, shard_id)
 
     def _shards_of(self, meta: CollectionMeta) -> list[LocalShard]:
-        return [self._shard(meta, sid) for sid in sorted(meta.shards)]
+        return self._views.of(meta).shards
 
     # ---- writes -------------------------------------------------------------------------
 
-    def parse_upsert(self, meta: CollectionMeta, body: object) -> PointBatch:
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        config = self._shard_config(meta)
-        if "points" in body:
-            return batch_from_points(config, body["points"])
-        if "batch" in body:
-            return batch_from_columns(config, body["batch"])
-        raise BadRequest("expected `points` (a list of points) or `batch` (ids and vectors)")
-
     async def upsert(self, name: str, body: object, *, wait: bool) -> int:
         meta = self._catalog.resolve(name)
-        batch = await asyncio.to_thread(self.parse_upsert, meta, body)
-        return await self.upsert_batch(meta, batch, wait=wait)
+        config = self._shard_config(meta)
+        update = await asyncio.to_thread(parse_upsert, config, body)
+        await self._check_writes(meta, [update])
+        return await self.upsert_batch(meta, update.batch, wait=wait)
 
     async def upsert_batch(self, meta: CollectionMeta, batch: PointBatch, *, wait: bool) -> int:
         if not len(batch):
@@ -116,6 +119,7 @@ class PointRouter:
     async def _apply_all(
         self, meta: CollectionMeta, updates: list[PointUpdate], *, wait: bool
     ) -> list[int]:
+        await self._check_writes(meta, updates)
         await self._check_points_exist(meta, updates)
         return [await self._apply(meta, update, wait=wait) for update in updates]
 
@@ -222,6 +226,7 @@ class PointRouter:
         if body is not None and not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
         point_filter = compile_filter(body.get("filter")) if body else None
+        self._check_read(meta, point_filter)
         counts = await asyncio.gather(
             *(asyncio.to_thread(s.count, point_filter) for s in self._shards_of(meta))
         )
@@ -231,6 +236,7 @@ class PointRouter:
         """Points in id order (integers, then UUIDs) from `offset`, merged across shards."""
         meta = self._catalog.resolve(name)
         request = parse_scroll(body)
+        self._check_read(meta, request.filter, request.limit)
         # One point past the page tells where the next page starts.
         per_shard = await asyncio.gather(
             *(asyncio.to_thread(s.scroll, request.filter, request.offset, request.limit + 1)
@@ -247,39 +253,6 @@ class PointRouter:
         ]
         following = merged[request.limit][0] if len(merged) > request.limit else None
         return {"points": points, "next_page_offset": following}
-
-    # ---- search -------------------------------------------------------------------------
-
-    async def search(self, name: str, body: object, *, legacy: bool) -> list[dict]:
-        """`/points/search` (legacy) or `/points/query` with a dense vector: scored points."""
-        meta = self._catalog.resolve(name)
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        config = self._shard_config(meta)
-        request = (legacy_search_query if legacy else nearest_query)(config, body)
-        point_filter = compile_filter(body.get("filter"))
-        k = request.offset + request.limit
-        per_shard = await asyncio.gather(
-            *(
-                asyncio.to_thread(
-                    shard.search, request.vector_name, request.query, k, request.params,
-                    point_filter, request.score_threshold,
-                )
-                for shard in self._shards_of(meta)
-            )
-        )
-        merged = [hit for hits in per_shard for hit in hits]
-        sign = 1.0 if smaller_is_better(config.dense[request.vector_name].distance) else -1.0
-        merged.sort(key=lambda hit: sign * hit[0])
-        unnamed = "size" in (meta.config["params"].get("vectors") or {})
-        with_payload = body.get("with_payload", False)
-        with_vector = body.get("with_vector", False)
-        results = []
-        for score, pid, payload, vectors in merged[request.offset : k]:
-            record = record_json(pid, payload, vectors, with_payload=with_payload,
-                                 with_vector=with_vector, unnamed=unnamed)
-            results.append({"id": pid, "version": 0, "score": score, **record})
-        return results
 
     async def copy_points(self, source: CollectionMeta, target: CollectionMeta) -> None:
         """Copy every point of `source` into `target` (init_from)."""

@@ -59,9 +59,10 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self.consensus: MetadataConsensus | None = None
         self.catalog = Catalog(self._propose, self._state, self.reconcile)
-        self.points = PointRouter(self.catalog, self.shards)
+        views = CollectionViews(self.catalog, self.shards)
         self.rate_limiter = RateLimiter()
-        self.queries = QueryRouter(CollectionViews(self.catalog, self.shards), self.rate_limiter)
+        self.points = PointRouter(self.catalog, views, self.rate_limiter)
+        self.queries = QueryRouter(views, self.rate_limiter)
         self.metrics.set_stats_source(self._points_per_collection)
 
     @staticmethod
@@ -144,7 +145,11 @@ class Node:
     async def collection_info(self, name: str) -> dict:
         meta = self.catalog.resolve(name)
         infos = await asyncio.to_thread(self.points.shard_infos, meta)
-        return collection_info(meta, infos)
+        indexed: dict[str, int] = {}
+        for shard in self.shards.of_collection(meta).values():
+            for field, points in (await asyncio.to_thread(shard.indexed_points)).items():
+                indexed[field] = indexed.get(field, 0) + points
+        return collection_info(meta, infos, indexed)
 
     def _points_per_collection(self) -> dict[str, int]:
         out = {}

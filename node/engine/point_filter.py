@@ -14,10 +14,32 @@ class PointFilter(Protocol):
     def matches(self, point_id: PointId, payload: dict | None, has_vector) -> bool: ...
 
 
+def _indexed_candidates(segment: Segment, point_filter: PointFilter) -> np.ndarray | None:
+    """Offsets that payload indexes allow for the filter's `must` conditions, if any can."""
+    hints = getattr(point_filter, "index_hints", None)
+    if hints is None or not segment.payload_indexes:
+        return None
+    candidates = None
+    for key, hint in hints():
+        index = segment.payload_indexes.get(key)
+        found = index.lookup(hint) if index is not None else None
+        if found is not None:
+            candidates = found if candidates is None else np.intersect1d(candidates, found)
+    return candidates
+
+
 def filter_mask(segment: Segment, point_filter: PointFilter) -> np.ndarray:
+    """Which offsets pass the filter. Indexed conditions narrow the candidates first, so a
+    selective filter on an indexed field checks only the points it can match."""
     count = segment.total
     mask = np.zeros(count, dtype=bool)
-    for pid, offset in segment.id_to_offset.items():
+    candidates = _indexed_candidates(segment, point_filter)
+    if candidates is None:
+        pairs = segment.id_to_offset.items()
+    else:
+        live = candidates[~segment.deleted[candidates]] if len(candidates) else candidates
+        pairs = ((segment.point_ids[o], int(o)) for o in live)
+    for pid, offset in pairs:
         def has_vector(name: str, offset: int = offset) -> bool:
             return segment.has_vector(offset, name)
 

@@ -18,6 +18,7 @@ from node.engine.dense_storage import DenseStorage
 from node.engine.durable_files import fsync_dir, write_atomic
 from node.engine.hnsw_index import HnswIndex
 from node.engine.ids import PointId
+from node.engine.payload_index import FieldIndex, build_field_index, schema_type
 from node.engine.payload_storage import DiskPayloads, RamPayloads
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.shard_config import ShardConfig
@@ -81,6 +82,8 @@ class Segment:
         self._sparse_cache: dict[str, tuple[int, SparseMatrix]] = {}
         # While the optimizer copies this segment, the offsets changed meanwhile.
         self.touched: set[int] | None = None
+        # Payload field -> in-memory index; rebuilt from the payloads when opened.
+        self.payload_indexes: dict[str, FieldIndex] = {}
 
     @staticmethod
     def create(parent: Path, config: ShardConfig) -> Segment:
@@ -158,6 +161,8 @@ class Segment:
                 if vec is not None:
                     self.sparse[name][offset] = vec
             self.payloads.set(offset, batch.payloads[pos])
+            for index in self.payload_indexes.values():
+                index.add(offset, batch.payloads[pos])
         self.sparse_version += 1
         self.dirty = True
 
@@ -196,8 +201,27 @@ class Segment:
     def set_payload(self, pid: PointId, payload: dict | None, version: int) -> None:
         offset = self.id_to_offset[pid]
         self.payloads.set(offset, payload)
+        for index in self.payload_indexes.values():
+            index.add(offset, payload)
         self.versions[offset] = version
         self._touch(offset)
+
+    def set_payload_indexes(self, schemas: dict[str, dict]) -> None:
+        """Index exactly the fields of `schemas` (field -> schema), building new ones now."""
+        for field in [f for f in self.payload_indexes if f not in schemas]:
+            del self.payload_indexes[field]
+        for field, schema in schemas.items():
+            current = self.payload_indexes.get(field)
+            if current is None or current.kind != schema_type(schema):
+                live = ((int(o), self.payloads.get(int(o))) for o in self.live_offsets())
+                self.payload_indexes[field] = build_field_index(field, schema, live)
+
+    def indexed_points(self, field: str) -> int:
+        """Live points holding a value of an indexed field."""
+        index = self.payload_indexes.get(field)
+        if index is None:
+            return 0
+        return sum(1 for o in index.offsets_with_value() if not self.deleted[o])
 
     def _touch(self, offset: int) -> None:
         self.dirty = True

@@ -26,8 +26,6 @@ from node.engine.point_batch import PointBatch
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.point_order import point_id_order
-from node.engine.scoring import smaller_is_better
-from node.engine.search import SearchParams, search_segment
 from node.engine.segment import Segment, remove_tree
 from node.engine.shard_config import ShardConfig
 from node.engine.wal import WriteAheadLog
@@ -58,6 +56,8 @@ class LocalShard:
         self.config = config
         self._on_optimizer_run = on_optimizer_run
         self.lock = threading.RLock()
+        # Payload field -> index schema, as the collection's metadata lists them.
+        self.payload_schemas: dict[str, dict] = {}
         path.mkdir(parents=True, exist_ok=True)
         (path / "segments").mkdir(exist_ok=True)
         manifest = self._read_manifest()
@@ -198,35 +198,6 @@ class LocalShard:
                 offset = segment.id_to_offset[pid]
                 out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
         return out
-
-    def search(
-        self,
-        vector_name: str,
-        query: np.ndarray,
-        k: int,
-        params: SearchParams,
-        point_filter: PointFilter | None = None,
-        score_threshold: float | None = None,
-    ) -> list[tuple[float, PointId, dict | None, dict]]:
-        """The k best points for a prepared query: (score, id, payload, vectors), best first."""
-        spec = self.config.dense[vector_name]
-        found: list[tuple[float, PointId, Segment, int]] = []
-        with self.lock:
-            for segment in self.segments:
-                allowed = filter_mask(segment, point_filter) if point_filter else None
-                scores, offsets = search_segment(
-                    segment, spec, query, k, params, allowed, score_threshold
-                )
-                found.extend(
-                    (float(sc), segment.point_ids[o], segment, int(o))
-                    for sc, o in zip(scores, offsets, strict=True)
-                )
-            sign = 1.0 if smaller_is_better(spec.distance) else -1.0
-            found.sort(key=lambda item: sign * item[0])
-            return [
-                (score, pid, segment.payload(off), segment.vectors_of(off))
-                for score, pid, segment, off in found[:k]
-            ]
 
     def count(self, point_filter: PointFilter | None = None) -> int:
         with self.lock:
@@ -404,11 +375,31 @@ class LocalShard:
             log.exception("optimizer of shard %s failed", self.path)
             self._optimizer_error = f"{type(exc).__name__}: {exc}"
 
+    def _new_segment(self, config: ShardConfig) -> Segment:
+        segment = Segment.create(self.path / "segments", config)
+        segment.set_payload_indexes(self.payload_schemas)
+        return segment
+
+    def set_payload_indexes(self, schemas: dict[str, dict]) -> None:
+        """Index exactly these payload fields in every segment."""
+        with self.lock:
+            self.payload_schemas = dict(schemas)
+            for segment in self.segments:
+                segment.set_payload_indexes(self.payload_schemas)
+
+    def indexed_points(self) -> dict[str, int]:
+        """Live points holding a value, per indexed payload field."""
+        with self.lock:
+            return {
+                field: sum(s.indexed_points(field) for s in self.segments)
+                for field in self.payload_schemas
+            }
+
     def _seal_appendable(self) -> None:
         """Freeze the appendable segment's rows; new writes go to a fresh segment."""
         self.appendable.sealed = True
         self.appendable.dirty = True
-        self.appendable = Segment.create(self.path / "segments", self.config)
+        self.appendable = self._new_segment(self.config)
         self.segments.append(self.appendable)
 
     def _build_indexes(self, segment: Segment) -> None:
@@ -437,7 +428,7 @@ class LocalShard:
             source.touched = set()
             offsets = source.live_offsets()
             config = self.config
-        target = Segment.create(self.path / "segments", config)
+        target = self._new_segment(config)
         target.sealed = True
         for start in range(0, len(offsets), 4096):
             chunk = offsets[start : start + 4096]
