@@ -10,7 +10,21 @@ from __future__ import annotations
 from node.engine.filters import parse_datetime
 from node.engine.ids import PointId
 from node.engine.payload_path import values_at
+from node.engine.point_order import point_id_order
 from node.errors import BadRequest
+
+# Index types that keep values in order; Qdrant orders only by such an index.
+ORDERED_INDEX_TYPES = ("integer", "float", "datetime")
+
+
+def require_ordered_index(payload_indexes: dict[str, dict], key: str) -> None:
+    schema = payload_indexes.get(key)
+    kind = schema.get("type") if isinstance(schema, dict) else schema
+    if kind not in ORDERED_INDEX_TYPES:
+        raise BadRequest(
+            f"order_by: `{key}` needs a payload index of type integer, float or datetime "
+            "to order by"
+        )
 
 
 def order_value(value: object) -> int | float | None:
@@ -45,8 +59,5 @@ def order_points(points: list[tuple[PointId, dict | None, dict]], order_by: dict
             ):
                 continue
             entries.append((value, pid, payload, vectors))
-    id_rank = {pid: rank for rank, pid in enumerate(sorted(
-        {e[1] for e in entries}, key=lambda p: (isinstance(p, str), p)
-    ))}
-    entries.sort(key=lambda e: ((-e[0] if descending else e[0]), id_rank[e[1]]))
+    entries.sort(key=lambda e: ((-e[0] if descending else e[0]), point_id_order(e[1])))
     return entries[:k]

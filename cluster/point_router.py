@@ -12,6 +12,7 @@ import numpy as np
 from cluster import strict_mode
 from cluster.catalog import Catalog
 from cluster.collection_view import CollectionViews
+from cluster.order_by import order_points, require_ordered_index
 from cluster.placement import shard_for_point
 from cluster.point_update import (
     NEEDS_EXISTING,
@@ -36,6 +37,7 @@ from node.engine.point_order import point_id_order
 from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
+from node.engine.shard_query import scan_shard
 from node.errors import BadRequest, NotFound
 
 
@@ -237,6 +239,8 @@ class PointRouter:
         meta = self._catalog.resolve(name)
         request = parse_scroll(body)
         self._check_read(meta, request.filter, request.limit)
+        if request.order_by is not None:
+            return await self._scroll_ordered(meta, request)
         # One point past the page tells where the next page starts.
         per_shard = await asyncio.gather(
             *(asyncio.to_thread(s.scroll, request.filter, request.offset, request.limit + 1)
@@ -253,6 +257,22 @@ class PointRouter:
         ]
         following = merged[request.limit][0] if len(merged) > request.limit else None
         return {"points": points, "next_page_offset": following}
+
+    async def _scroll_ordered(self, meta: CollectionMeta, request) -> dict:
+        """A page in payload order; like Qdrant, no next offset (continue with start_from)."""
+        require_ordered_index(meta.payload_indexes, request.order_by["key"])
+        parts = await asyncio.gather(
+            *(asyncio.to_thread(scan_shard, s, request.filter) for s in self._shards_of(meta))
+        )
+        ordered = order_points([p for part in parts for p in part], request.order_by,
+                               request.limit)
+        unnamed = "size" in (meta.config["params"].get("vectors") or {})
+        points = []
+        for value, pid, payload, vectors in ordered:
+            record = record_json(pid, payload, vectors, with_payload=request.with_payload,
+                                 with_vector=request.with_vector, unnamed=unnamed)
+            points.append({**record, "order_value": value})
+        return {"points": points, "next_page_offset": None}
 
     async def copy_points(self, source: CollectionMeta, target: CollectionMeta) -> None:
         """Copy every point of `source` into `target` (init_from)."""

@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from cluster.collection_view import CollectionView
+from cluster.order_by import order_points, require_ordered_index
 from cluster.query_request import QueryPlan
 from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
+from node.engine.point_order import point_id_order
 from node.engine.query_scoring import NEAREST, VectorQuery
 from node.engine.scoring import prepare_query
 from node.engine.shard_config import ShardConfig
@@ -181,20 +183,16 @@ class QueryExecutor:
     async def _scan_query(
         self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
     ) -> list[Hit]:
+        if plan.kind == "order_by":
+            require_ordered_index(view.meta.payload_indexes, plan.order_by["key"])
         points = await self._scan(view, plan.filter, restrict)
         if plan.kind == "sample":
             random.shuffle(points)
             return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
         if plan.kind == "order_by":
-            from cluster.order_by import order_points
-
             return order_points(points, plan.order_by, k)
-        points.sort(key=lambda p: _id_order(p[0]))
+        points.sort(key=lambda p: point_id_order(p[0]))
         return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
-
-
-def _id_order(pid: PointId) -> tuple:
-    return (0, pid, "") if isinstance(pid, int) else (1, 0, pid)
 
 
 def _check_vector(config: ShardConfig, name: str, sparse: bool, value, where: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cluster.query_request import read_order_by
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.records import select_payload, vector_names_selected
@@ -19,6 +20,7 @@ class ScrollRequest:
     offset: PointId | None
     with_payload: object
     with_vector: object
+    order_by: dict | None = None
 
 
 def parse_scroll(body: object) -> ScrollRequest:
@@ -26,8 +28,6 @@ def parse_scroll(body: object) -> ScrollRequest:
         body = {}
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    if body.get("order_by") is not None:
-        raise BadRequest("order_by: scrolling in payload order is not supported")
     limit = body.get("limit")
     if limit is None:
         limit = DEFAULT_LIMIT
@@ -43,5 +43,7 @@ def parse_scroll(body: object) -> ScrollRequest:
         limit=limit,
         offset=normalize_point_id(offset) if offset is not None else None,
         with_payload=with_payload,
+        order_by=read_order_by(body["order_by"], "order_by")
+        if body.get("order_by") is not None else None,
         with_vector=with_vector,
     )

@@ -48,6 +48,8 @@ def pair(client: QdrantClient):
         ))
     reference.upsert(name, points)
     client.upsert(name, points, wait=True)
+    # Qdrant orders only by a payload index that keeps values in order.
+    client.create_payload_index(name, "rank", field_schema="float", wait=True)
     return name, reference, rng
 
 
@@ -208,6 +210,48 @@ def test_lookup_from_and_sample(client, pair, unique_name):
     sampled = client.query_points(name, query=models.SampleQuery(sample=models.Sample.RANDOM),
                                   limit=10).points
     assert len({p.id for p in sampled}) == 10
+
+
+def test_scroll_in_payload_order(client, http, pair):
+    name, reference, _ = pair
+    for direction in ("asc", "desc"):
+        order = models.OrderBy(key="rank", direction=direction)
+        ours, _ = client.scroll(name, order_by=order, limit=15)
+        theirs, _ = reference.scroll(name, order_by=order, limit=15)
+        assert [p.id for p in ours] == [p.id for p in theirs]
+        assert [p.order_value for p in ours] == [p.order_value for p in theirs]
+    response = http.post(f"/collections/{name}/points/scroll", json={"order_by": "group"})
+    assert response.status_code == 400
+    assert "index" in response.json()["status"]["error"]
+
+
+@pytest.mark.parametrize("datatype", ["uint8", "float16"])
+@pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid", "Manhattan"])
+def test_scores_on_compact_datatypes(client, unique_name, datatype, distance):
+    """uint8 vectors hold integers exactly; float16 inputs are sent already rounded, so scores
+    agree to float32 precision, except Cosine on float16: the normalised vector is rounded
+    again when stored (as Qdrant stores it), which moves scores by up to ~1e-3."""
+    rng = np.random.default_rng(8)
+    if datatype == "uint8":
+        data = rng.integers(0, 256, size=(300, 6)).astype(np.float32)
+    else:
+        data = rng.normal(size=(300, 6)).astype(np.float16).astype(np.float32)
+    params = models.VectorParams(size=6, distance=distance, datatype=datatype)
+    client.create_collection(unique_name, vectors_config=params)
+    reference = QdrantClient(":memory:")
+    reference.create_collection(unique_name, vectors_config=models.VectorParams(
+        size=6, distance=distance))
+    points = [models.PointStruct(id=i, vector=data[i].tolist()) for i in range(300)]
+    client.upsert(unique_name, points, wait=True)
+    reference.upsert(unique_name, points)
+    for query in rng.integers(0, 256, size=(10, 6)).astype(float).tolist():
+        ours = client.query_points(unique_name, query=query, limit=8,
+                                   search_params=models.SearchParams(exact=True)).points
+        theirs = reference.query_points(unique_name, query=query, limit=8).points
+        assert [p.id for p in ours] == [p.id for p in theirs]
+        for a, b in zip(ours, theirs, strict=True):
+            tolerance = 1e-3 if (datatype, distance) == ("float16", "Cosine") else 1e-4
+            assert a.score == pytest.approx(b.score, rel=1e-5, abs=tolerance)
 
 
 async def test_async_client_end_to_end(node, unique_name):

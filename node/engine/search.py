@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.engine.quantization import oversampled_limit
 from node.engine.scoring import passes_threshold, score_rows, top_k
 from node.engine.segment import Segment
 from node.engine.shard_config import DenseVectorSpec
@@ -62,8 +63,25 @@ def search_segment(
             scores = score_rows(spec, query, storage.vectors()[offsets])
             return _best(spec, scores, offsets, k, score_threshold)
     offsets = np.flatnonzero(mask)
+    quantized = segment.quantized.get(spec.name)
+    options = params.quantization or {}
+    if quantized is not None and not params.exact and not options.get("ignore"):
+        return _quantized_scan(spec, storage, quantized, query, offsets, k, options,
+                               score_threshold)
     scores = score_rows(spec, query, storage.vectors()[offsets])
     return _best(spec, scores, offsets, k, score_threshold)
+
+
+def _quantized_scan(spec, storage, quantized, query, offsets, k, options, threshold):
+    """Candidates by their quantized scores, then (unless `rescore` is false) the best of
+    `limit * oversampling` of them rescored on the original vectors."""
+    approx = quantized.scores(query, rows=offsets)
+    picked = top_k(spec.distance, approx, oversampled_limit(k, options.get("oversampling")))
+    candidates = offsets[picked]
+    if options.get("rescore") is False:
+        return _best(spec, approx[picked].astype(np.float32), candidates, k, threshold)
+    scores = score_rows(spec, query, storage.vectors()[candidates])
+    return _best(spec, scores, candidates, k, threshold)
 
 
 def _graph_candidates(index, query, k, params, mask, allowed) -> np.ndarray | None:

@@ -21,8 +21,10 @@ from node.engine.ids import PointId
 from node.engine.payload_index import FieldIndex, build_field_index, schema_type
 from node.engine.payload_storage import DiskPayloads, RamPayloads
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
+from node.engine.quantization import QuantizedVectors
 from node.engine.shard_config import ShardConfig
 from node.engine.sparse_matrix import SparseMatrix
+from node.engine.vector_index_builder import BuiltIndex, quantized_in_ram
 
 
 class Segment:
@@ -69,6 +71,12 @@ class Segment:
             )
         else:
             self.payloads = RamPayloads(state.get("payloads"))
+        self.quantized_dirs: dict[str, str] = dict(state.get("quantized_dirs", {}))
+        self.quantized: dict[str, QuantizedVectors] = {
+            name: QuantizedVectors.load(directory / dirname,
+                                        in_ram=quantized_in_ram(config.dense[name]))
+            for name, dirname in self.quantized_dirs.items()
+        }
         self.index_files: dict[str, str] = dict(state.get("index_files", {}))
         self.indexes: dict[str, HnswIndex] = {}
         for name, filename in self.index_files.items():
@@ -272,12 +280,17 @@ class Segment:
 
     # ---- persistence --------------------------------------------------------------------
 
-    def attach_index(self, name: str, index: HnswIndex, filename: str, layout: tuple) -> None:
+    def attach_index(self, name: str, built: BuiltIndex, layout: tuple) -> None:
+        """Take a graph (and quantized codes) built for vector `name` off the lock."""
         self.index_layouts[name] = layout
+        index = built.graph
         for off in np.flatnonzero(self.deleted[: self.total]):
             index.mark_deleted(int(off))
         self.indexes[name] = index
-        self.index_files[name] = filename
+        self.index_files[name] = built.graph_file
+        if built.quantized is not None:
+            self.quantized[name] = built.quantized
+            self.quantized_dirs[name] = built.quantized_dir
         self.dirty = True
 
     def persist(self, generation: int) -> None:
@@ -295,6 +308,7 @@ class Segment:
             "sparse": {name: dict(v) for name, v in self.sparse.items()},
             "payloads": self.payloads.state(),
             "index_files": dict(self.index_files),
+            "quantized_dirs": dict(self.quantized_dirs),
             "index_layouts": dict(self.index_layouts),
             "payload_on_disk": self.payload_on_disk,
         }
@@ -306,11 +320,14 @@ class Segment:
         self.generation = generation
 
     def remove_stale_files(self) -> None:
-        keep = {f"state-{self.generation}.pkl", *self.index_files.values()}
+        keep = {f"state-{self.generation}.pkl", *self.index_files.values(),
+                *self.quantized_dirs.values()}
         for path in self.directory.iterdir():
             stale_state = path.name.startswith("state-") and path.name not in keep
             stale_index = path.name.startswith("hnsw-") and path.name not in keep
-            if stale_state or stale_index:
+            if path.name.startswith("quant-") and path.name not in keep:
+                remove_tree(path)
+            elif stale_state or stale_index:
                 path.unlink(missing_ok=True)
 
     def nbytes(self) -> int:

@@ -28,6 +28,7 @@ from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.point_order import point_id_order
 from node.engine.segment import Segment, remove_tree
 from node.engine.shard_config import ShardConfig
+from node.engine.vector_index_builder import build_vector_index
 from node.engine.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -407,19 +408,12 @@ class LocalShard:
             if name in segment.indexes:
                 continue
             with self.lock:
-                offsets = segment.live_offsets()
-                storage = segment.dense[name]
-                offsets = offsets[storage.present[offsets]]
-                vectors = np.asarray(storage.vectors()[offsets], dtype=np.float32)
-            from node.engine.hnsw_index import HnswIndex
-
-            index = HnswIndex.build(spec, vectors, offsets)
-            filename = f"hnsw-{name.encode().hex() or 'default'}-{time.time_ns()}.bin"
-            index.save(segment.directory / filename)
+                live = segment.live_offsets()
+            built = build_vector_index(segment, spec, live)
             with self.lock:
                 if self._closed:
                     return
-                segment.attach_index(name, index, filename, self.config.index_layout(name))
+                segment.attach_index(name, built, self.config.index_layout(name))
                 self.flush(force=True)
 
     def _rebuild(self, source: Segment) -> None:
@@ -461,16 +455,10 @@ class LocalShard:
         return bool(config.dense) and threshold > 0 and segment.unindexed_vector_kb() > threshold
 
     def _build_target_indexes(self, target: Segment, config: ShardConfig) -> None:
-        from node.engine.hnsw_index import HnswIndex
-
-        offsets = target.live_offsets()
+        live = target.live_offsets()
         for name, spec in config.dense.items():
-            storage = target.dense[name]
-            picked = offsets[storage.present[offsets]]
-            index = HnswIndex.build(spec, storage.vectors()[picked], picked)
-            filename = f"hnsw-{name.encode().hex() or 'default'}-{time.time_ns()}.bin"
-            index.save(target.directory / filename)
-            target.attach_index(name, index, filename, config.index_layout(name))
+            target.attach_index(name, build_vector_index(target, spec, live),
+                                config.index_layout(name))
 
     # ---- persistence --------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""Building what an optimized segment searches with, for one dense vector: the HNSW graph and,
+when the vector's config asks for it, quantized codes. Runs on the optimizer's thread, outside
+the shard lock; the files it writes join the segment only when a manifest lists them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from node.engine.hnsw_index import HnswIndex
+from node.engine.quantization import QuantizedVectors
+from node.engine.shard_config import DenseVectorSpec
+
+if TYPE_CHECKING:  # the segment module imports this one
+    from node.engine.segment import Segment
+
+
+@dataclass
+class BuiltIndex:
+    graph: HnswIndex
+    graph_file: str
+    quantized: QuantizedVectors | None
+    quantized_dir: str | None
+
+
+def build_vector_index(segment: Segment, spec: DenseVectorSpec, live: np.ndarray) -> BuiltIndex:
+    """Graph over the `live` offsets holding the vector; quantized codes over every row (so a
+    code's position is its segment offset)."""
+    storage = segment.dense[spec.name]
+    offsets = live[storage.present[live]]
+    rows = storage.vectors()
+    graph = HnswIndex.build(spec, np.asarray(rows[offsets], dtype=np.float32), offsets)
+    stamp = f"{spec.name.encode().hex() or 'default'}-{time.time_ns()}"
+    graph_file = f"hnsw-{stamp}.bin"
+    graph.save(segment.directory / graph_file)
+    quantized = quantized_dir = None
+    if spec.quantization:
+        quantized = QuantizedVectors.build(
+            spec.quantization, spec.distance, np.asarray(rows, dtype=np.float32)
+        )
+        quantized_dir = f"quant-{stamp}"
+        quantized.save(segment.directory / quantized_dir)
+        quantized = QuantizedVectors.load(
+            segment.directory / quantized_dir, in_ram=quantized_in_ram(spec)
+        )
+    return BuiltIndex(graph, graph_file, quantized, quantized_dir)
+
+
+def quantized_in_ram(spec: DenseVectorSpec) -> bool:
+    """Codes stay in RAM with always_ram, or when the vectors themselves live in RAM."""
+    options = next(iter(spec.quantization.values()), None) or {}
+    return bool(options.get("always_ram")) or not spec.on_disk
