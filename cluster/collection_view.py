@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from cluster.catalog import Catalog
 from cluster.local_shards import LocalShards
+from cluster.shard_access import LocalShardAccess, ShardAccess
 from cluster.state import CollectionMeta
-from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.errors import Unavailable
 
@@ -16,7 +16,7 @@ from node.errors import Unavailable
 class CollectionView:
     meta: CollectionMeta
     config: ShardConfig
-    shards: list[LocalShard]  # one per shard id, in shard id order
+    shards: list[ShardAccess]  # one per shard id, in shard id order
 
     @property
     def unnamed_vector(self) -> bool:
@@ -40,11 +40,11 @@ class CollectionViews:
             )
         return cached[1]
 
-    def shard(self, meta: CollectionMeta, shard_id: int) -> LocalShard:
+    def shard(self, meta: CollectionMeta, shard_id: int) -> ShardAccess:
         shard = self._shards.get(meta, shard_id)
         if shard is None:
             raise Unavailable(f"shard {shard_id} of `{meta.name}` is not available on this node")
-        return shard
+        return LocalShardAccess(shard)
 
     def of(self, meta: CollectionMeta) -> CollectionView:
         shards = [self.shard(meta, sid) for sid in sorted(meta.shards)]

@@ -32,13 +32,14 @@ from cluster.state import CollectionMeta
 from cluster.strict_mode import RateLimiter
 from node.engine.filters import compile_filter
 from node.engine.ids import PointId, normalize_point_id
-from node.engine.point_batch import PointBatch, subset
+from node.engine.point_batch import PointBatch, batch_from_records, subset
 from node.engine.point_order import point_id_order
 from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
-from node.engine.shard_query import scan_shard
 from node.errors import BadRequest, NotFound
+
+COPY_PAGE = 512
 
 
 class PointRouter:
@@ -56,7 +57,7 @@ class PointRouter:
             strict_mode.check_filter(strict, update.filter, meta.payload_indexes, for_update=True)
             if update.batch is not None:
                 points_now = sum(await asyncio.gather(
-                    *(asyncio.to_thread(s.count) for s in self._shards_of(meta))
+                    *(s.count() for s in self._shards_of(meta))
                 ))
                 strict_mode.check_upsert(strict, len(update.batch), points_now)
         self._limiter.take(strict, meta.name, "write")
@@ -91,7 +92,7 @@ class PointRouter:
             return 0
         parts = self._split(meta, batch)
         seqs = await asyncio.gather(
-            *(asyncio.to_thread(self._shard(meta, sid).upsert, part, sync=wait)
+            *(self._shard(meta, sid).upsert(part, sync=wait)
               for sid, part in parts)
         )
         return max(seqs)
@@ -144,7 +145,7 @@ class PointRouter:
 
     async def _existing(self, meta: CollectionMeta, ids: list[PointId]) -> set[PointId]:
         found = await asyncio.gather(
-            *(asyncio.to_thread(self._shard(meta, sid).existing, shard_ids)
+            *(self._shard(meta, sid).existing(shard_ids)
               for sid, shard_ids in self._ids_by_shard(meta, ids).items())
         )
         return set().union(*found)
@@ -163,7 +164,7 @@ class PointRouter:
             return await self.upsert_batch(meta, update.batch, wait=wait)
         if update.ids is None:  # a filter: each shard resolves it when it writes
             writes = [
-                asyncio.to_thread(s.update, update.kind, None, update.filter, update.args,
+                s.update(update.kind, None, update.filter, update.args,
                                   sync=wait)
                 for s in self._shards_of(meta)
             ]
@@ -173,8 +174,7 @@ class PointRouter:
                 args = update.args
                 if update.kind == "update_vectors":
                     args = ({pid: update.vectors[pid] for pid in ids},)
-                writes.append(asyncio.to_thread(
-                    self._shard(meta, sid).update, update.kind, ids, None, args, sync=wait
+                writes.append(self._shard(meta, sid).update(update.kind, ids, None, args, sync=wait
                 ))
         seqs = await asyncio.gather(*writes)
         return max((seq for seq in seqs if seq is not None), default=0)
@@ -205,8 +205,7 @@ class PointRouter:
             by_shard.setdefault(shard_for_point(pid, shard_number), []).append(pid)
         found: dict[PointId, tuple] = {}
         for sid, shard_ids in by_shard.items():
-            for pid, payload, vectors in await asyncio.to_thread(
-                self._shard(meta, sid).retrieve, shard_ids
+            for pid, payload, vectors in await self._shard(meta, sid).retrieve(shard_ids
             ):
                 found[pid] = (payload, vectors)
         unnamed = "size" in (meta.config["params"].get("vectors") or {})
@@ -230,7 +229,7 @@ class PointRouter:
         point_filter = compile_filter(body.get("filter")) if body else None
         self._check_read(meta, point_filter)
         counts = await asyncio.gather(
-            *(asyncio.to_thread(s.count, point_filter) for s in self._shards_of(meta))
+            *(s.count(point_filter) for s in self._shards_of(meta))
         )
         return sum(counts)
 
@@ -243,7 +242,7 @@ class PointRouter:
             return await self._scroll_ordered(meta, request)
         # One point past the page tells where the next page starts.
         per_shard = await asyncio.gather(
-            *(asyncio.to_thread(s.scroll, request.filter, request.offset, request.limit + 1)
+            *(s.scroll(request.filter, request.offset, request.limit + 1)
               for s in self._shards_of(meta))
         )
         merged = sorted(
@@ -262,7 +261,7 @@ class PointRouter:
         """A page in payload order; like Qdrant, no next offset (continue with start_from)."""
         require_ordered_index(meta.payload_indexes, request.order_by["key"])
         parts = await asyncio.gather(
-            *(asyncio.to_thread(scan_shard, s, request.filter) for s in self._shards_of(meta))
+            *(s.scan(request.filter) for s in self._shards_of(meta))
         )
         ordered = order_points([p for part in parts for p in part], request.order_by,
                                request.limit)
@@ -275,11 +274,17 @@ class PointRouter:
         return {"points": points, "next_page_offset": None}
 
     async def copy_points(self, source: CollectionMeta, target: CollectionMeta) -> None:
-        """Copy every point of `source` into `target` (init_from)."""
+        """Copy every point of `source` into `target` (init_from), a page at a time."""
         for shard in self._shards_of(source):
-            for batch in shard.export_batches():
-                await self.upsert_batch(target, batch, wait=False)
-        await asyncio.gather(*(asyncio.to_thread(s.wal.sync) for s in self._shards_of(target)))
+            start: PointId | None = None
+            while True:
+                records = await shard.scroll(None, start, COPY_PAGE + 1)
+                page = records[:COPY_PAGE]
+                if page:
+                    await self.upsert_batch(target, batch_from_records(page), wait=True)
+                if len(records) <= COPY_PAGE:
+                    break
+                start = records[COPY_PAGE][0]
 
-    def shard_infos(self, meta: CollectionMeta) -> list[ShardInfo]:
-        return [s.info() for s in self._shards_of(meta)]
+    async def shard_infos(self, meta: CollectionMeta) -> list[ShardInfo]:
+        return list(await asyncio.gather(*(s.info() for s in self._shards_of(meta))))

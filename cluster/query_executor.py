@@ -23,7 +23,7 @@ from node.engine.point_order import point_id_order
 from node.engine.query_scoring import NEAREST, VectorQuery
 from node.engine.scoring import prepare_query
 from node.engine.shard_config import ShardConfig
-from node.engine.shard_query import Hit, query_shard, sparse_statistics
+from node.engine.shard_query import Hit
 from node.errors import BadRequest, NotFound
 
 RRF_RANK_CONSTANT = 2  # 1 / (k + rank), as Qdrant's rrf
@@ -84,10 +84,7 @@ class QueryExecutor:
         point_filter = _Excluding(plan.filter, mentioned) if mentioned else plan.filter
         per_shard = await asyncio.gather(
             *(
-                asyncio.to_thread(
-                    query_shard, shard, query, k, plan.params, point_filter,
-                    plan.score_threshold, restrict,
-                )
+                shard.query(query, k, plan.params, point_filter, plan.score_threshold, restrict)
                 for shard in view.shards
             )
         )
@@ -162,7 +159,7 @@ class QueryExecutor:
         vectors = [v for v in _all_vectors(query) if v is not None]
         indices = np.unique(np.concatenate([v.indices for v in vectors])) if vectors else []
         stats = await asyncio.gather(
-            *(asyncio.to_thread(sparse_statistics, s, query.vector_name, np.asarray(indices))
+            *(s.sparse_statistics(query.vector_name, np.asarray(indices))
               for s in view.shards)
         )
         total = sum(n for n, _ in stats)

@@ -19,7 +19,7 @@ from cluster.strict_mode import RateLimiter
 from node.engine.ids import PointId
 from node.engine.payload_path import values_at
 from node.engine.records import record_json, select_payload
-from node.engine.shard_query import Hit, scan_shard
+from node.engine.shard_query import Hit
 from node.errors import BadRequest
 
 
@@ -43,7 +43,7 @@ class QueryRouter:
 
     async def _fetch(self, view: CollectionView, ids: list[PointId]) -> dict[PointId, tuple]:
         found: dict[PointId, tuple] = {}
-        results = await asyncio.gather(*(asyncio.to_thread(s.retrieve, ids) for s in view.shards))
+        results = await asyncio.gather(*(s.retrieve(ids) for s in view.shards))
         for records in results:
             for pid, payload, vectors in records:
                 found[pid] = (payload, vectors)
@@ -51,7 +51,7 @@ class QueryRouter:
 
     async def _scan(self, view: CollectionView, point_filter, restrict) -> list:
         parts = await asyncio.gather(
-            *(asyncio.to_thread(scan_shard, s, point_filter, restrict) for s in view.shards)
+            *(s.scan(point_filter, restrict) for s in view.shards)
         )
         return [p for part in parts for p in part]
 
@@ -99,7 +99,7 @@ class QueryRouter:
         plan = parse_query_plan({k: v for k, v in body.items()
                                  if k not in ("group_by", "group_size", "with_lookup")})
         groups_wanted = plan.limit
-        total = sum(await asyncio.gather(*(asyncio.to_thread(s.count) for s in view.shards)))
+        total = sum(await asyncio.gather(*(s.count() for s in view.shards)))
         plan.limit, plan.offset = max(total, 1), 0
         strict_mode.check_limit(strict_mode.active(view.meta.config), groups_wanted)
         _widen_prefetch(plan.prefetch, max(total, 1))

@@ -59,7 +59,7 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self.consensus: MetadataConsensus | None = None
         self.catalog = Catalog(self._propose, self._state, self.reconcile)
-        views = CollectionViews(self.catalog, self.shards)
+        self.views = views = CollectionViews(self.catalog, self.shards)
         self.rate_limiter = RateLimiter()
         self.points = PointRouter(self.catalog, views, self.rate_limiter)
         self.queries = QueryRouter(views, self.rate_limiter)
@@ -144,10 +144,10 @@ class Node:
 
     async def collection_info(self, name: str) -> dict:
         meta = self.catalog.resolve(name)
-        infos = await asyncio.to_thread(self.points.shard_infos, meta)
+        infos = await self.points.shard_infos(meta)
         indexed: dict[str, int] = {}
-        for shard in self.shards.of_collection(meta).values():
-            for field, points in (await asyncio.to_thread(shard.indexed_points)).items():
+        for shard in self.views.of(meta).shards:
+            for field, points in (await shard.indexed_points()).items():
                 indexed[field] = indexed.get(field, 0) + points
         return collection_info(meta, infos, indexed)
 

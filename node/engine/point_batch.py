@@ -244,3 +244,21 @@ def subset(batch: PointBatch, positions: np.ndarray) -> PointBatch:
         if picked:
             result.sparse[name] = picked
     return result
+
+
+def batch_from_records(records: list[tuple[PointId, dict | None, dict]]) -> PointBatch:
+    """Stored points (id, payload, vectors by name) as an upsert batch of the same points."""
+    batch = PointBatch(ids=[r[0] for r in records], payloads=[r[1] for r in records])
+    dense: dict[str, tuple[list, list[int]]] = {}
+    for position, (_, _, vectors) in enumerate(records):
+        for name, vector in vectors.items():
+            if isinstance(vector, SparseVector):
+                batch.sparse.setdefault(name, {})[position] = vector
+            else:
+                rows, positions = dense.setdefault(name, ([], []))
+                rows.append(vector)
+                positions.append(position)
+    for name, (rows, positions) in dense.items():
+        batch.dense[name] = DenseColumn(rows=np.stack(rows),
+                                        positions=np.asarray(positions, dtype=np.int64))
+    return batch

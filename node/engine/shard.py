@@ -14,7 +14,7 @@ import logging
 import pickle
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,18 +263,6 @@ class LocalShard:
                 status=status,
                 optimizer_error=self._optimizer_error,
             )
-
-    def export_batches(self, batch_size: int = 512) -> Iterator[PointBatch]:
-        """Every live point, as upsert batches (for init_from and shard transfers)."""
-        with self.lock:
-            snapshot = [(s, s.live_offsets()) for s in self.segments]
-        for segment, offsets in snapshot:
-            for start in range(0, len(offsets), batch_size):
-                with self.lock:
-                    chunk = [o for o in offsets[start : start + batch_size]
-                             if not segment.deleted[o]]
-                    if chunk:
-                        yield segment.as_batch(np.asarray(chunk, dtype=np.int64))
 
     # ---- configuration ------------------------------------------------------------------
 

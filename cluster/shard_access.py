@@ -1,0 +1,81 @@
+"""The async operations the routers run on one shard, whoever holds it.
+
+`LocalShardAccess` runs them on this node's replica in a worker thread; a replica set
+(cluster/replica_set.py) runs them on the replicas of a shard across peers, with the same
+interface, so the routers never care where a shard lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import numpy as np
+
+from node.engine.ids import PointId
+from node.engine.point_batch import PointBatch
+from node.engine.query_scoring import VectorQuery
+from node.engine.search import SearchParams
+from node.engine.shard import LocalShard, ShardInfo
+from node.engine.shard_query import Hit, query_shard, scan_shard, sparse_statistics
+
+Record = tuple[PointId, dict | None, dict]
+
+
+class ShardAccess(Protocol):
+    async def upsert(self, batch: PointBatch, sync: bool) -> int: ...
+    async def update(self, kind: str, ids: list[PointId] | None, point_filter, args: tuple,
+                     sync: bool) -> int | None: ...
+    async def retrieve(self, ids: list[PointId]) -> list[Record]: ...
+    async def count(self, point_filter=None) -> int: ...
+    async def existing(self, ids: list[PointId]) -> set[PointId]: ...
+    async def scroll(self, point_filter, start: PointId | None, limit: int) -> list[Record]: ...
+    async def scan(self, point_filter, restrict: set[PointId] | None = None) -> list[Record]: ...
+    async def query(self, query: VectorQuery, k: int, params: SearchParams, point_filter,
+                    score_threshold: float | None, restrict: set[PointId] | None) -> list[Hit]: ...
+    async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
+        ...
+    async def info(self) -> ShardInfo: ...
+    async def indexed_points(self) -> dict[str, int]: ...
+
+
+class LocalShardAccess:
+    """This node's replica of a shard."""
+
+    def __init__(self, shard: LocalShard) -> None:
+        self.shard = shard
+
+    async def upsert(self, batch: PointBatch, sync: bool) -> int:
+        return await asyncio.to_thread(self.shard.upsert, batch, sync=sync)
+
+    async def update(self, kind, ids, point_filter, args, sync) -> int | None:
+        return await asyncio.to_thread(self.shard.update, kind, ids, point_filter, args,
+                                       sync=sync)
+
+    async def retrieve(self, ids: list[PointId]) -> list[Record]:
+        return await asyncio.to_thread(self.shard.retrieve, ids)
+
+    async def count(self, point_filter=None) -> int:
+        return await asyncio.to_thread(self.shard.count, point_filter)
+
+    async def existing(self, ids: list[PointId]) -> set[PointId]:
+        return await asyncio.to_thread(self.shard.existing, ids)
+
+    async def scroll(self, point_filter, start, limit) -> list[Record]:
+        return await asyncio.to_thread(self.shard.scroll, point_filter, start, limit)
+
+    async def scan(self, point_filter, restrict=None) -> list[Record]:
+        return await asyncio.to_thread(scan_shard, self.shard, point_filter, restrict)
+
+    async def query(self, query, k, params, point_filter, score_threshold, restrict) -> list[Hit]:
+        return await asyncio.to_thread(query_shard, self.shard, query, k, params, point_filter,
+                                       score_threshold, restrict)
+
+    async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
+        return await asyncio.to_thread(sparse_statistics, self.shard, name, indices)
+
+    async def info(self) -> ShardInfo:
+        return await asyncio.to_thread(self.shard.info)
+
+    async def indexed_points(self) -> dict[str, int]:
+        return await asyncio.to_thread(self.shard.indexed_points)
