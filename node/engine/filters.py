@@ -65,6 +65,7 @@ class CompiledFilter:
         must_not: list[_Condition],
         min_should: tuple[list[_Condition], int] | None,
     ) -> None:
+        self.raw: object = None
         self._must = must
         self._should = should
         self._must_not = must_not
@@ -475,7 +476,9 @@ def compile_filter(raw: object, where: str = "filter") -> CompiledFilter | None:
     """Validate a filter object from a request; None when it is absent or null."""
     if raw is None:
         return None
-    return _parse_filter(raw, where)
+    compiled = _parse_filter(raw, where)
+    compiled.raw = raw  # what a peer compiles again when the filter travels between nodes
+    return compiled
 
 
 def _parse_filter(raw: object, where: str) -> CompiledFilter:
