@@ -29,9 +29,11 @@ class Catalog:
         propose: Propose,
         state: Callable[[], MetadataState],
         after_change: Callable[[], Awaitable[None]],
+        default_shard_number: Callable[[], int] = lambda: 1,
     ) -> None:
         self._propose = propose
         self._state = state
+        self._default_shard_number = default_shard_number
         # Brings local shards in line with the metadata before a change is acknowledged.
         self._after_change = after_change
 
@@ -55,7 +57,9 @@ class Catalog:
         validate_collection_name(name)
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
-        config, init_from = build_collection_config(body)
+        config, init_from = build_collection_config(
+            body, default_shard_number=self._default_shard_number()
+        )
         source = None
         if init_from is not None:
             source = self.resolve(init_from)
@@ -105,6 +109,12 @@ class Catalog:
         await self._propose({"op": "drop_payload_index", "collection": meta.name,
                              "field_name": field_name})
         await self._after_change()
+
+    async def propose(self, op: dict) -> object:
+        """A metadata op of the cluster API (shard transfers, replicas), then local effects."""
+        result = await self._propose(op)
+        await self._after_change()
+        return result
 
     def aliases(self, collection: str | None = None) -> list[dict]:
         state = self._state()

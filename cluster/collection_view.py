@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cluster.catalog import Catalog
 from cluster.local_shards import LocalShards
+from cluster.replica_set import ClusterLinks, ReplicaSet
 from cluster.shard_access import LocalShardAccess, ShardAccess
 from cluster.state import CollectionMeta
 from node.engine.shard_config import ShardConfig
@@ -24,9 +25,12 @@ class CollectionView:
 
 
 class CollectionViews:
-    def __init__(self, catalog: Catalog, shards: LocalShards) -> None:
+    def __init__(
+        self, catalog: Catalog, shards: LocalShards, links: ClusterLinks | None = None
+    ) -> None:
         self._catalog = catalog
         self._shards = shards
+        self.links = links
         # collection uuid -> (the config dict parsed, its parsed form): parsed once per change
         self._configs: dict[str, tuple[dict, ShardConfig]] = {}
 
@@ -41,10 +45,25 @@ class CollectionViews:
         return cached[1]
 
     def shard(self, meta: CollectionMeta, shard_id: int) -> ShardAccess:
-        shard = self._shards.get(meta, shard_id)
-        if shard is None:
-            raise Unavailable(f"shard {shard_id} of `{meta.name}` is not available on this node")
-        return LocalShardAccess(shard)
+        """The shard's replicas as one access: a replica set in a cluster, else the local one."""
+        if self.links is None:
+            shard = self._shards.get(meta, shard_id)
+            if shard is None:
+                raise Unavailable(
+                    f"shard {shard_id} of `{meta.name}` is not available on this node"
+                )
+            return LocalShardAccess(shard)
+        links = self.links
+        peers = links.peers()
+        replicas: dict[int, ShardAccess] = {}
+        for peer_id in meta.shards.get(shard_id, {}):
+            if peer_id == links.peer_id:
+                local = self._shards.get(meta, shard_id)
+                if local is not None:
+                    replicas[peer_id] = LocalShardAccess(local)
+            elif peer_id in peers:
+                replicas[peer_id] = links.remote(peer_id, peers[peer_id]["api"], meta, shard_id)
+        return ReplicaSet(meta, shard_id, replicas, links)
 
     def of(self, meta: CollectionMeta) -> CollectionView:
         shards = [self.shard(meta, sid) for sid in sorted(meta.shards)]

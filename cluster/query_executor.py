@@ -17,6 +17,7 @@ import numpy as np
 from cluster.collection_view import CollectionView
 from cluster.order_by import order_points, require_ordered_index
 from cluster.query_request import QueryPlan
+from node.engine.filters import compile_filter
 from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
@@ -31,19 +32,6 @@ RRF_RANK_CONSTANT = 2  # 1 / (k + rank), as Qdrant's rrf
 
 Lookup = Callable[[str], Awaitable[CollectionView]]
 Fetch = Callable[[CollectionView, list[PointId]], Awaitable[dict[PointId, tuple]]]
-
-
-class _Excluding:
-    """A filter that also leaves out the examples' own points."""
-
-    def __init__(self, base, excluded: set[PointId]) -> None:
-        self._base = base
-        self._excluded = excluded
-
-    def matches(self, point_id, payload, has_vector) -> bool:
-        if point_id in self._excluded:
-            return False
-        return self._base is None or self._base.matches(point_id, payload, has_vector)
 
 
 class QueryExecutor:
@@ -81,7 +69,7 @@ class QueryExecutor:
         self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
     ) -> list[Hit]:
         query, mentioned = await self._resolve(view, plan)
-        point_filter = _Excluding(plan.filter, mentioned) if mentioned else plan.filter
+        point_filter = _excluding(plan.filter, mentioned) if mentioned else plan.filter
         per_shard = await asyncio.gather(
             *(
                 shard.query(query, k, plan.params, point_filter, plan.score_threshold, restrict)
@@ -190,6 +178,15 @@ class QueryExecutor:
             return order_points(points, plan.order_by, k)
         points.sort(key=lambda p: point_id_order(p[0]))
         return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
+
+
+def _excluding(base, excluded: set[PointId]):
+    """The plan's filter, also leaving out the examples' own points (a real filter, so it can
+    travel to the peers holding other shards)."""
+    return compile_filter({
+        "must": [base.raw] if base is not None else [],
+        "must_not": [{"has_id": sorted(excluded, key=point_id_order)}],
+    })
 
 
 def _check_vector(config: ShardConfig, name: str, sparse: bool, value, where: str):

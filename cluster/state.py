@@ -42,6 +42,8 @@ class CollectionMeta:
     # field name -> index schema
     payload_indexes: dict[str, dict] = field(default_factory=dict)
     init_from: str | None = None
+    # Shard transfers in progress: {"shard_id", "from", "to", "kind": recovery|replicate|move}
+    transfers: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -225,6 +227,103 @@ def _set_replica_state(state: MetadataState, op: dict) -> bool:
     return True
 
 
+def _drop_replica(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "collection", str)
+    shard_id = _field(op, "shard_id", int)
+    peer_id = _field(op, "peer_id", int)
+    meta = _collection(state, name)
+    replicas = meta.shards.get(shard_id)
+    if replicas is None:
+        raise NotFound(f"Shard {shard_id} of collection `{name}` doesn't exist!")
+    if peer_id not in replicas:
+        raise NotFound(f"Peer {peer_id} holds no replica of shard {shard_id} of `{name}`")
+    if not any(s == ACTIVE for peer, s in replicas.items() if peer != peer_id):
+        raise Conflict(f"cannot drop the last active replica of shard {shard_id} of `{name}`")
+    remaining = {peer: s for peer, s in replicas.items() if peer != peer_id}
+    shards = {**meta.shards, shard_id: remaining}
+    state.collections = {**state.collections, name: replace(meta, shards=shards)}
+    return True
+
+
+TRANSFER_KINDS = ("recovery", "replicate", "move")
+
+
+def _start_transfer(state: MetadataState, op: dict) -> bool:
+    """A replica on `to` starts receiving a shard's points from the Active replica on `from`:
+    it turns Partial (writes reach it, reads do not) until the transfer finishes."""
+    name = _field(op, "collection", str)
+    shard_id = _field(op, "shard_id", int)
+    source = _field(op, "from", int)
+    target = _field(op, "to", int)
+    kind = _field(op, "kind", str)
+    if kind not in TRANSFER_KINDS:
+        raise BadRequest(f"unknown transfer kind `{kind}`")
+    meta = _collection(state, name)
+    replicas = meta.shards.get(shard_id)
+    if replicas is None:
+        raise NotFound(f"Shard {shard_id} of collection `{name}` doesn't exist!")
+    if replicas.get(source) != ACTIVE:
+        raise BadRequest(f"peer {source} holds no active replica of shard {shard_id} of `{name}`")
+    if target not in state.peers:
+        raise NotFound(f"Peer {target} is not a member of the cluster")
+    if source == target:
+        raise BadRequest("a shard cannot be transferred to the peer it comes from")
+    current = replicas.get(target)
+    if kind == "recovery" and current != DEAD:
+        raise Conflict(f"replica of shard {shard_id} of `{name}` on peer {target} is {current}")
+    if kind != "recovery" and current is not None:
+        raise Conflict(f"peer {target} already holds a replica of shard {shard_id} of `{name}`")
+    if any(t["shard_id"] == shard_id and t["to"] == target for t in meta.transfers):
+        raise Conflict(f"a transfer of shard {shard_id} of `{name}` to {target} is running")
+    record = {"shard_id": shard_id, "from": source, "to": target, "kind": kind}
+    shards = {**meta.shards, shard_id: {**replicas, target: PARTIAL}}
+    updated = replace(meta, shards=shards, transfers=[*meta.transfers, record])
+    state.collections = {**state.collections, name: updated}
+    return True
+
+
+def _finish_transfer(state: MetadataState, op: dict) -> bool:
+    name = _field(op, "collection", str)
+    shard_id = _field(op, "shard_id", int)
+    target = _field(op, "to", int)
+    meta = _collection(state, name)
+    record = _transfer(meta, shard_id, target)
+    replicas = {**meta.shards[shard_id], target: ACTIVE}
+    if record["kind"] == "move":
+        replicas.pop(record["from"], None)
+    shards = {**meta.shards, shard_id: replicas}
+    transfers = [t for t in meta.transfers if t is not record]
+    state.collections = {**state.collections,
+                         name: replace(meta, shards=shards, transfers=transfers)}
+    return True
+
+
+def _abort_transfer(state: MetadataState, op: dict) -> bool:
+    """A recovering replica goes back to Dead; a new one (replicate, move) is dropped."""
+    name = _field(op, "collection", str)
+    shard_id = _field(op, "shard_id", int)
+    target = _field(op, "to", int)
+    meta = _collection(state, name)
+    record = _transfer(meta, shard_id, target)
+    replicas = dict(meta.shards[shard_id])
+    if record["kind"] == "recovery":
+        replicas[target] = DEAD
+    else:
+        replicas.pop(target, None)
+    shards = {**meta.shards, shard_id: replicas}
+    transfers = [t for t in meta.transfers if t is not record]
+    state.collections = {**state.collections,
+                         name: replace(meta, shards=shards, transfers=transfers)}
+    return True
+
+
+def _transfer(meta: CollectionMeta, shard_id: int, target: int) -> dict:
+    for record in meta.transfers:
+        if record["shard_id"] == shard_id and record["to"] == target:
+            return record
+    raise NotFound(f"no transfer of shard {shard_id} of `{meta.name}` to peer {target}")
+
+
 def _create_payload_index(state: MetadataState, op: dict) -> bool:
     name = _field(op, "collection", str)
     field_name = _field(op, "field_name", str)
@@ -266,8 +365,18 @@ def _remove_peer(state: MetadataState, op: dict) -> bool:
         for name, meta in state.collections.items()
         if any(peer_id in replicas for replicas in meta.shards.values())
     ]
-    if holds and not op.get("force", False):
-        raise Conflict(f"peer {peer_id} still holds replicas of {', '.join(sorted(holds))}")
+    last_copies = sorted(
+        f"{name}/{shard_id}"
+        for name, meta in state.collections.items()
+        for shard_id, replicas in meta.shards.items()
+        if peer_id in replicas
+        and not any(s == ACTIVE for peer, s in replicas.items() if peer != peer_id)
+    )
+    if last_copies and not op.get("force", False):
+        raise Conflict(
+            f"peer {peer_id} holds the last active replica of {', '.join(last_copies)}; "
+            "move those shards first, or force the removal"
+        )
     collections = dict(state.collections)
     for name in holds:
         meta = collections[name]
@@ -287,6 +396,10 @@ _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "delete_collection": _delete_collection,
     "change_aliases": _change_aliases,
     "set_replica_state": _set_replica_state,
+    "drop_replica": _drop_replica,
+    "start_transfer": _start_transfer,
+    "finish_transfer": _finish_transfer,
+    "abort_transfer": _abort_transfer,
     "create_payload_index": _create_payload_index,
     "drop_payload_index": _drop_payload_index,
     "add_peer": _add_peer,
@@ -338,6 +451,7 @@ def to_dict(state: MetadataState) -> dict:
                 },
                 "payload_indexes": copy.deepcopy(meta.payload_indexes),
                 "init_from": meta.init_from,
+                "transfers": copy.deepcopy(meta.transfers),
             }
             for name, meta in state.collections.items()
         },
@@ -358,6 +472,7 @@ def from_dict(data: dict) -> MetadataState:
                 },
                 payload_indexes=copy.deepcopy(meta.get("payload_indexes", {})),
                 init_from=meta.get("init_from"),
+                transfers=copy.deepcopy(meta.get("transfers", [])),
             )
             for name, meta in data.get("collections", {}).items()
         },

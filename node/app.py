@@ -8,8 +8,9 @@ import signal
 
 from aiohttp import web
 
-from node.api import collections, points, query, service
+from node.api import cluster, collections, internal, points, query, service
 from node.api.envelope import envelope_middleware
+from node.api.read_consistency import read_consistency_middleware
 from node.runtime import Node
 from node.settings import Settings
 
@@ -20,10 +21,10 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 def build_app(node: Node) -> web.Application:
     app = web.Application(
-        middlewares=[node.metrics.middleware, envelope_middleware],
+        middlewares=[node.metrics.middleware, envelope_middleware, read_consistency_middleware],
         client_max_size=MAX_REQUEST_BYTES,
     )
-    for module in (service, collections, points, query):
+    for module in (service, collections, points, query, cluster, internal):
         app.add_routes(module.routes(node))
     return app
 

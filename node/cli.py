@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from node import __version__
+from node import __version__, cluster_up
 from node.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--peers", metavar="URI,URI", help="static member list (Raft addresses)")
     serve.add_argument("--cluster-secret", metavar="SECRET", help="shared secret for Raft traffic")
     serve.set_defaults(handler=_run_serve)
-    # A future `cluster up --nodes N` (several local nodes for trying things out) goes here.
+    # `cluster up --nodes N`: several local nodes for trying things out.
+    cluster_up.register(commands)
     return parser
 
 

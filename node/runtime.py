@@ -17,17 +17,22 @@ from cluster.collection_info import collection_info
 from cluster.collection_view import CollectionViews
 from cluster.consensus import MetadataConsensus
 from cluster.local_shards import LocalShards
+from cluster.membership import join_through, remember_members, remembered_members
 from cluster.point_router import PointRouter
 from cluster.query_router import QueryRouter
-from cluster.state import MetadataState
+from cluster.replica_set import ClusterLinks
+from cluster.shard_transfer import ShardTransfers
+from cluster.state import ACTIVE, DEAD, MetadataState
 from cluster.strict_mode import RateLimiter
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
+from node.errors import FlotillaError, NotFound
 from node.settings import Settings, parse_uri
 
 log = logging.getLogger(__name__)
 
 FLUSH_CHECK_SECONDS = 1.0
+RECONCILE_SECONDS = 2.0
 
 
 def load_or_create_peer_id(storage: Path) -> int:
@@ -53,17 +58,35 @@ class Node:
         self.api_address = f"http://{settings.service.host}:{settings.service.http_port}"
         self.raft_address = self._raft_address(settings)
         self.ready = False
+        # (collection, shard id) -> progress of a transfer into this node, for /metrics
+        self.transfer_progress: dict[tuple[str, int], float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reconcile_lock = asyncio.Lock()
         self._reconcile_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.consensus: MetadataConsensus | None = None
-        self.catalog = Catalog(self._propose, self._state, self.reconcile)
-        self.views = views = CollectionViews(self.catalog, self.shards)
+        self.catalog = Catalog(self._propose, self._state, self.reconcile,
+                               default_shard_number=self._default_shard_number)
+        self.peer_client = None
+        links = None
+        if settings.cluster.enabled:
+            links = ClusterLinks(
+                peer_id=self.peer_id, peers=lambda: self._state().peers,
+                remote=self._remote_shard, report_failure=self._mark_dead,
+                quorum_failure=lambda c: self.metrics.cluster.quorum_failures.labels(
+                    collection=c).inc(),
+            )
+        self.views = views = CollectionViews(self.catalog, self.shards, links)
+        self.transfers = None
+        if settings.cluster.enabled:
+            self.transfers = ShardTransfers(self.peer_id, self._state, self._propose,
+                                            self.shards, self._remote_shard,
+                                            self.transfer_progress)
         self.rate_limiter = RateLimiter()
         self.points = PointRouter(self.catalog, views, self.rate_limiter)
         self.queries = QueryRouter(views, self.rate_limiter)
         self.metrics.set_stats_source(self._points_per_collection)
+        self.metrics.cluster.set_source(self._cluster_metrics)
 
     @staticmethod
     def _raft_address(settings: Settings) -> str:
@@ -73,15 +96,51 @@ class Node:
         # A cluster of one listens for Raft on loopback only.
         return f"127.0.0.1:{settings.cluster.p2p.port}"
 
+    def _raft_partners(self) -> list[str]:
+        """Members to start Raft with: remembered ones, else the static list, else those of
+        the cluster joined through `--bootstrap`; none for a cluster of one."""
+        settings = self.settings
+        if not settings.cluster.enabled:
+            return []
+        raft_dir = Path(settings.storage.storage_path) / "raft"
+        members = remembered_members(raft_dir)
+        if members is None:
+            port = settings.cluster.p2p.port
+            members = ["{}:{}".format(*parse_uri(uri, port)) for uri in settings.cluster.peers]
+            if not members and settings.cluster.bootstrap:
+                bootstrap = "{}:{}".format(*parse_uri(settings.cluster.bootstrap, port))
+                members = join_through(bootstrap, self.raft_address, settings.cluster.secret)
+            remember_members(raft_dir, [*members, self.raft_address])
+        return [m for m in members if m != self.raft_address]
+
+    def _default_shard_number(self) -> int:
+        """Qdrant's default: one shard per node in a cluster, one on a single node."""
+        return max(1, len(self._state().peers)) if self.settings.cluster.enabled else 1
+
+    def _remote_shard(self, peer_id: int, api: str, meta, shard_id: int):
+        from cluster.remote_shard import RemoteShardAccess
+
+        return RemoteShardAccess(self.peer_client, peer_id, api, meta.uuid, shard_id)
+
+    async def _mark_dead(self, meta, shard_id: int, peer_id: int) -> None:
+        """A replica failed a write: through consensus it stops serving until recovered."""
+        try:
+            await self._propose({"op": "set_replica_state", "collection": meta.name,
+                                 "shard_id": shard_id, "peer_id": peer_id, "state": DEAD,
+                                 "from_state": ACTIVE})
+            self.metrics.cluster.replicas_marked_dead.labels(collection=meta.name).inc()
+        except FlotillaError as exc:  # already Dead, or the last active copy: keep it
+            log.info("replica %s/%s on peer %s stays: %s", meta.name, shard_id, peer_id, exc)
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         settings = self.settings
-        partners = []
         if settings.cluster.enabled:
-            partners = [
-                "{}:{}".format(*parse_uri(uri, settings.cluster.p2p.port))
-                for uri in settings.cluster.peers
-            ]
+            from cluster.peer_client import PeerClient
+
+            self.peer_client = PeerClient(secret=settings.cluster.secret)
+            await self.peer_client.start()
+        partners = await asyncio.to_thread(self._raft_partners)
         self.consensus = MetadataConsensus(
             self_address=self.raft_address,
             partners=partners,
@@ -91,7 +150,8 @@ class Node:
             on_applied=self._on_applied,
         )
         await self.consensus.wait_ready()
-        if self.peer_id not in self._state().peers:
+        known = self._state().peers.get(self.peer_id)
+        if known != {"uri": self.raft_address, "api": self.api_address}:
             await self._propose(
                 {"op": "add_peer", "peer_id": self.peer_id, "uri": self.raft_address,
                  "api": self.api_address}
@@ -102,6 +162,9 @@ class Node:
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._reconcile_loop()),
         ]
+        if self.transfers is not None:
+            self._tasks.append(asyncio.create_task(self._periodic_reconcile()))
+            self._reconcile_wanted.set()
         log.info("node %s ready: api %s, raft %s", self.peer_id, self.api_address,
                  self.raft_address)
 
@@ -124,6 +187,14 @@ class Node:
     async def reconcile(self) -> None:
         async with self._reconcile_lock:
             await asyncio.to_thread(self.shards.reconcile, self._state())
+        if self.transfers is not None and self.ready:
+            await self.transfers.reconcile()
+
+    async def _periodic_reconcile(self) -> None:
+        """Recoveries that could not start (no active source yet) are tried again."""
+        while True:
+            await asyncio.sleep(RECONCILE_SECONDS)
+            self._reconcile_wanted.set()
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -135,6 +206,20 @@ class Node:
                 log.exception("reconciling local shards failed")
 
     # ---- collections --------------------------------------------------------------------
+
+    async def remove_peer(self, peer_id: int, *, force: bool = False) -> None:
+        """Remove a peer from the metadata and from the Raft group."""
+        peers = self._state().peers
+        if peer_id not in peers:
+            raise NotFound(f"Peer {peer_id} is not a member of the cluster")
+        address = peers[peer_id]["uri"]
+        await self._propose({"op": "remove_peer", "peer_id": peer_id, "force": force})
+        if self.consensus is not None and address != self.raft_address:
+            try:
+                await self.consensus.remove_member(address)
+            except FlotillaError as exc:
+                log.warning("peer %s left the metadata but not the Raft group: %s", peer_id, exc)
+        await self.reconcile()
 
     async def create_collection(self, name: str, body: dict) -> None:
         meta = await self.catalog.create(name, body)
@@ -150,6 +235,16 @@ class Node:
             for field, points in (await shard.indexed_points()).items():
                 indexed[field] = indexed.get(field, 0) + points
         return collection_info(meta, infos, indexed)
+
+    def _cluster_metrics(self) -> dict:
+        replicas: dict[tuple[str, str], int] = {}
+        for meta in list(self._state().collections.values()):
+            for states in meta.shards.values():
+                for state in states.values():
+                    key = (meta.name, state)
+                    replicas[key] = replicas.get(key, 0) + 1
+        raft = self.consensus.raft_info() if self.consensus is not None else {}
+        return {"raft": raft, "replicas": replicas, "transfers": dict(self.transfer_progress)}
 
     def _points_per_collection(self) -> dict[str, int]:
         out = {}
@@ -177,3 +272,5 @@ class Node:
             await asyncio.to_thread(self.shards.close)
         if self.consensus is not None:
             self.consensus.close()
+        if self.peer_client is not None:
+            await self.peer_client.close()

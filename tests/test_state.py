@@ -74,9 +74,23 @@ def test_add_and_remove_peer() -> None:
 def test_remove_peer_holding_replicas_needs_force() -> None:
     state = with_peers(1, 2)
     create(state, "c", shards=2, rf=2)
-    assert_unchanged(state, {"op": "remove_peer", "peer_id": 2}, Conflict)
-    apply(state, {"op": "remove_peer", "peer_id": 2, "force": True})
+    # Every shard has another active copy: the peer's replicas go with it.
+    apply(state, {"op": "remove_peer", "peer_id": 2})
     assert state.collections["c"].shards == {0: {1: ACTIVE}, 1: {1: ACTIVE}}
+    # Peer 1 now holds the last copies: refused unless forced.
+    assert_unchanged(state, {"op": "remove_peer", "peer_id": 1}, Conflict)
+    apply(state, {"op": "remove_peer", "peer_id": 1, "force": True})
+    assert state.collections["c"].shards == {0: {}, 1: {}}
+
+
+def test_drop_replica_keeps_the_last_active_copy() -> None:
+    state = with_peers(1, 2)
+    create(state, "c", shards=1, rf=2)
+    apply(state, {"op": "drop_replica", "collection": "c", "shard_id": 0, "peer_id": 2})
+    assert state.collections["c"].shards == {0: {1: ACTIVE}}
+    assert_unchanged(
+        state, {"op": "drop_replica", "collection": "c", "shard_id": 0, "peer_id": 1}, Conflict
+    )
 
 
 def test_create_collection_places_active_replicas() -> None:

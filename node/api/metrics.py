@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from node.api.cluster_metrics import ClusterMetrics
+
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -102,6 +104,7 @@ class NodeMetrics:
         )
         self._stats = _CollectionStatsCollector()
         self.registry.register(self._stats)
+        self.cluster = ClusterMetrics(self.registry)
         if process_metrics:
             ProcessCollector(registry=self.registry)
             GCCollector(registry=self.registry)

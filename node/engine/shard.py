@@ -59,6 +59,8 @@ class LocalShard:
         self.lock = threading.RLock()
         # Payload field -> index schema, as the collection's metadata lists them.
         self.payload_schemas: dict[str, dict] = {}
+        # Live writes received while a shard transfer streams points in (None: no transfer).
+        self._transfer_queue: list[tuple] | None = None
         path.mkdir(parents=True, exist_ok=True)
         (path / "segments").mkdir(exist_ok=True)
         manifest = self._read_manifest()
@@ -137,13 +139,44 @@ class LocalShard:
             seq = self._append_and_apply(op)
         return self._after_write(seq, sync)
 
-    def _append_and_apply(self, op: tuple) -> int:
+    def _append_and_apply(self, op: tuple, *, from_transfer: bool = False) -> int:
         record = pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL)
         seq = self.wal.append(record, sync=False)
         self._apply(op, seq)
         self.applied_seq = seq
         self._pending_at_start = False
+        if self._transfer_queue is not None and not from_transfer:
+            self._transfer_queue.append(op)
         return seq
+
+    # ---- receiving a shard transfer -----------------------------------------------------
+    # While a transfer streams the source's points in, live writes are applied and also
+    # queued; once the stream ends the queue is applied again, in order. Every op sets values
+    # (never adds to them), so this leaves each point as the last write made it, whether the
+    # streamed copy of the point was taken before or after that write.
+
+    def begin_transfer(self) -> None:
+        """Drop every point held here and start queueing live writes."""
+        with self.lock:
+            self._check_open()
+            ids = [pid for s in self.segments for pid in s.id_to_offset]
+            if ids:
+                self._append_and_apply(("delete", ids), from_transfer=True)
+            self._transfer_queue = []
+        self.wal.sync()
+
+    def apply_transfer_batch(self, batch: PointBatch) -> None:
+        with self.lock:
+            self._check_open()
+            self._append_and_apply(("upsert", batch), from_transfer=True)
+
+    def end_transfer(self) -> None:
+        """Apply the writes that arrived during the stream again, then stop queueing."""
+        with self.lock:
+            queued, self._transfer_queue = self._transfer_queue or [], None
+            for op in queued:
+                self._append_and_apply(op, from_transfer=True)
+        self.wal.sync()
 
     def _after_write(self, seq: int, sync: bool) -> int:
         if sync:

@@ -1,0 +1,76 @@
+"""Cluster state in Qdrant's shapes: `GET /cluster` and `GET /collections/{name}/cluster`,
+and the manual shard operations of `POST /collections/{name}/cluster`."""
+
+from __future__ import annotations
+
+from cluster.state import CollectionMeta, MetadataState
+from node.errors import BadRequest
+
+
+def cluster_status(state: MetadataState, peer_id: int, raft: dict) -> dict:
+    by_address = {info["uri"]: pid for pid, info in state.peers.items()}
+    return {
+        "status": "enabled",
+        "peer_id": peer_id,
+        "peers": {str(pid): {"uri": f"http://{info['uri']}/", "api": info.get("api")}
+                  for pid, info in sorted(state.peers.items())},
+        "raft_info": {
+            "term": raft.get("term", 0),
+            "commit": raft.get("commit_index", 0),
+            "pending_operations": raft.get("pending_operations", 0),
+            "leader": by_address.get(raft.get("leader")),
+            "role": raft.get("role"),
+            "is_voter": raft.get("is_voter", True),
+        },
+        "consensus_thread_status": {
+            "consensus_thread_status": "working" if raft.get("has_quorum") else "stopped",
+        },
+        "message_send_failures": {},
+    }
+
+
+def collection_cluster_info(meta: CollectionMeta, peer_id: int, local_points: dict) -> dict:
+    """The placement of a collection's shards as seen from `peer_id`."""
+    local, remote = [], []
+    for shard_id, replicas in sorted(meta.shards.items()):
+        for replica_peer, state in sorted(replicas.items()):
+            if replica_peer == peer_id:
+                local.append({"shard_id": shard_id, "points_count": local_points.get(shard_id, 0),
+                              "state": state})
+            else:
+                remote.append({"shard_id": shard_id, "peer_id": replica_peer, "state": state})
+    transfers = [
+        {"shard_id": t["shard_id"], "from": t["from"], "to": t["to"],
+         "sync": t["kind"] != "recovery", "method": "stream_records"}
+        for t in meta.transfers
+    ]
+    return {"peer_id": peer_id, "shard_count": len(meta.shards), "local_shards": local,
+            "remote_shards": remote, "shard_transfers": transfers}
+
+
+def shard_operation(meta: CollectionMeta, body: object) -> dict:
+    """The consensus op for one `POST /collections/{name}/cluster` operation."""
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("expected one of move_shard, replicate_shard, abort_transfer, "
+                         "drop_replica")
+    ((kind, args),) = body.items()
+    if not isinstance(args, dict):
+        raise BadRequest(f"{kind}: expected an object")
+
+    def number(key: str) -> int:
+        value = args.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BadRequest(f"{kind}.{key}: expected a non-negative integer")
+        return value
+
+    if kind in ("move_shard", "replicate_shard"):
+        return {"op": "start_transfer", "collection": meta.name, "shard_id": number("shard_id"),
+                "from": number("from_peer_id"), "to": number("to_peer_id"),
+                "kind": "move" if kind == "move_shard" else "replicate"}
+    if kind == "abort_transfer":
+        return {"op": "abort_transfer", "collection": meta.name, "shard_id": number("shard_id"),
+                "to": number("to_peer_id")}
+    if kind == "drop_replica":
+        return {"op": "drop_replica", "collection": meta.name, "shard_id": number("shard_id"),
+                "peer_id": number("peer_id")}
+    raise BadRequest(f"unknown cluster operation `{kind}`")

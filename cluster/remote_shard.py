@@ -1,0 +1,71 @@
+"""A replica of a shard held by another peer, used exactly like a local one (ShardAccess)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cluster.peer_client import PeerClient
+from cluster.shard_access import Record
+from node.engine.ids import PointId
+from node.engine.point_batch import PointBatch
+from node.engine.query_scoring import VectorQuery
+from node.engine.search import SearchParams
+from node.engine.shard import ShardInfo
+from node.engine.shard_query import Hit
+
+
+class RemoteShardAccess:
+    def __init__(
+        self, peer_client: PeerClient, peer_id: int, api_url: str, collection_uuid: str,
+        shard_id: int,
+    ) -> None:
+        self.peer_client = peer_client
+        self.peer_id = peer_id
+        self.api_url = api_url
+        self.collection_uuid = collection_uuid
+        self.shard_id = shard_id
+
+    def __repr__(self) -> str:
+        return (f"RemoteShardAccess(peer={self.peer_id}, {self.api_url}, "
+                f"{self.collection_uuid}/{self.shard_id})")
+
+    async def _call(self, method: str, *args: object) -> object:
+        return await self.peer_client.call_shard(
+            self.api_url, self.collection_uuid, self.shard_id, method, *args
+        )
+
+    async def upsert(self, batch: PointBatch, sync: bool) -> int:
+        return await self._call("upsert", batch, sync)
+
+    async def update(self, kind: str, ids: list[PointId] | None, point_filter, args: tuple,
+                     sync: bool) -> int | None:
+        return await self._call("update", kind, ids, point_filter, tuple(args), sync)
+
+    async def retrieve(self, ids: list[PointId]) -> list[Record]:
+        return await self._call("retrieve", list(ids))
+
+    async def count(self, point_filter=None) -> int:
+        return await self._call("count", point_filter)
+
+    async def existing(self, ids: list[PointId]) -> set[PointId]:
+        return await self._call("existing", list(ids))
+
+    async def scroll(self, point_filter, start: PointId | None, limit: int) -> list[Record]:
+        return await self._call("scroll", point_filter, start, limit)
+
+    async def scan(self, point_filter, restrict: set[PointId] | None = None) -> list[Record]:
+        return await self._call("scan", point_filter, restrict)
+
+    async def query(self, query: VectorQuery, k: int, params: SearchParams, point_filter,
+                    score_threshold: float | None, restrict: set[PointId] | None) -> list[Hit]:
+        return await self._call("query", query, k, params, point_filter, score_threshold,
+                                restrict)
+
+    async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
+        return await self._call("sparse_statistics", name, indices)
+
+    async def info(self) -> ShardInfo:
+        return await self._call("info")
+
+    async def indexed_points(self) -> dict[str, int]:
+        return await self._call("indexed_points")

@@ -1,0 +1,134 @@
+"""Shard transfers into this node: recovery of its Dead replicas, and new replicas
+(replicate_shard, move_shard).
+
+The receiving node runs the transfer: it starts it through consensus (its replica becomes
+Partial, so writes reach it while reads do not), waits a moment for every node to see that,
+drops what it held, streams the points page by page from an Active replica (another one if
+that fails), re-applies the writes that arrived meanwhile, and finishes through consensus
+(Active). A node that restarts mid-transfer starts the stream again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from cluster.local_shards import LocalShards
+from cluster.shard_access import ShardAccess
+from cluster.state import ACTIVE, DEAD, CollectionMeta, MetadataState
+from node.engine.point_batch import batch_from_records
+from node.errors import FlotillaError, Unavailable
+
+log = logging.getLogger(__name__)
+
+PAGE = 256
+# Time for a state change to reach every node before the stream starts: a write coordinated by
+# a node that has not yet seen the Partial replica would not reach it.
+SETTLE_SECONDS = 0.5
+RETRY_SECONDS = 1.0
+
+RemoteFactory = Callable[[int, str, CollectionMeta, int], ShardAccess]
+
+
+class ShardTransfers:
+    def __init__(
+        self,
+        peer_id: int,
+        state: Callable[[], MetadataState],
+        propose: Callable[[dict], Awaitable[object]],
+        shards: LocalShards,
+        remote: RemoteFactory,
+        progress: dict[tuple[str, int], float],
+    ) -> None:
+        self._peer_id = peer_id
+        self._state = state
+        self._propose = propose
+        self._shards = shards
+        self._remote = remote
+        self._progress = progress
+        self._running: dict[tuple[str, int], asyncio.Task] = {}
+
+    async def reconcile(self) -> None:
+        """Start recoveries of this node's Dead replicas and run transfers aimed at it."""
+        state = self._state()
+        for meta in list(state.collections.values()):
+            for shard_id, replicas in meta.shards.items():
+                if replicas.get(self._peer_id) == DEAD and not _transfer_to(meta, shard_id,
+                                                                             self._peer_id):
+                    await self._start_recovery(meta, shard_id, replicas)
+            for record in meta.transfers:
+                key = (meta.uuid, record["shard_id"])
+                if record["to"] == self._peer_id and key not in self._running:
+                    task = asyncio.create_task(self._run(meta.name, dict(record)))
+                    self._running[key] = task
+                    task.add_done_callback(lambda _t, key=key: self._running.pop(key, None))
+
+    async def _start_recovery(self, meta: CollectionMeta, shard_id: int, replicas: dict) -> None:
+        sources = sorted(p for p, s in replicas.items() if s == ACTIVE and p != self._peer_id)
+        if not sources:
+            return  # nothing to recover from until another replica is Active
+        try:
+            await self._propose({"op": "start_transfer", "collection": meta.name,
+                                 "shard_id": shard_id, "from": sources[0],
+                                 "to": self._peer_id, "kind": "recovery"})
+            log.info("recovering shard %s of %s from peer %s", shard_id, meta.name, sources[0])
+        except FlotillaError as exc:  # someone else changed it first: next reconcile decides
+            log.info("recovery of %s/%s not started: %s", meta.name, shard_id, exc)
+
+    async def _run(self, name: str, record: dict) -> None:
+        shard_id = record["shard_id"]
+        await asyncio.sleep(SETTLE_SECONDS)
+        while True:
+            meta = self._state().collections.get(name)
+            if meta is None or not _transfer_to(meta, shard_id, self._peer_id):
+                return  # finished, aborted or the collection is gone
+            try:
+                await self._stream(meta, shard_id, record)
+                await self._propose({"op": "finish_transfer", "collection": name,
+                                     "shard_id": shard_id, "to": self._peer_id})
+                log.info("transfer of shard %s of %s finished", shard_id, name)
+                return
+            except (Unavailable, FlotillaError) as exc:
+                log.warning("transfer of %s/%s interrupted (%s); retrying", name, shard_id, exc)
+                await asyncio.sleep(RETRY_SECONDS)
+            finally:
+                self._progress.pop((name, shard_id), None)
+
+    async def _stream(self, meta: CollectionMeta, shard_id: int, record: dict) -> None:
+        local = self._shards.get(meta, shard_id)
+        if local is None:
+            raise Unavailable(f"the receiving replica of {meta.name}/{shard_id} is not open yet")
+        await asyncio.to_thread(local.begin_transfer)
+        try:
+            start = None
+            copied = 0
+            while True:
+                source = self._source(meta, shard_id, record["from"])
+                total = max(await source.count(), 1)
+                records = await source.scroll(None, start, PAGE + 1)
+                page = records[:PAGE]
+                if page:
+                    await asyncio.to_thread(local.apply_transfer_batch, batch_from_records(page))
+                    copied += len(page)
+                    self._progress[(meta.name, shard_id)] = min(copied / total, 1.0)
+                if len(records) <= PAGE:
+                    break
+                start = records[PAGE][0]
+        finally:
+            await asyncio.to_thread(local.end_transfer)
+
+    def _source(self, meta: CollectionMeta, shard_id: int, preferred: int) -> ShardAccess:
+        """The preferred source while it is Active, else another Active replica."""
+        current = self._state().collections.get(meta.name, meta)
+        replicas = current.shards.get(shard_id, {})
+        peers = self._state().peers
+        candidates = [preferred] + sorted(p for p in replicas if p != preferred)
+        for peer in candidates:
+            if replicas.get(peer) == ACTIVE and peer != self._peer_id and peer in peers:
+                return self._remote(peer, peers[peer]["api"], current, shard_id)
+        raise Unavailable(f"no active replica of {meta.name}/{shard_id} to copy from")
+
+
+def _transfer_to(meta: CollectionMeta, shard_id: int, peer: int) -> bool:
+    return any(t["shard_id"] == shard_id and t["to"] == peer for t in meta.transfers)

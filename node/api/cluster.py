@@ -1,0 +1,43 @@
+"""Routes of the cluster API: status, peer removal, per-collection placement and shard ops."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cluster.cluster_info import cluster_status, collection_cluster_info, shard_operation
+from node.api.envelope import ok, query_flag, read_json
+from node.errors import BadRequest
+from node.runtime import Node
+
+
+def routes(node: Node) -> list[web.RouteDef]:
+    async def status(request: web.Request) -> web.Response:
+        if not node.settings.cluster.enabled:
+            return ok(request, {"status": "disabled"})
+        raft = node.consensus.raft_info()
+        return ok(request, cluster_status(node.consensus.state, node.peer_id, raft))
+
+    async def remove_peer(request: web.Request) -> web.Response:
+        raw = request.match_info["peer_id"]
+        if not raw.isdigit():
+            raise BadRequest(f"peer id must be a number, got {raw!r}")
+        await node.remove_peer(int(raw), force=query_flag(request, "force"))
+        return ok(request, True)
+
+    async def collection_cluster(request: web.Request) -> web.Response:
+        meta = node.catalog.resolve(request.match_info["collection_name"])
+        local = {sid: shard.count() for sid, shard in node.shards.of_collection(meta).items()}
+        return ok(request, collection_cluster_info(meta, node.peer_id, local))
+
+    async def update_collection_cluster(request: web.Request) -> web.Response:
+        meta = node.catalog.resolve(request.match_info["collection_name"])
+        op = shard_operation(meta, await read_json(request))
+        await node.catalog.propose(op)
+        return ok(request, True)
+
+    return [
+        web.get("/cluster", status),
+        web.delete("/cluster/peer/{peer_id}", remove_peer),
+        web.get("/collections/{collection_name}/cluster", collection_cluster),
+        web.post("/collections/{collection_name}/cluster", update_collection_cluster),
+    ]

@@ -1,0 +1,131 @@
+"""The internal API between nodes: run a ShardAccess method on this node's replica of a shard.
+
+`POST /internal/v1/shards/{collection_uuid}/{shard_id}/{method}` takes a wire-encoded
+(cluster/wire.py) `{"args": [...], "kwargs": {...}}`, runs that method of LocalShardAccess and
+answers the wire-encoded result. Errors come back in Qdrant's JSON envelope with the status the
+engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard is not here,
+400 for an unknown method or an undecodable body.
+`GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
+
+These routes share the public port. With `cluster.secret` set, every request must carry it in
+`X-Flotilla-Secret` (403 otherwise). Without a secret the internal API is open to anyone who
+can reach the port: a cluster reachable by untrusted clients MUST set `cluster.secret`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+
+from aiohttp import web
+
+from cluster.shard_access import LocalShardAccess
+from cluster.state import CollectionMeta
+from cluster.wire import CONTENT_TYPE, WireError, decode, encode
+from node.api.envelope import Handler, error_response, ok
+from node.engine.point_changes import POINT_CHANGES
+from node.errors import BadRequest, NotFound
+from node.runtime import Node
+
+PREFIX = "/internal/v1"
+SECRET_HEADER = "X-Flotilla-Secret"
+# Exactly the methods of the ShardAccess protocol.
+SHARD_METHODS = frozenset({
+    "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query",
+    "sparse_statistics", "info", "indexed_points",
+})
+# Bodies above this size are decoded and results encoded off the event loop.
+OFF_LOOP_BYTES = 256 * 1024
+BULK_RESULTS = frozenset({"retrieve", "scroll", "scan"})
+
+
+def routes(node: Node) -> list[web.RouteDef]:
+    secret = node.settings.cluster.secret
+
+    def guarded(handler: Handler) -> Handler:
+        async def check(request: web.Request) -> web.StreamResponse:
+            if secret is not None:
+                given = request.headers.get(SECRET_HEADER, "")
+                if not hmac.compare_digest(given.encode(), secret.encode()):
+                    return error_response(request, 403, "internal API: missing or wrong "
+                                          f"{SECRET_HEADER}")
+            return await handler(request)
+
+        return check
+
+    async def call_shard(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if method not in SHARD_METHODS:
+            raise BadRequest(f"internal API: unknown shard method {method!r}")
+        uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
+        shard = _local_shard(node, uuid, shard_id)
+        args, kwargs = await _read_call(request)
+        bound = getattr(LocalShardAccess(shard), method)
+        try:
+            inspect.signature(bound).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
+        if method == "update":
+            _check_update_kind(args, kwargs)
+        result = await bound(*args, **kwargs)
+        return _wire_response(await _encode(method, result))
+
+    async def collection(request: web.Request) -> web.Response:
+        meta = node.catalog.resolve(request.match_info["name"])
+        shards = {
+            str(sid): {str(peer): state for peer, state in replicas.items()}
+            for sid, replicas in meta.shards.items()
+        }
+        return ok(request, {"uuid": meta.uuid, "shards": shards})
+
+    return [
+        web.post(f"{PREFIX}/shards/{{collection_uuid}}/{{shard_id}}/{{method}}",
+                 guarded(call_shard)),
+        web.get(f"{PREFIX}/collections/{{name}}", guarded(collection)),
+    ]
+
+
+def _local_shard(node: Node, uuid: str, shard_id: str):
+    meta: CollectionMeta | None = next(
+        (m for m in list(node.catalog.state.collections.values()) if m.uuid == uuid), None
+    )
+    shard = None
+    if meta is not None and shard_id.isdigit():
+        shard = node.shards.get(meta, int(shard_id))
+    if shard is None:
+        raise NotFound(f"shard {shard_id} of collection {uuid} is not on this node "
+                       f"(peer {node.peer_id})")
+    return shard
+
+
+async def _read_call(request: web.Request) -> tuple[list, dict]:
+    body = await request.read()
+    try:
+        call = await asyncio.to_thread(decode, body) if len(body) > OFF_LOOP_BYTES else (
+            decode(body))
+    except WireError as exc:
+        raise BadRequest(f"internal API: {exc}") from None
+    if (not isinstance(call, dict) or not isinstance(call.get("args", []), list)
+            or not isinstance(call.get("kwargs", {}), dict)):
+        raise BadRequest('internal API: the body must be {"args": [...], "kwargs": {...}}')
+    return call.get("args", []), call.get("kwargs", {})
+
+
+def _check_update_kind(args: list, kwargs: dict) -> None:
+    # The shard writes an op to its WAL before applying it: an unknown kind would be logged,
+    # then fail on every replay. Refuse it before it reaches the shard.
+    kind = args[0] if args else kwargs.get("kind")
+    if kind not in POINT_CHANGES:
+        raise BadRequest(f"internal API: unknown update operation {kind!r}")
+
+
+async def _encode(method: str, result: object) -> bytes:
+    # Records can be many: encoding them off the loop keeps other requests flowing.
+    if method in BULK_RESULTS:
+        return await asyncio.to_thread(encode, result)
+    return encode(result)
+
+
+def _wire_response(data: bytes) -> web.Response:
+    return web.Response(body=data, content_type=CONTENT_TYPE)
