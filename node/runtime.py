@@ -65,7 +65,7 @@ class Node:
         self._reconcile_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.consensus: MetadataConsensus | None = None
-        self.catalog = Catalog(self._propose, self._state, self.reconcile,
+        self.catalog = Catalog(self._propose, self._state, self._after_metadata_change,
                                default_shard_number=self._default_shard_number)
         self.peer_client = None
         links = None
@@ -189,6 +189,31 @@ class Node:
             await asyncio.to_thread(self.shards.reconcile, self._state())
         if self.transfers is not None and self.ready:
             await self.transfers.reconcile()
+
+    async def _after_metadata_change(self) -> None:
+        """A change made through this node is answered once local shards follow it and the
+        other live peers applied it too, so the next request on any node sees it."""
+        await self.reconcile()
+        if self.peer_client is None:
+            return
+        version = self._state().version
+        peers = [info["api"] for pid, info in self._state().peers.items()
+                 if pid != self.peer_id]
+        await asyncio.gather(
+            *(self.peer_client.get_json(api, f"/internal/v1/metadata/version?at_least={version}",
+                                        timeout=3.0) for api in peers),
+            return_exceptions=True,  # a peer that is down catches up when it returns
+        )
+
+    async def wait_metadata_version(self, version: int, timeout: float) -> bool:
+        """Wait (briefly) until this node has applied metadata `version`, shards included."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._state().version < version:
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        await self.reconcile()
+        return True
 
     async def _periodic_reconcile(self) -> None:
         """Recoveries that could not start (no active source yet) are tried again."""

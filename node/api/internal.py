@@ -38,6 +38,7 @@ SHARD_METHODS = frozenset({
 # Bodies above this size are decoded and results encoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
 BULK_RESULTS = frozenset({"retrieve", "scroll", "scan"})
+METADATA_WAIT_SECONDS = 2.0
 
 
 def routes(node: Node) -> list[web.RouteDef]:
@@ -79,7 +80,16 @@ def routes(node: Node) -> list[web.RouteDef]:
         }
         return ok(request, {"uuid": meta.uuid, "shards": shards})
 
+    async def metadata_version(request: web.Request) -> web.Response:
+        """Answers once this node applied metadata version `at_least` (or the wait ends)."""
+        raw = request.query.get("at_least", "0")
+        if not raw.isdigit():
+            raise BadRequest("internal API: at_least must be a number")
+        reached = await node.wait_metadata_version(int(raw), METADATA_WAIT_SECONDS)
+        return ok(request, {"version": node.catalog.state.version, "reached": reached})
+
     return [
+        web.get(f"{PREFIX}/metadata/version", guarded(metadata_version)),
         web.post(f"{PREFIX}/shards/{{collection_uuid}}/{{shard_id}}/{{method}}",
                  guarded(call_shard)),
         web.get(f"{PREFIX}/collections/{{name}}", guarded(collection)),
