@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from node.api import cluster, collections, internal, points, query, service
+from node.api.auth import api_key_middleware
 from node.api.envelope import envelope_middleware
 from node.api.read_consistency import read_consistency_middleware
 from node.runtime import Node
@@ -20,10 +21,10 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 def build_app(node: Node) -> web.Application:
-    app = web.Application(
-        middlewares=[node.metrics.middleware, envelope_middleware, read_consistency_middleware],
-        client_max_size=MAX_REQUEST_BYTES,
-    )
+    middlewares = [node.metrics.middleware, envelope_middleware, read_consistency_middleware]
+    if node.settings.service.api_key:
+        middlewares.insert(1, api_key_middleware(node.settings.service.api_key))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
     for module in (service, collections, points, query, cluster, internal):
         app.add_routes(module.routes(node))
     return app
