@@ -94,6 +94,7 @@ class Catalog:
         for i, action in enumerate(body["actions"]):
             _check_alias_action(action, f"actions[{i}]")
         await self._propose({"op": "change_aliases", "actions": body["actions"]})
+        await self._after_change()
 
     async def create_payload_index(self, name: str, body: object) -> None:
         meta = self.resolve(name)

@@ -9,6 +9,7 @@ the FlotillaError it reported, because another replica would refuse the request 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import aiohttp
 import orjson
@@ -40,7 +41,10 @@ class PeerClient:
         write_timeout: float = 30.0,
         connections: int = 512,
         connections_per_peer: int = 64,
+        on_call: Callable[[str, str], None] | None = None,
     ) -> None:
+        # Told (operation, outcome) of every shard call, for the node's metrics.
+        self._on_call = on_call or (lambda operation, outcome: None)
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         self._headers = {SECRET_HEADER: secret} if secret else {}
@@ -85,18 +89,42 @@ class PeerClient:
         **kwargs: object,
     ) -> object:
         """Run ShardAccess `method` on the peer's replica of the shard; its result."""
+        path = f"shards/{collection_uuid}/{shard_id}/{method}"
+        return await self._call(api_url, path, method, args, kwargs, timeout)
+
+    async def coordinate_write(
+        self, api_url: str, collection_uuid: str, shard_id: int, method: str, *args: object
+    ) -> object:
+        """Hand a write to the peer that orders the shard's writes (ordering medium/strong);
+        it applies it to every replica and returns the replica set's result."""
+        path = f"coordinate/{collection_uuid}/{shard_id}/{method}"
+        return await self._call(api_url, path, method, args, {}, None)
+
+    async def _call(self, api_url: str, path: str, method: str, args: tuple, kwargs: dict,
+                    timeout: float | None) -> object:
         if timeout is None:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
-        url = f"{api_url.rstrip('/')}/internal/v1/shards/{collection_uuid}/{shard_id}/{method}"
-        status, data = await self._post(url, body, timeout)
-        if status != 200:
-            raise _error(api_url, status, data)
+        url = f"{api_url.rstrip('/')}/internal/v1/{path}"
         try:
-            return await _off_loop_if_big(decode, data, len(data) > OFF_LOOP_BYTES)
-        except WireError as exc:
-            raise PeerUnavailable(f"peer {api_url} answered {method} with garbage: {exc}") from None
+            status, data = await self._post(url, body, timeout)
+            if status != 200:
+                raise _error(api_url, status, data)
+            try:
+                result = await _off_loop_if_big(decode, data, len(data) > OFF_LOOP_BYTES)
+            except WireError as exc:
+                raise PeerUnavailable(
+                    f"peer {api_url} answered {method} with garbage: {exc}"
+                ) from None
+        except PeerUnavailable:
+            self._on_call(method, "unavailable")
+            raise
+        except Exception:
+            self._on_call(method, "error")
+            raise
+        self._on_call(method, "ok")
+        return result
 
     async def get_json(self, api_url: str, path: str, timeout: float | None = None) -> object:
         """GET a small JSON document from a peer: the `result` of its envelope."""

@@ -22,6 +22,11 @@ from node.errors import BadRequest, FlotillaError, NotFound, Unavailable
 
 # The read consistency of the request being served (set by the API from `?consistency=`).
 READ_CONSISTENCY: ContextVar[object] = ContextVar("read_consistency", default=1)
+# The write ordering of the request being served (`?ordering=`): weak, medium, strong; or
+# "leader" on the node that coordinates a shard's ordered writes.
+WRITE_ORDERING: ContextVar[str] = ContextVar("write_ordering", default="weak")
+ORDERINGS = ("weak", "medium", "strong")
+_ordered_write_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,9 @@ class ClusterLinks:
     remote: Callable[[int, str, CollectionMeta, int], ShardAccess]  # (peer, api, meta, shard)
     report_failure: ReportFailure  # a replica failed a write
     quorum_failure: Callable[[str], None] = lambda collection: None
+    # Hand a write to the node coordinating the shard's ordered writes:
+    # (peer id, meta, shard id, method, args) -> result
+    forward_write: Callable[..., Awaitable[object]] | None = None
 
 _READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "sparse_statistics",
           "info", "indexed_points")
@@ -108,6 +116,39 @@ class ReplicaSet:
         return await self._write("update", (kind, ids, point_filter, args, sync))
 
     async def _write(self, method: str, args: tuple) -> object:
+        """Ordered writes (medium, strong) of a shard are coordinated by one replica's node,
+        which applies them one at a time, so every replica sees them in the same order."""
+        ordering = WRITE_ORDERING.get()
+        if ordering in ("medium", "strong"):
+            leader = self._ordering_leader(ordering)
+            if leader != self._self_peer and self._links.forward_write is not None:
+                return await self._links.forward_write(leader, self.meta, self.shard_id,
+                                                       method, args)
+            ordering = "leader"
+        if ordering == "leader":
+            key = (self.meta.uuid, self.shard_id)
+            lock = _ordered_write_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                return await self._fan_out(method, args)
+        return await self._fan_out(method, args)
+
+    def _ordering_leader(self, ordering: str) -> int:
+        """strong: the shard's first placed replica, which must be Active; medium: the first
+        Active one (a new leader when that one fails)."""
+        placed = list(self.states)
+        if ordering == "strong":
+            if not placed or self.states[placed[0]] != ACTIVE:
+                raise Unavailable(
+                    f"the leader replica of shard {self.shard_id} of `{self.meta.name}` is not "
+                    "active: ordering=strong writes wait for it"
+                )
+            return placed[0]
+        for peer in placed:
+            if self.states[peer] == ACTIVE:
+                return peer
+        raise Unavailable(f"no active replica of shard {self.shard_id} of `{self.meta.name}`")
+
+    async def _fan_out(self, method: str, args: tuple) -> object:
         active = self._active()
         factor = self.write_consistency_factor
         if len(active) < factor:
@@ -143,6 +184,14 @@ class ReplicaSet:
             )
         seqs = [r for r in applied if isinstance(r, int)]
         return max(seqs) if seqs else None
+
+
+def parse_ordering(raw: str | None) -> str:
+    if raw is None or raw == "":
+        return "weak"
+    if raw not in ORDERINGS:
+        raise BadRequest(f"ordering: expected weak, medium or strong, got {raw!r}")
+    return raw
 
 
 def parse_read_consistency(raw: str | None) -> object:

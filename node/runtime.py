@@ -26,7 +26,7 @@ from cluster.state import ACTIVE, DEAD, MetadataState
 from cluster.strict_mode import RateLimiter
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
-from node.errors import FlotillaError, NotFound
+from node.errors import FlotillaError, NotFound, Unavailable
 from node.settings import Settings, parse_uri
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class Node:
                 remote=self._remote_shard, report_failure=self._mark_dead,
                 quorum_failure=lambda c: self.metrics.cluster.quorum_failures.labels(
                     collection=c).inc(),
+                forward_write=self._forward_write,
             )
         self.views = views = CollectionViews(self.catalog, self.shards, links)
         self.transfers = None
@@ -122,6 +123,14 @@ class Node:
 
         return RemoteShardAccess(self.peer_client, peer_id, api, meta.uuid, shard_id)
 
+    async def _forward_write(self, peer_id: int, meta, shard_id: int, method: str,
+                             args: tuple) -> object:
+        peers = self._state().peers
+        if peer_id not in peers:
+            raise Unavailable(f"peer {peer_id} ordering writes of {meta.name}/{shard_id} is gone")
+        return await self.peer_client.coordinate_write(peers[peer_id]["api"], meta.uuid,
+                                                       shard_id, method, *args)
+
     async def _mark_dead(self, meta, shard_id: int, peer_id: int) -> None:
         """A replica failed a write: through consensus it stops serving until recovered."""
         try:
@@ -138,7 +147,11 @@ class Node:
         if settings.cluster.enabled:
             from cluster.peer_client import PeerClient
 
-            self.peer_client = PeerClient(secret=settings.cluster.secret)
+            requests = self.metrics.cluster.peer_requests
+            self.peer_client = PeerClient(
+                secret=settings.cluster.secret,
+                on_call=lambda op, outcome: requests.labels(operation=op, outcome=outcome).inc(),
+            )
             await self.peer_client.start()
         partners = await asyncio.to_thread(self._raft_partners)
         self.consensus = MetadataConsensus(

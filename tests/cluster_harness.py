@@ -83,8 +83,9 @@ class Cluster:
             self._sessions[key] = HttpSession(node.url, timeout=CLIENT_TIMEOUT)
         return self._sessions[key]
 
-    def client(self, node: NodeProcess) -> QdrantClient:
-        return QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT)
+    def client(self, node: NodeProcess) -> contextlib.closing[QdrantClient]:
+        """`with cluster.client(node) as client:` a qdrant-client closed afterwards."""
+        return contextlib.closing(QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT))
 
     def get(self, node: NodeProcess, path: str, **kwargs) -> dict:
         response = self.http(node).get(path, **kwargs)

@@ -20,6 +20,7 @@ import inspect
 
 from aiohttp import web
 
+from cluster.replica_set import WRITE_ORDERING
 from cluster.shard_access import LocalShardAccess
 from cluster.state import CollectionMeta
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
@@ -72,6 +73,24 @@ def routes(node: Node) -> list[web.RouteDef]:
         result = await bound(*args, **kwargs)
         return _wire_response(await _encode(method, result))
 
+    async def coordinate(request: web.Request) -> web.Response:
+        """A write handed over for ordering: applied to every replica, one at a time."""
+        method = request.match_info["method"]
+        if method not in ("upsert", "update"):
+            raise BadRequest(f"internal API: {method!r} is not a write")
+        uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
+        meta = next((m for m in list(node.catalog.state.collections.values())
+                     if m.uuid == uuid), None)
+        if meta is None or not shard_id.isdigit() or int(shard_id) not in meta.shards:
+            raise NotFound(f"shard {shard_id} of collection {uuid} is unknown to this node")
+        args, kwargs = await _read_call(request)
+        token = WRITE_ORDERING.set("leader")
+        try:
+            result = await getattr(node.views.shard(meta, int(shard_id)), method)(*args, **kwargs)
+        finally:
+            WRITE_ORDERING.reset(token)
+        return _wire_response(await _encode(method, result))
+
     async def collection(request: web.Request) -> web.Response:
         meta = node.catalog.resolve(request.match_info["name"])
         shards = {
@@ -90,6 +109,8 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     return [
         web.get(f"{PREFIX}/metadata/version", guarded(metadata_version)),
+        web.post(f"{PREFIX}/coordinate/{{collection_uuid}}/{{shard_id}}/{{method}}",
+                 guarded(coordinate)),
         web.post(f"{PREFIX}/shards/{{collection_uuid}}/{{shard_id}}/{{method}}",
                  guarded(call_shard)),
         web.get(f"{PREFIX}/collections/{{name}}", guarded(collection)),

@@ -10,30 +10,18 @@ from node.errors import BadRequest
 from node.runtime import Node
 
 
-def _write_wait(request: web.Request) -> bool:
-    """`wait` of a write; `ordering` is checked too. Every write is coordinated by the node
-    that receives it (Qdrant's `weak` ordering); the stronger orderings are refused rather
-    than silently weakened."""
-    ordering = request.query.get("ordering")
-    if ordering not in (None, "", "weak"):
-        if ordering in ("medium", "strong"):
-            raise BadRequest(f"ordering={ordering} is not supported yet; only weak is")
-        raise BadRequest(f"ordering: expected weak, medium or strong, got {ordering!r}")
-    return query_flag(request, "wait")
-
-
 def routes(node: Node) -> list[web.RouteDef]:
     router = node.points
 
     async def upsert(request: web.Request) -> web.Response:
-        wait = _write_wait(request)
+        wait = query_flag(request, "wait")
         body = await read_json(request)
         seq = await router.upsert(request.match_info["collection_name"], body, wait=wait)
         return ok(request, _update_result(seq, wait))
 
     def update_route(kind: str):
         async def handler(request: web.Request) -> web.Response:
-            wait = _write_wait(request)
+            wait = query_flag(request, "wait")
             body = await read_json(request)
             seq = await router.update(
                 request.match_info["collection_name"], kind, body, wait=wait
@@ -43,7 +31,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return handler
 
     async def batch(request: web.Request) -> web.Response:
-        wait = _write_wait(request)
+        wait = query_flag(request, "wait")
         body = await read_json(request)
         seqs = await router.batch(request.match_info["collection_name"], body, wait=wait)
         return ok(request, [_update_result(seq, wait) for seq in seqs])

@@ -1,0 +1,1 @@
+"""Flotilla benchmark suite: real node processes over HTTP, with in-process anchors beside them."""
