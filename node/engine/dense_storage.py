@@ -17,7 +17,8 @@ _MIN_CAPACITY = 256
 
 
 class DenseStorage:
-    def __init__(self, path: Path, dim: int, dtype: np.dtype, on_disk: bool, count: int = 0):
+    def __init__(self, path: Path, dim: int, dtype: np.dtype, on_disk: bool, count: int = 0,
+                 mapped: bool = False):
         self.path = path
         self.dim = dim
         self.dtype = np.dtype(dtype)
@@ -25,7 +26,13 @@ class DenseStorage:
         self.count = count
         self._persisted = count  # rows already on disk (RAM mode)
         self._present = np.zeros(max(count, _MIN_CAPACITY), dtype=bool)
-        self._data = self._open(max(count, _MIN_CAPACITY))
+        # Rows served read-only from the file: a sealed segment whose graph holds a copy.
+        self.mapped = False
+        if mapped and not on_disk and count:
+            self._data = self._read_only_map()
+            self.mapped = True
+        else:
+            self._data = self._open(max(count, _MIN_CAPACITY))
 
     def _open(self, capacity: int) -> np.ndarray:
         row_bytes = self.dim * self.dtype.itemsize
@@ -95,6 +102,19 @@ class DenseStorage:
                 os.fsync(f.fileno())
             self._persisted = self.count
 
+    def _read_only_map(self) -> np.ndarray:
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.count, self.dim))
+
+    def map_persisted(self) -> None:
+        """Serve the (sealed, persisted) rows from their file instead of RAM. For a segment
+        with an HNSW graph, which keeps its own copy of the vectors in memory, this leaves one
+        copy in RAM instead of two; rescoring reads a few rows through the page cache."""
+        if self.on_disk or self.mapped or not self.count:
+            return
+        self.persist()
+        self._data = self._read_only_map()
+        self.mapped = True
+
     def state(self) -> dict:
         return {"count": self.count, "present": np.packbits(self.present)}
 
@@ -106,6 +126,6 @@ class DenseStorage:
         return self.count * self.dim * self.dtype.itemsize
 
     def close(self) -> None:
-        if self.on_disk:
+        if self.on_disk and not self.mapped:
             self._data.flush()
         self._data = np.zeros((0, self.dim), dtype=self.dtype)

@@ -52,7 +52,8 @@ class Segment:
         dense_state = state.get("dense", {})
         for name, spec in config.dense.items():
             storage = DenseStorage(
-                directory / f"dense-{_safe(name)}.raw", spec.size, spec.dtype, spec.on_disk, count
+                directory / f"dense-{_safe(name)}.raw", spec.size, spec.dtype, spec.on_disk, count,
+                mapped=self.sealed and name in state.get("index_files", {}),
             )
             if name in dense_state:
                 storage.restore_presence(dense_state[name])
@@ -292,6 +293,13 @@ class Segment:
             self.quantized[name] = built.quantized
             self.quantized_dirs[name] = built.quantized_dir
         self.dirty = True
+
+    def map_indexed_vectors(self) -> None:
+        """Once persisted, rows of vectors with a graph are read from their files (see
+        DenseStorage.map_persisted)."""
+        if self.sealed:
+            for name in self.indexes:
+                self.dense[name].map_persisted()
 
     def persist(self, generation: int) -> None:
         """Write a snapshot of this segment as generation `generation`."""

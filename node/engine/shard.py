@@ -510,6 +510,7 @@ class LocalShard:
             self.generation = generation
             for segment in self.segments:
                 segment.remove_stale_files()
+                segment.map_indexed_vectors()
             self.wal.truncate_through(self.applied_seq)
 
     def close(self) -> None:
