@@ -283,33 +283,38 @@ def _start_transfer(state: MetadataState, op: dict) -> bool:
 
 
 def _finish_transfer(state: MetadataState, op: dict) -> bool:
-    name = _field(op, "collection", str)
-    shard_id = _field(op, "shard_id", int)
-    target = _field(op, "to", int)
-    meta = _collection(state, name)
-    record = _transfer(meta, shard_id, target)
-    replicas = {**meta.shards[shard_id], target: ACTIVE}
-    if record["kind"] == "move":
-        replicas.pop(record["from"], None)
-    shards = {**meta.shards, shard_id: replicas}
-    transfers = [t for t in meta.transfers if t is not record]
-    state.collections = {**state.collections,
-                         name: replace(meta, shards=shards, transfers=transfers)}
-    return True
+    """The receiving replica turns Active; a move drops the source replica."""
+
+    def settle(record: dict, replicas: dict[int, str]) -> None:
+        replicas[record["to"]] = ACTIVE
+        if record["kind"] == "move":
+            replicas.pop(record["from"], None)
+
+    return _end_transfer(state, op, settle)
 
 
 def _abort_transfer(state: MetadataState, op: dict) -> bool:
     """A recovering replica goes back to Dead; a new one (replicate, move) is dropped."""
+
+    def settle(record: dict, replicas: dict[int, str]) -> None:
+        if record["kind"] == "recovery":
+            replicas[record["to"]] = DEAD
+        else:
+            replicas.pop(record["to"], None)
+
+    return _end_transfer(state, op, settle)
+
+
+def _end_transfer(
+    state: MetadataState, op: dict, settle: Callable[[dict, dict[int, str]], None]
+) -> bool:
     name = _field(op, "collection", str)
     shard_id = _field(op, "shard_id", int)
     target = _field(op, "to", int)
     meta = _collection(state, name)
     record = _transfer(meta, shard_id, target)
     replicas = dict(meta.shards[shard_id])
-    if record["kind"] == "recovery":
-        replicas[target] = DEAD
-    else:
-        replicas.pop(target, None)
+    settle(record, replicas)
     shards = {**meta.shards, shard_id: replicas}
     transfers = [t for t in meta.transfers if t is not record]
     state.collections = {**state.collections,

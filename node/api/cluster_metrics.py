@@ -4,11 +4,12 @@ collection, transfers, and counters of quorum failures and node-to-node requests
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+
+from node.api.source_collector import SourceCollector
 
 log = logging.getLogger(__name__)
 
@@ -19,21 +20,11 @@ ClusterSource = Callable[[], dict]
 ROLES = ("Leader", "Follower", "Candidate")
 
 
-class _ClusterCollector(Collector):
-    def __init__(self) -> None:
-        self.source: ClusterSource | None = None
+class _ClusterCollector(SourceCollector):
+    empty: dict = {}
 
-    def describe(self) -> Iterable[Metric]:
-        return self._families({})
-
-    def collect(self) -> Iterable[Metric]:
-        if self.source is None:
-            return self._families({})
-        try:
-            return self._families(self.source())
-        except Exception:  # a failing callback must not break the whole page
-            log.exception("cluster metrics source failed")
-            return []
+    def families(self, data: dict) -> list[Metric]:
+        return self._families(data)
 
     @staticmethod
     def _families(data: dict) -> list[Metric]:

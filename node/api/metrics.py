@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import (
@@ -22,9 +22,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from node.api.cluster_metrics import ClusterMetrics
+from node.api.source_collector import SourceCollector
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +44,12 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 
 
-class _CollectionStatsCollector(Collector):
-    """Reads collection sizes from the node at scrape time, so values are never stale."""
+class _CollectionStatsCollector(SourceCollector):
+    """Collection sizes, read from the node at scrape time."""
 
-    def __init__(self) -> None:
-        self.source: StatsSource | None = None
+    empty: dict = {}
 
-    def describe(self) -> Iterable[Metric]:
-        # Declared without calling the source: registration happens before the node is ready.
-        return self._families({})
-
-    def collect(self) -> Iterable[Metric]:
-        if self.source is None:
-            return self._families({})
-        try:
-            stats = self.source()
-        except Exception:
-            # A failing scrape callback must not break the whole /metrics page.
-            logger.exception("collection stats source failed; omitting collection gauges")
-            return []
+    def families(self, stats: dict[str, int]) -> list[Metric]:
         return self._families(stats)
 
     @staticmethod

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from node.engine.durable_files import fsync_dir
+
 _MAGIC = b"FWAL"
 _HEADER = struct.Struct("<4sIQI")  # magic, payload length, seq, crc32
 _SEQ = struct.Struct("<Q")
@@ -60,16 +62,6 @@ def _crc(seq: int, payload: bytes | memoryview) -> int:
 
 def _frame(seq: int, payload: bytes) -> bytes:
     return _HEADER.pack(_MAGIC, len(payload), seq, _crc(seq, payload)) + payload
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Creating, renaming and deleting files changes the directory; without this the file set
-    # itself may roll back after a power loss.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _scan_valid_prefix(data: bytes, first_seq: int) -> tuple[int, int]:
@@ -134,7 +126,7 @@ class WriteAheadLog:
     def _open(self) -> None:
         if not self._dir.exists():
             self._dir.mkdir(parents=True)
-            _fsync_dir(self._dir.parent)
+            fsync_dir(self._dir.parent)
         segments: list[_Segment] = []
         ahead: list[tuple[int, Path]] = []
         for entry in self._dir.iterdir():
@@ -148,7 +140,7 @@ class WriteAheadLog:
         if not segments:
             path = self._dir / _segment_name(1)
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
             segments.append(_Segment(1, path, 0))
 
         active = segments[-1]
@@ -175,7 +167,7 @@ class WriteAheadLog:
         self._ahead = [path for _, path in keep]
         self._ahead_counter = ahead[-1][0] + 1 if ahead else 0
         if len(keep) != len(ahead):
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
         self._replenish_ahead()
 
     # ---------------------------------------------------------------- segments ahead
@@ -202,7 +194,7 @@ class WriteAheadLog:
                     self._ahead_running = False  # rollover falls back to creating files itself
             raise
         if created:
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
 
     def _take_ahead(self) -> Path | None:
         with self._ahead_lock:
@@ -252,7 +244,7 @@ class WriteAheadLog:
             os.rename(ahead, path)
         else:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        _fsync_dir(self._dir)
+        fsync_dir(self._dir)
         self._fd = os.open(path, os.O_RDWR)
         self._segments.append(_Segment(first, path, 0))
         self._replenish_in_background()
@@ -437,7 +429,7 @@ class WriteAheadLog:
             for segment in doomed:
                 segment.path.unlink(missing_ok=True)
             if doomed:
-                _fsync_dir(self._dir)
+                fsync_dir(self._dir)
 
     # ---------------------------------------------------------------- state
 
