@@ -331,3 +331,30 @@ def test_to_dict_round_trips_through_json() -> None:
     assert restored == state
     assert isinstance(restored.collections["c"], CollectionMeta)
     assert set(restored.peers) == {1, 2, 3}
+
+
+def test_transfers_start_finish_and_abort() -> None:
+    state = with_peers(1, 2, 3)
+    create(state, "c", shards=1, rf=2)  # replicas on two of the three peers
+    holders = list(state.collections["c"].shards[0])
+    spare = next(p for p in (1, 2, 3) if p not in holders)
+    start = {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": holders[0],
+             "to": spare, "kind": "move"}
+    apply(state, start)
+    meta = state.collections["c"]
+    assert meta.shards[0][spare] == PARTIAL and len(meta.transfers) == 1
+    assert_unchanged(state, start, Conflict)  # already holds a (Partial) replica
+    apply(state, {"op": "finish_transfer", "collection": "c", "shard_id": 0, "to": spare})
+    meta = state.collections["c"]
+    assert meta.shards[0] == {holders[1]: ACTIVE, spare: ACTIVE} and meta.transfers == []
+    # A recovery needs a Dead replica; aborting it leaves the replica Dead again.
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": spare, "state": DEAD})
+    recovery = {**start, "from": holders[1], "kind": "recovery"}
+    apply(state, recovery)
+    apply(state, {"op": "abort_transfer", "collection": "c", "shard_id": 0, "to": spare})
+    assert state.collections["c"].shards[0][spare] == DEAD
+    assert_unchanged(
+        state, {"op": "abort_transfer", "collection": "c", "shard_id": 0, "to": spare}, NotFound
+    )
+    assert_unchanged(state, {**recovery, "from": spare}, BadRequest)  # source not Active
