@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_CHECK_SECONDS = 1.0
 RECONCILE_SECONDS = 2.0
+REMOVE_MEMBER_RETRY_SECONDS = 300.0
 
 
 def load_or_create_peer_id(storage: Path) -> int:
@@ -256,8 +257,30 @@ class Node:
             try:
                 await self.consensus.remove_member(address)
             except FlotillaError as exc:
-                log.warning("peer %s left the metadata but not the Raft group: %s", peer_id, exc)
+                # pysyncobj's leader refuses to remove itself, and any leader refuses while
+                # another membership change is pending: a member left behind would still count
+                # in the quorum, so keep trying (once the removed node stops, another leads).
+                log.warning("peer %s left the metadata but not yet the Raft group (%s); "
+                            "retrying until it does (stop that node)", peer_id, exc)
+                self._tasks.append(asyncio.create_task(self._remove_member_later(address)))
         await self.reconcile()
+
+    async def _remove_member_later(self, address: str) -> None:
+        assert self.consensus is not None
+        deadline = asyncio.get_running_loop().time() + REMOVE_MEMBER_RETRY_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(1.0)
+            if address not in self.consensus.raft_info()["partners_connected"]:
+                return  # gone already (removed through another node)
+            if any(info["uri"] == address for info in self._state().peers.values()):
+                return  # it joined again meanwhile
+            try:
+                await self.consensus.remove_member(address)
+                log.info("%s removed from the Raft group", address)
+                return
+            except FlotillaError as exc:
+                log.debug("removing %s from the Raft group: %s", address, exc)
+        log.error("%s is still a Raft member: remove it with syncobj_admin", address)
 
     async def create_collection(self, name: str, body: dict) -> None:
         meta = await self.catalog.create(name, body)
