@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,9 @@ $(VENV)/installed.stamp: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The bench extra too: `make test` runs a tiny smoke of the benchmark code.
 $(VENV)/installed-test.stamp: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(VENV)/installed.stamp $@
 
 run: $(VENV)/installed.stamp
@@ -27,6 +28,13 @@ lint: $(VENV)/installed-test.stamp
 test: $(VENV)/installed-test.stamp
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# Benchmarks (README, "Benchmarks"): figures and target ratios, never a pass/fail on speed.
+bench: $(VENV)/installed-test.stamp
+	$(BIN)/python -m bench --mode full
+
+bench-quick: $(VENV)/installed-test.stamp
+	$(BIN)/python -m bench --mode quick
 
 clean:
 	rm -rf $(VENV) storage

@@ -71,10 +71,12 @@ def edge_anchor(ds: Dataset, m: int, ef_construct: int, efs: list[int], budget: 
     root = tempfile.mkdtemp(prefix="flotilla-bench-edge-")
     try:
         dist = getattr(qe.Distance, ds.distance)
+        indexing, full_scan = ds.thresholds_kb()
         config = qe.EdgeConfig(
             vectors=qe.EdgeVectorParams(size=ds.dim, distance=dist),
             hnsw_config=qe.HnswIndexConfig(m=m, ef_construct=ef_construct,
-                                           full_scan_threshold=10000),
+                                           full_scan_threshold=full_scan),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=indexing),
             max_search_threads=1,  # one search thread: the single-thread figure the target names
         )
         shard = qe.EdgeShard.create(os.path.join(root, "shard"), config)

@@ -35,6 +35,14 @@ class Dataset:
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
+    def thresholds_kb(self, shards: int = 1) -> tuple[int, int]:
+        """(indexing_threshold, full_scan_threshold) in kB: Qdrant's defaults (20000, 10000)
+        unless a shard's data is too small for them to build and use an HNSW graph at all."""
+        data_kb = self.size * self.dim * 4 // 1024 // shards
+        if data_kb >= 40000:
+            return 20000, 10000
+        return max(10, data_kb // 4), max(10, data_kb // 8)
+
     def payload(self, i: int) -> dict[str, str]:
         return {field: f"v{int(values[i])}" for field, values in self.tags.items()}
 

@@ -49,9 +49,12 @@ def markdown(rep: dict) -> str:
                                    list(node["filtered"].keys())), ""]
         mem = node["memory"]
         out += ["Memory:", "", *_table(
-            ["RSS MiB", "floor MiB", "RSS/floor", "bytes/vector", "floor bytes/vector"],
-            [[mem["rss"] / 2**20, mem["floor"] / 2**20, mem["rss"] / mem["floor"],
-              mem["rss"] / c["size"], mem["floor"] / c["size"]]]), ""]
+            ["RSS MiB", "idle RSS MiB", "floor MiB", "RSS/floor", "(RSS-idle)/floor",
+             "bytes/vector", "(RSS-idle)/vector", "floor bytes/vector"],
+            [[mem["rss"] / 2**20, mem["rss_idle"] / 2**20, mem["floor"] / 2**20,
+              mem["rss"] / mem["floor"], (mem["rss"] - mem["rss_idle"]) / mem["floor"],
+              mem["rss"] / c["size"], mem["data_bytes_per_vector"],
+              mem["floor"] / c["size"]]]), ""]
         q = node.get("quantized")
         if q:
             out += ["Scalar int8 quantization (added by PATCH after the build):", "",

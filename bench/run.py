@@ -44,11 +44,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def node_suite(run: Runner, cfg: Config, quantized: bool) -> dict:
+    idle = run.dep.rss()[0]  # the interpreter and its imports, before any data
     run.create()
     out: dict = {"ingest": run.ingest()}
     rss = run.dep.rss()[0]
     floor = run.ds.size * (4 * run.ds.dim + cfg.m * 2 * 4)
-    out["memory"] = {"rss": rss, "floor": floor, "bytes_per_vector": rss / run.ds.size}
+    out["memory"] = {"rss": rss, "rss_idle": idle, "floor": floor,
+                     "bytes_per_vector": rss / run.ds.size,
+                     "data_bytes_per_vector": (rss - idle) / run.ds.size}
     sweep_c = 8
     out["sweep_concurrency"] = sweep_c
     out["ef_sweep"] = [run.search(ef, sweep_c) for ef in _bar(cfg.efs, "ef sweep")]
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(m=args.m, ef_construct=args.ef_construct, efs=preset["efs"],
                  duration=args.duration or preset["duration"])
     if args.mode == "smoke":
-        cfg.concurrencies, cfg.filtered_queries = [1, 8], 20
+        cfg.concurrencies, cfg.filtered_queries, cfg.green_timeout = [1, 8], 20, 60.0
     conf = {"mode": args.mode, "size": size, "dim": args.dim, "distance": args.distance,
             "queries": queries, "m": cfg.m, "ef_construct": cfg.ef_construct,
             "duration": cfg.duration, "target_recall": cfg.target_recall,

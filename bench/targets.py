@@ -49,6 +49,9 @@ def evaluate(report: dict) -> list[dict]:
     mem = node.get("memory", {})
     add("resident memory vs floor", mem.get("rss"), mem.get("floor"), 1.5, False,
         "floor = n*(4*dim + M*2*4) bytes")
+    if mem:
+        add("resident memory above idle vs floor", mem["rss"] - mem["rss_idle"], mem["floor"],
+            1.5, False, "RSS less the empty node's, against the floor")
     if cluster:
         add("cluster ingest vs one node", cluster["ingest"]["pps"], ingest.get("pps"), 0.5,
             True, "3 nodes, rf=2, wcf=2")

@@ -38,7 +38,7 @@ class PeerClient:
         self,
         secret: str | None = None,
         read_timeout: float = 5.0,
-        write_timeout: float = 30.0,
+        write_timeout: float = 10.0,
         connections: int = 512,
         connections_per_peer: int = 64,
         on_call: Callable[[str, str], None] | None = None,
