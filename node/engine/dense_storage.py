@@ -74,9 +74,6 @@ class DenseStorage:
         self.count = start + n
         return start
 
-    def set_absent(self, offset: int) -> None:
-        self._present[offset] = False
-
     @property
     def present(self) -> np.ndarray:
         return self._present[: self.count]

@@ -91,6 +91,16 @@ class CompiledFilter:
             if isinstance(c, _FieldCondition) and c.index_hint is not None
         ]
 
+    def only_index_hints(self) -> bool:
+        """True when the filter is nothing but `must` conditions that carry index hints, so
+        exact indexes alone decide it."""
+        return (
+            not self._should and not self._must_not and self._min_should is None
+            and bool(self._must)
+            and all(isinstance(c, _FieldCondition) and c.index_hint is not None
+                    for c in self._must)
+        )
+
     def max_condition_size(self) -> int:
         """The most values one condition lists (strict mode's condition_max_size)."""
         sizes = [0]

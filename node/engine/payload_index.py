@@ -31,8 +31,15 @@ class FieldIndex:
         self._number_offsets: list[int] = []
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self._with_value: set[int] = set()
+        self._seen: set[int] = set()
+        # True once a point's payload changed after it was indexed: its old entries remain,
+        # so lookups are only a superset and the filter must check each candidate.
+        self.stale = False
 
     def add(self, offset: int, payload: dict | None) -> None:
+        if offset in self._seen:
+            self.stale = True
+        self._seen.add(offset)
         if not payload:
             return
         values = values_at(payload, self.key)

@@ -14,18 +14,25 @@ class PointFilter(Protocol):
     def matches(self, point_id: PointId, payload: dict | None, has_vector) -> bool: ...
 
 
-def _indexed_candidates(segment: Segment, point_filter: PointFilter) -> np.ndarray | None:
-    """Offsets that payload indexes allow for the filter's `must` conditions, if any can."""
+def _indexed_candidates(
+    segment: Segment, point_filter: PointFilter
+) -> tuple[np.ndarray | None, bool]:
+    """(offsets that payload indexes allow for the filter's `must` conditions, or None when
+    no index helps; whether those offsets are exactly the filter's matches)."""
     hints = getattr(point_filter, "index_hints", None)
     if hints is None or not segment.payload_indexes:
-        return None
+        return None, False
     candidates = None
+    exact = point_filter.only_index_hints()
     for key, hint in hints():
         index = segment.payload_indexes.get(key)
         found = index.lookup(hint) if index is not None else None
-        if found is not None:
-            candidates = found if candidates is None else np.intersect1d(candidates, found)
-    return candidates
+        if found is None:
+            exact = False
+            continue
+        exact = exact and not index.stale
+        candidates = found if candidates is None else np.intersect1d(candidates, found)
+    return candidates, exact and candidates is not None
 
 
 def filter_mask(segment: Segment, point_filter: PointFilter) -> np.ndarray:
@@ -33,7 +40,12 @@ def filter_mask(segment: Segment, point_filter: PointFilter) -> np.ndarray:
     selective filter on an indexed field checks only the points it can match."""
     count = segment.total
     mask = np.zeros(count, dtype=bool)
-    candidates = _indexed_candidates(segment, point_filter)
+    candidates, exact = _indexed_candidates(segment, point_filter)
+    if candidates is not None and exact:
+        # Exact indexes decide the filter alone: no per-point check.
+        live = candidates[~segment.deleted[candidates]] if len(candidates) else candidates
+        mask[live] = True
+        return mask
     if candidates is None:
         pairs = segment.id_to_offset.items()
     else:

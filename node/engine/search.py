@@ -45,10 +45,10 @@ def search_segment(
     count = segment.total
     if storage is None or count == 0 or k <= 0:
         return empty
-    mask = ~segment.deleted[:count] & storage.present
+    mask, candidates = segment.searchable(spec.name)
     if allowed is not None:
-        mask &= allowed[:count]
-    candidates = int(mask.sum())
+        mask = mask & allowed[:count]
+        candidates = int(mask.sum())
     if candidates == 0:
         return empty
     index = segment.indexes.get(spec.name)

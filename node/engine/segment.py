@@ -88,6 +88,9 @@ class Segment:
         self.dirty = not state
         # Bumped by every change of sparse vectors; keys the cached CSR matrices.
         self.sparse_version = 0
+        # Bumped by every append and delete; keys the cached searchable masks.
+        self.rows_version = 0
+        self._searchable: dict[str, tuple[int, np.ndarray, int]] = {}
         self._sparse_cache: dict[str, tuple[int, SparseMatrix]] = {}
         # While the optimizer copies this segment, the offsets changed meanwhile.
         self.touched: set[int] | None = None
@@ -173,6 +176,7 @@ class Segment:
             for index in self.payload_indexes.values():
                 index.add(offset, batch.payloads[pos])
         self.sparse_version += 1
+        self.rows_version += 1
         self.dirty = True
 
     def _grow(self, needed: int) -> None:
@@ -188,6 +192,7 @@ class Segment:
     def delete(self, pid: PointId, version: int) -> None:
         offset = self.id_to_offset.pop(pid)
         self.deleted[offset] = True
+        self.rows_version += 1
         self.versions[offset] = version
         self.sparse_drop(offset)
         self.payloads.set(offset, None)
@@ -241,6 +246,16 @@ class Segment:
 
     def payload(self, offset: int) -> dict | None:
         return self.payloads.get(offset)
+
+    def searchable(self, name: str) -> tuple[np.ndarray, int]:
+        """(mask of live offsets holding dense vector `name`, how many): computed once per
+        change of the segment's rows, not once per query."""
+        cached = self._searchable.get(name)
+        if cached is None or cached[0] != self.rows_version:
+            mask = ~self.deleted[: self.total] & self.dense[name].present
+            cached = (self.rows_version, mask, int(mask.sum()))
+            self._searchable[name] = cached
+        return cached[1], cached[2]
 
     def has_vector(self, offset: int, name: str) -> bool:
         storage = self.dense.get(name)
