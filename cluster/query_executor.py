@@ -22,7 +22,7 @@ from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
 from node.engine.query_scoring import NEAREST, VectorQuery
-from node.engine.scoring import prepare_query
+from node.engine.scoring import prepare_query, smaller_is_better
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
 from node.errors import BadRequest, NotFound
@@ -39,6 +39,39 @@ class QueryExecutor:
         self._lookup = lookup
         self._fetch = fetch
         self._scan = scan  # (view, filter, restrict_ids) -> list of (pid, payload, vectors)
+
+    async def run_batch(self, view: CollectionView, plans: list[QueryPlan]) -> list[list[Hit]]:
+        """Many plans; the plain ones (a dense vector, no filter, prefetch or lookup) that
+        share a vector, limits and params go to each shard as one batch."""
+        results: list[list[Hit] | None] = [None] * len(plans)
+        groups: dict[tuple, list[int]] = {}
+        for i, plan in enumerate(plans):
+            if _plain_dense(view, plan):
+                # params may hold a dict (quantization): grouped by their repr
+                key = (plan.using, plan.limit + plan.offset, repr(plan.params),
+                       plan.score_threshold)
+                groups.setdefault(key, []).append(i)
+        for (name, k, _, threshold), members in groups.items():
+            params = plans[members[0]].params
+            spec = view.config.dense[name]
+            queries = np.stack([
+                prepare_query(spec, _check_vector(view.config, name, False, plans[i].nearest,
+                                                  "query"))
+                for i in members
+            ])
+            per_shard = await asyncio.gather(
+                *(shard.query_batch(name, queries, k, params, threshold) for shard in view.shards)
+            )
+            sign = 1.0 if smaller_is_better(spec.distance) else -1.0
+            for position, i in enumerate(members):
+                merged = sorted((h for hits in per_shard for h in hits[position]),
+                                key=lambda h: sign * h[0])
+                results[i] = merged[plans[i].offset : k]
+        others = [i for i, r in enumerate(results) if r is None]
+        for i, hits in zip(others, await asyncio.gather(*(self.run(view, plans[i])
+                                                          for i in others)), strict=True):
+            results[i] = hits
+        return results
 
     async def run(self, view: CollectionView, plan: QueryPlan) -> list[Hit]:
         """Hits (score, id, payload, vectors) of the plan, after offset, best first."""
@@ -178,6 +211,14 @@ class QueryExecutor:
             return order_points(points, plan.order_by, k)
         points.sort(key=lambda p: point_id_order(p[0]))
         return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
+
+
+def _plain_dense(view: CollectionView, plan: QueryPlan) -> bool:
+    return (
+        plan.kind == "nearest" and isinstance(plan.nearest, np.ndarray)
+        and not plan.prefetch and plan.filter is None and plan.lookup_from is None
+        and plan.using in view.config.dense
+    )
 
 
 def _excluding(base, excluded: set[PointId]):

@@ -65,7 +65,15 @@ class QueryRouter:
 
     async def query_batch(self, name: str, body: object) -> list[dict]:
         searches = _batch_items(body, "searches")
-        return list(await asyncio.gather(*(self.query(name, s) for s in searches)))
+        view = self._views.named(name)
+        plans = [parse_query_plan(s) for s in searches]
+        strict = strict_mode.active(view.meta.config)
+        for plan in plans:
+            strict_mode.check_query(strict, plan, view.meta.payload_indexes)
+        self._limiter.take(strict, view.meta.name, "read", cost=len(plans))
+        results = await self._executor.run_batch(view, plans)
+        return [{"points": self._format(view, plan, hits, search)}
+                for plan, hits, search in zip(plans, results, searches, strict=True)]
 
     async def search(self, name: str, body: object) -> list[dict]:
         view = self._views.named(name)

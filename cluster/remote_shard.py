@@ -61,6 +61,10 @@ class RemoteShardAccess:
         return await self._call("query", query, k, params, point_filter, score_threshold,
                                 restrict)
 
+    async def query_batch(self, vector_name: str, queries: np.ndarray, k: int,
+                          params: SearchParams, score_threshold: float | None) -> list[list[Hit]]:
+        return await self._call("query_batch", vector_name, queries, k, params, score_threshold)
+
     async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
         return await self._call("sparse_statistics", name, indices)
 

@@ -46,7 +46,8 @@ class ClusterLinks:
     # (peer id, meta, shard id, method, args) -> result
     forward_write: Callable[..., Awaitable[object]] | None = None
 
-_READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "sparse_statistics",
+_READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
+          "sparse_statistics",
           "info", "indexed_points")
 
 

@@ -17,7 +17,13 @@ from node.engine.point_batch import PointBatch
 from node.engine.query_scoring import VectorQuery
 from node.engine.search import SearchParams
 from node.engine.shard import LocalShard, ShardInfo
-from node.engine.shard_query import Hit, query_shard, scan_shard, sparse_statistics
+from node.engine.shard_query import (
+    Hit,
+    query_shard,
+    query_shard_batch,
+    scan_shard,
+    sparse_statistics,
+)
 
 Record = tuple[PointId, dict | None, dict]
 
@@ -33,6 +39,9 @@ class ShardAccess(Protocol):
     async def scan(self, point_filter, restrict: set[PointId] | None = None) -> list[Record]: ...
     async def query(self, query: VectorQuery, k: int, params: SearchParams, point_filter,
                     score_threshold: float | None, restrict: set[PointId] | None) -> list[Hit]: ...
+    async def query_batch(self, vector_name: str, queries: np.ndarray, k: int,
+                          params: SearchParams, score_threshold: float | None
+                          ) -> list[list[Hit]]: ...
     async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
         ...
     async def info(self) -> ShardInfo: ...
@@ -70,6 +79,11 @@ class LocalShardAccess:
     async def query(self, query, k, params, point_filter, score_threshold, restrict) -> list[Hit]:
         return await asyncio.to_thread(query_shard, self.shard, query, k, params, point_filter,
                                        score_threshold, restrict)
+
+    async def query_batch(self, vector_name, queries, k, params, score_threshold
+                          ) -> list[list[Hit]]:
+        return await asyncio.to_thread(query_shard_batch, self.shard, vector_name, queries, k,
+                                       params, score_threshold)
 
     async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
         return await asyncio.to_thread(sparse_statistics, self.shard, name, indices)

@@ -169,3 +169,28 @@ def test_bad_queries_are_4xx(http, client, unique_name, body, needle):
     response = http.post(f"/collections/{unique_name}/points/query", json=body)
     assert 400 <= response.status_code < 500, response.text
     assert needle in response.json()["status"]["error"]
+
+
+def test_batch_queries_answer_like_single_ones(client, unique_name):
+    """Plain dense queries of a batch go to each segment's graph as one multi-query call."""
+    rng = np.random.default_rng(21)
+    data = rng.normal(size=(3000, 16)).astype(np.float32)
+    client.create_collection(
+        unique_name, vectors_config=models.VectorParams(size=16, distance="Euclid"),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=30),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=10), shard_number=2,
+    )
+    client.upload_collection(unique_name, vectors=data, ids=list(range(3000)), wait=True)
+    _wait_green(client, unique_name)
+    queries = rng.normal(size=(20, 16)).tolist()
+    requests = [models.QueryRequest(query=q, limit=5, offset=1, with_payload=False)
+                for q in queries]
+    requests.append(models.QueryRequest(  # a filtered one takes the ordinary path
+        query=queries[0], limit=3, filter=models.Filter(must=[models.HasIdCondition(
+            has_id=[1, 2, 3, 4])])))
+    batch = client.query_batch_points(unique_name, requests)
+    for request, answer in zip(requests, batch, strict=True):
+        single = client.query_points(unique_name, query=request.query, limit=request.limit,
+                                     offset=request.offset, query_filter=request.filter).points
+        assert [p.id for p in answer.points] == [p.id for p in single]
+        assert [p.score for p in answer.points] == pytest.approx([p.score for p in single])

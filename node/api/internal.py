@@ -33,7 +33,7 @@ PREFIX = "/internal/v1"
 SECRET_HEADER = "X-Flotilla-Secret"
 # Exactly the methods of the ShardAccess protocol.
 SHARD_METHODS = frozenset({
-    "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query",
+    "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points",
 })
 # Bodies above this size are decoded and results encoded off the event loop.

@@ -59,12 +59,13 @@ class HnswIndex:
             self._index.mark_deleted(int(label))
 
     def search(
-        self, queries: np.ndarray, k: int, ef: int, filter_fn=None
+        self, queries: np.ndarray, k: int, ef: int, filter_fn=None, threads: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and hnswlib distances of the k nearest, one row per query."""
+        """Labels and hnswlib distances of the k nearest, one row per query; a batch of
+        queries runs on `threads` threads inside hnswlib, without the GIL."""
         self._index.set_ef(max(ef, k))
         return self._index.knn_query(
-            np.ascontiguousarray(queries, dtype=np.float32), k=k, num_threads=1,
+            np.ascontiguousarray(queries, dtype=np.float32), k=k, num_threads=threads,
             filter=filter_fn,
         )
 

@@ -7,6 +7,7 @@ results are rescored exactly, so every path reports the same scores.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,3 +103,37 @@ def _best(spec, scores, offsets, k, threshold) -> tuple[np.ndarray, np.ndarray]:
     scores, offsets = scores[keep], offsets[keep]
     order = top_k(spec.distance, scores, k)
     return scores[order], offsets[order]
+
+
+def search_segment_batch(
+    segment: Segment,
+    spec: DenseVectorSpec,
+    queries: np.ndarray,
+    k: int,
+    params: SearchParams,
+    score_threshold: float | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """search_segment for many unfiltered queries at once: one multi-threaded graph call for
+    the whole batch where the graph applies, one query at a time otherwise."""
+    index = segment.indexes.get(spec.name)
+    storage = segment.dense.get(spec.name)
+    if index is None or params.exact or storage is None or k <= 0:
+        return [search_segment(segment, spec, q, k, params, None, score_threshold)
+                for q in queries]
+    _, candidates = segment.searchable(spec.name)
+    if candidates == 0:
+        empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
+        return [empty] * len(queries)
+    wanted = min(k * 4 if spec.distance == "Manhattan" else k, candidates)
+    try:
+        labels, _ = index.search(queries, wanted, params.hnsw_ef or spec.hnsw.ef_construct,
+                                 threads=os.cpu_count() or 1)
+    except RuntimeError:  # the graph could not return enough results: one at a time
+        return [search_segment(segment, spec, q, k, params, None, score_threshold)
+                for q in queries]
+    rows = storage.vectors()
+    results = []
+    for query, found in zip(queries, labels.astype(np.int64), strict=True):
+        scores = score_rows(spec, query, rows[found])
+        results.append(_best(spec, scores, found, k, score_threshold))
+    return results

@@ -12,7 +12,8 @@ import numpy as np
 from node.engine.ids import PointId
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
-from node.engine.search import SearchParams, search_segment
+from node.engine.scoring import smaller_is_better
+from node.engine.search import SearchParams, search_segment, search_segment_batch
 from node.engine.segment import Segment
 from node.engine.shard import LocalShard
 
@@ -97,6 +98,32 @@ def query_shard(
             (score, pid, segment.payload(off), segment.vectors_of(off))
             for score, pid, segment, off in found[:k]
         ]
+
+
+def query_shard_batch(
+    shard: LocalShard,
+    vector_name: str,
+    queries: np.ndarray,
+    k: int,
+    params: SearchParams,
+    score_threshold: float | None = None,
+) -> list[list[Hit]]:
+    """The k best points for each of many prepared, unfiltered nearest queries."""
+    spec = shard.config.dense[vector_name]
+    found: list[list[tuple[float, PointId, Segment, int]]] = [[] for _ in queries]
+    with shard.lock:
+        for segment in shard.segments:
+            per_query = search_segment_batch(segment, spec, queries, k, params, score_threshold)
+            for hits, (scores, offsets) in zip(found, per_query, strict=True):
+                hits.extend((float(sc), segment.point_ids[o], segment, int(o))
+                            for sc, o in zip(scores, offsets, strict=True))
+        sign = 1.0 if smaller_is_better(spec.distance) else -1.0
+        out = []
+        for hits in found:
+            hits.sort(key=lambda item: sign * item[0])
+            out.append([(score, pid, segment.payload(off), segment.vectors_of(off))
+                        for score, pid, segment, off in hits[:k]])
+        return out
 
 
 def sparse_statistics(shard: LocalShard, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
