@@ -456,6 +456,38 @@ def put_collection(cluster: Cluster, node: NodeProcess, name: str) -> int:
         return 0
 
 
+def test_cluster_metrics(cluster: Cluster) -> None:
+    """After the failures above: Raft role, term and commit, replica states, quorum failures,
+    replicas marked Dead and node-to-node requests are on /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with cluster.client(cluster.nodes[0]) as client:
+        client.create_collection("metrics", shard_number=2, replication_factor=2,
+                                 vectors_config=models.VectorParams(size=2, distance="Dot"))
+    totals: dict[tuple[str, tuple], float] = {}
+    leaders = 0
+    for node in cluster.nodes:
+        text = cluster.http(node).get("/metrics").text
+        samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+        for sample in samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            totals[key] = totals.get(key, 0.0) + sample.value
+        leaders += sum(s.value for s in samples
+                       if s.name == "flotilla_raft_role" and s.labels["role"] == "Leader")
+        assert any(s.name == "flotilla_raft_term" and s.value >= 1 for s in samples)
+        assert any(s.name == "flotilla_raft_commit_index" and s.value > 0 for s in samples)
+
+    def total(name: str, **labels: str) -> float:
+        return sum(v for (n, ls), v in totals.items()
+                   if n == name and all(dict(ls).get(k) == w for k, w in labels.items()))
+
+    assert leaders == 1
+    assert total("flotilla_replicas", state="Active") > 0
+    assert total("flotilla_write_quorum_failures_total") >= 1
+    assert total("flotilla_replicas_marked_dead_total") >= 1
+    assert total("flotilla_peer_requests_total", outcome="ok") > 0
+
+
 def test_raft_leader_killed(cluster: Cluster) -> None:
     leader = wait_for(cluster.leader, 10, "a Raft leader")
     other = next(n for n in cluster.nodes if n is not leader)
