@@ -8,6 +8,7 @@ when given) and, when they belong to the searched collection, left out of the re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
 from node.engine.query_scoring import NEAREST, VectorQuery
 from node.engine.scoring import prepare_query, smaller_is_better
+from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
 from node.errors import BadRequest, NotFound
@@ -60,7 +62,8 @@ class QueryExecutor:
                 for i in members
             ])
             per_shard = await asyncio.gather(
-                *(shard.query_batch(name, queries, k, params, threshold) for shard in view.shards)
+                *(shard.query_batch(name, queries, k, _lean(params), threshold)
+                  for shard in view.shards)
             )
             sign = 1.0 if smaller_is_better(spec.distance) else -1.0
             for position, i in enumerate(members):
@@ -105,7 +108,8 @@ class QueryExecutor:
         point_filter = _excluding(plan.filter, mentioned) if mentioned else plan.filter
         per_shard = await asyncio.gather(
             *(
-                shard.query(query, k, plan.params, point_filter, plan.score_threshold, restrict)
+                shard.query(query, k, _lean(plan.params), point_filter, plan.score_threshold,
+                            restrict)
                 for shard in view.shards
             )
         )
@@ -211,6 +215,11 @@ class QueryExecutor:
             return order_points(points, plan.order_by, k)
         points.sort(key=lambda p: point_id_order(p[0]))
         return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]
+
+
+def _lean(params: SearchParams) -> SearchParams:
+    """Rankings carry ids and scores only; the router fetches what the final page shows."""
+    return dataclasses.replace(params, with_payload=False, with_vectors=False)
 
 
 def _plain_dense(view: CollectionView, plan: QueryPlan) -> bool:

@@ -36,6 +36,24 @@ class QueryRouter:
         self._limiter.take(strict, view.meta.name, "read")
         return await self._executor.run(view, plan)
 
+    async def _complete(self, view: CollectionView, hits: list[Hit], body: object,
+                        payload: bool = False) -> list[Hit]:
+        """Give the hits of a final page the payloads and vectors the request shows."""
+        body = body if isinstance(body, dict) else {}
+        want_payload = payload or body.get("with_payload") not in (None, False)
+        want_vectors = body.get("with_vector", body.get("with_vectors")) not in (None, False)
+        if not hits or not (want_payload or want_vectors):
+            return hits
+        found = await self._fetch(view, [hit[1] for hit in hits])
+        completed = []
+        for score, pid, payload_, vectors in hits:
+            stored = found.get(pid)
+            if stored is not None:
+                payload_ = stored[0] if want_payload else payload_
+                vectors = stored[1] if want_vectors else vectors
+            completed.append((score, pid, payload_, vectors))
+        return completed
+
     # ---- what the executor asks of the collections -----------------------------------------
 
     async def _lookup(self, name: str) -> CollectionView:
@@ -60,7 +78,7 @@ class QueryRouter:
     async def query(self, name: str, body: object) -> dict:
         view = self._views.named(name)
         plan = parse_query_plan(body)
-        hits = await self._run(view, plan)
+        hits = await self._complete(view, await self._run(view, plan), body)
         return {"points": self._format(view, plan, hits, body)}
 
     async def query_batch(self, name: str, body: object) -> list[dict]:
@@ -71,14 +89,16 @@ class QueryRouter:
         for plan in plans:
             strict_mode.check_query(strict, plan, view.meta.payload_indexes)
         self._limiter.take(strict, view.meta.name, "read", cost=len(plans))
-        results = await self._executor.run_batch(view, plans)
+        results = [await self._complete(view, hits, search) for hits, search in
+                   zip(await self._executor.run_batch(view, plans), searches, strict=True)]
         return [{"points": self._format(view, plan, hits, search)}
                 for plan, hits, search in zip(plans, results, searches, strict=True)]
 
     async def search(self, name: str, body: object) -> list[dict]:
         view = self._views.named(name)
         plan = parse_legacy_search(body)
-        return self._format(view, plan, await self._run(view, plan), body)
+        hits = await self._complete(view, await self._run(view, plan), body)
+        return self._format(view, plan, hits, body)
 
     async def search_batch(self, name: str, body: object) -> list[list[dict]]:
         searches = _batch_items(body, "searches")
@@ -87,7 +107,8 @@ class QueryRouter:
     async def recommend(self, name: str, body: object) -> list[dict]:
         view = self._views.named(name)
         plan = parse_legacy_recommend(body)
-        return self._format(view, plan, await self._run(view, plan), body)
+        hits = await self._complete(view, await self._run(view, plan), body)
+        return self._format(view, plan, hits, body)
 
     async def recommend_batch(self, name: str, body: object) -> list[list[dict]]:
         searches = _batch_items(body, "searches")
@@ -111,7 +132,7 @@ class QueryRouter:
         plan.limit, plan.offset = max(total, 1), 0
         strict_mode.check_limit(strict_mode.active(view.meta.config), groups_wanted)
         _widen_prefetch(plan.prefetch, max(total, 1))
-        hits = await self._run(view, plan)
+        hits = await self._complete(view, await self._run(view, plan), body, payload=True)
         groups: dict[object, list[Hit]] = {}
         for hit in hits:
             values = values_at(hit[2] or {}, group_by)

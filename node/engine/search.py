@@ -24,6 +24,10 @@ class SearchParams:
     exact: bool = False
     indexed_only: bool = False
     quantization: dict | None = None  # {"ignore", "rescore", "oversampling"}
+    # What the hits carry besides id and score: ranking needs neither, and fetching them
+    # only for the final page saves work (and network between nodes).
+    with_payload: bool = True
+    with_vectors: bool = True
 
 
 def full_scan_vectors(spec: DenseVectorSpec) -> int:

@@ -95,7 +95,7 @@ def query_shard(
         sign = -1.0 if query.bigger_is_better(spec) else 1.0
         found.sort(key=lambda item: sign * item[0])
         return [
-            (score, pid, segment.payload(off), segment.vectors_of(off))
+            _hit(score, pid, segment, off, params)
             for score, pid, segment, off in found[:k]
         ]
 
@@ -121,9 +121,14 @@ def query_shard_batch(
         out = []
         for hits in found:
             hits.sort(key=lambda item: sign * item[0])
-            out.append([(score, pid, segment.payload(off), segment.vectors_of(off))
+            out.append([_hit(score, pid, segment, off, params)
                         for score, pid, segment, off in hits[:k]])
         return out
+
+
+def _hit(score: float, pid: PointId, segment: Segment, offset: int, params: SearchParams) -> Hit:
+    return (score, pid, segment.payload(offset) if params.with_payload else None,
+            segment.vectors_of(offset) if params.with_vectors else {})
 
 
 def sparse_statistics(shard: LocalShard, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
