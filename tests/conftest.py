@@ -26,6 +26,17 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         proc.stop()
 
 
+@pytest.fixture
+def own_node(tmp_path) -> Iterator[NodeProcess]:
+    """A node of the test's own, for tests that kill or restart it."""
+    proc = NodeProcess(tmp_path / "storage", name="own-node")
+    proc.start_and_wait()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="module")
 def client(node: NodeProcess) -> Iterator[QdrantClient]:
     qdrant = QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+from qdrant_client import QdrantClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -293,3 +294,9 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+def connect(proc: NodeProcess) -> QdrantClient:
+    """A new client for a node; after every restart, since pooled connections to the dead
+    process are useless."""
+    return QdrantClient(url=proc.url, timeout=30, check_compatibility=False)

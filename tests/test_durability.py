@@ -12,13 +12,11 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from nodeproc import HttpSession, NodeProcess, wait_for
+from nodeproc import HttpSession, NodeProcess, connect, wait_for
 from qdrant_client import QdrantClient, models
 
 pytestmark = pytest.mark.timeout(300)
@@ -114,21 +112,6 @@ class PointFactory:
 
 
 # --- node and client helpers ------------------------------------------------------------------
-
-
-@pytest.fixture
-def crash_node(tmp_path: Path) -> Iterator[NodeProcess]:
-    proc = NodeProcess(tmp_path / "storage", name="crash-node")
-    proc.start_and_wait()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-def connect(proc: NodeProcess) -> QdrantClient:
-    # A new client after every restart: pooled connections to the dead process are useless.
-    return QdrantClient(url=proc.url, timeout=30, check_compatibility=False)
 
 
 def upsert(client: QdrantClient, collection: str, points: list[models.PointStruct]) -> None:
@@ -336,11 +319,11 @@ class BackgroundWriter(threading.Thread):
 # --- tests ------------------------------------------------------------------------------------
 
 
-def test_acknowledged_writes_survive_sigkill(crash_node: NodeProcess) -> None:
+def test_acknowledged_writes_survive_sigkill(own_node: NodeProcess) -> None:
     factory = PointFactory(seed=20240611)
     expected = Expected()
-    client = connect(crash_node)
-    with HttpSession(crash_node.url, timeout=30) as http:
+    client = connect(own_node)
+    with HttpSession(own_node.url, timeout=30) as http:
         setup_collections(client, http, expected)
         for round_no in range(KILL_ROUNDS):
             write_round(client, factory, expected, round_no, batches=12)
@@ -352,20 +335,20 @@ def test_acknowledged_writes_survive_sigkill(crash_node: NodeProcess) -> None:
                 last = factory.batch(collection, expected, 30, round_no, overwrite=True)
                 upsert(client, collection, last)
                 expected.acknowledge(collection, last)
-                crash_node.kill()
+                own_node.kill()
             else:
                 # Kill at a random moment while a writer is in the middle of its stream.
-                writer = BackgroundWriter(crash_node, factory, expected, round_no)
+                writer = BackgroundWriter(own_node, factory, expected, round_no)
                 writer.start()
                 wait_for(lambda w=writer: w.acked_batches >= 3, 30, "background writes")
                 time.sleep(factory.rng.uniform(0.0, 0.3))
                 with writer.lock:
-                    crash_node.kill()
+                    own_node.kill()
                 writer.join(30)
                 assert not writer.is_alive()
             client.close()
-            crash_node.start_and_wait()
-            client = connect(crash_node)
+            own_node.start_and_wait()
+            client = connect(own_node)
             verify(client, http, expected)
         # The restarted node keeps taking writes on top of the recovered state.
         write_round(client, factory, expected, KILL_ROUNDS, batches=5)
@@ -373,31 +356,31 @@ def test_acknowledged_writes_survive_sigkill(crash_node: NodeProcess) -> None:
     client.close()
 
 
-def test_graceful_sigterm_restart_keeps_everything(crash_node: NodeProcess) -> None:
+def test_graceful_sigterm_restart_keeps_everything(own_node: NodeProcess) -> None:
     factory = PointFactory(seed=7)
     expected = Expected()
-    client = connect(crash_node)
-    with HttpSession(crash_node.url, timeout=30) as http:
+    client = connect(own_node)
+    with HttpSession(own_node.url, timeout=30) as http:
         setup_collections(client, http, expected)
         write_round(client, factory, expected, 0, batches=20)
         client.close()
         started = time.monotonic()
-        assert crash_node.stop() == 0, "SIGTERM must end the node cleanly (exit code 0)"
+        assert own_node.stop() == 0, "SIGTERM must end the node cleanly (exit code 0)"
         assert time.monotonic() - started < 15, "graceful shutdown took too long"
-        crash_node.start_and_wait()
-        client = connect(crash_node)
+        own_node.start_and_wait()
+        client = connect(own_node)
         verify(client, http, expected)
         # And a second time, with writes in between, to catch state that only survives once.
         write_round(client, factory, expected, 1, batches=5)
         client.close()
-        assert crash_node.stop() == 0
-        crash_node.start_and_wait()
-        client = connect(crash_node)
+        assert own_node.stop() == 0
+        own_node.start_and_wait()
+        client = connect(own_node)
         verify(client, http, expected)
     client.close()
 
 
-def test_kill_during_optimisation(crash_node: NodeProcess) -> None:
+def test_kill_during_optimisation(own_node: NodeProcess) -> None:
     name = "being_indexed"
     dim = 64
     rng = random.Random(99)
@@ -409,7 +392,7 @@ def test_kill_during_optimisation(crash_node: NodeProcess) -> None:
         )
         for i in range(3000)
     ]
-    client = connect(crash_node)
+    client = connect(own_node)
     client.create_collection(
         name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.EUCLID)
     )
@@ -426,10 +409,10 @@ def test_kill_during_optimisation(crash_node: NodeProcess) -> None:
         time.sleep(0.02)
     time.sleep(rng.uniform(0.0, 0.1))  # a build of this size takes a few hundred ms
     client.close()
-    crash_node.kill()
+    own_node.kill()
 
-    crash_node.start_and_wait()
-    client = connect(crash_node)
+    own_node.start_and_wait()
+    client = connect(own_node)
 
     def check_data() -> None:
         assert client.count(name, exact=True).count == len(points)
@@ -445,9 +428,9 @@ def test_kill_during_optimisation(crash_node: NodeProcess) -> None:
 
     # Kill again, right after the restart, while a resumed optimisation may be running.
     client.close()
-    crash_node.kill()
-    crash_node.start_and_wait()
-    client = connect(crash_node)
+    own_node.kill()
+    own_node.start_and_wait()
+    client = connect(own_node)
     check_data()
 
     # Optimisations pending after a restart may wait for an update (grey): give them one.

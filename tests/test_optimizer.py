@@ -12,13 +12,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from nodeproc import HttpSession, NodeProcess, wait_for
+from nodeproc import HttpSession, NodeProcess, connect, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
 
@@ -32,22 +30,6 @@ Points = dict[int, tuple[list[float], dict[str, Any]]]
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def own_node(tmp_path: Path) -> Iterator[NodeProcess]:
-    """A node of the test's own: it gets killed or restarted."""
-    proc = NodeProcess(tmp_path / "storage", name="optimizer-node")
-    proc.start_and_wait()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-def connect(proc: NodeProcess) -> QdrantClient:
-    # A new client after every restart: pooled connections to the dead process are useless.
-    return QdrantClient(url=proc.url, timeout=30, check_compatibility=False)
 
 
 def make_points(rng: np.random.Generator, ids: range | list[int], dim: int, tag: str) -> Points:
