@@ -7,6 +7,7 @@ concurrently, aliases pointing at vanished collections).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +20,8 @@ from cluster.collection_config import (
 from cluster.payload_schema import validate_index_request
 from cluster.state import CollectionMeta, MetadataState, resolve
 from node.errors import BadRequest, NotFound
+
+log = logging.getLogger(__name__)
 
 Propose = Callable[[dict], Awaitable[object]]
 
@@ -69,7 +72,16 @@ class Catalog:
              "config": config, "init_from": source.name if source else None}
         )
         await self._after_change()
-        return self.resolve(name)
+        meta = self.resolve(name)
+        wanted = config["params"].get("replication_factor", 1)
+        placed = min((len(r) for r in meta.shards.values()), default=0)
+        if placed < wanted:
+            log.warning(
+                "collection %s: replication_factor %s but only %s peer(s) to place on; each "
+                "shard has %s replica(s) (GET /collections/%s/cluster shows the placement)",
+                name, wanted, placed, placed, name,
+            )
+        return meta
 
     async def update(self, name: str, patch: object) -> None:
         if not isinstance(patch, dict):
