@@ -521,43 +521,7 @@ def has_named_vectors(config: dict) -> bool:
     return not _is_single_vector_form(vectors)
 
 
-def effective_hnsw_config(config: dict, vector_name: str) -> dict:
-    """The collection's HNSW config overlaid with the vector's own diff."""
-    own = _vector(config, vector_name).get("hnsw_config") or {}
-    return {**config["hnsw_config"], **own}
-
-
-def effective_quantization_config(config: dict, vector_name: str) -> dict | None:
-    """The vector's own quantization config if it has one, else the collection's."""
-    own = _vector(config, vector_name).get("quantization_config")
-    return own if own is not None else config.get("quantization_config")
-
-
-def config_changes_storage(old: dict, new: dict) -> set[str]:
-    """Dense vectors whose index, quantization or on-disk placement differ between two configs:
-    the engine rebuilds those in the background."""
-    old_vectors = dense_vector_params(old)
-    changed: set[str] = set()
-    for name, params in dense_vector_params(new).items():
-        before = old_vectors.get(name)
-        if (
-            before is None
-            or effective_hnsw_config(old, name) != effective_hnsw_config(new, name)
-            or effective_quantization_config(old, name) != effective_quantization_config(new, name)
-            or bool(before.get("on_disk", False)) != bool(params.get("on_disk", False))
-        ):
-            changed.add(name)
-    return changed
-
-
 # --- update helpers -----------------------------------------------------------------------------
-
-
-def _vector(config: dict, vector_name: str) -> dict:
-    vectors = dense_vector_params(config)
-    if vector_name not in vectors:
-        raise BadRequest(f"vector {vector_name!r} does not exist in this collection")
-    return vectors[vector_name]
 
 
 def _existing_names(names: Iterable[str]) -> str:

@@ -53,6 +53,7 @@ class PointRouter:
         strict = strict_mode.active(meta.config)
         if strict is None:
             return
+        strict_mode.check_timeout(strict)
         for update in updates:
             strict_mode.check_filter(strict, update.filter, meta.payload_indexes, for_update=True)
             if update.batch is not None:
@@ -64,6 +65,7 @@ class PointRouter:
 
     def _check_read(self, meta: CollectionMeta, point_filter, limit: int | None = None) -> None:
         strict = strict_mode.active(meta.config)
+        strict_mode.check_timeout(strict)
         strict_mode.check_filter(strict, point_filter, meta.payload_indexes, for_update=False)
         if limit is not None:
             strict_mode.check_limit(strict, limit)

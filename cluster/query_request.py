@@ -16,8 +16,6 @@ from node.errors import BadRequest
 # An example or query input before lookup: a dense vector, a sparse vector, or a point id.
 VectorInput = np.ndarray | SparseVector | PointId
 
-VECTOR_KINDS = ("nearest", "recommend", "discover", "context")
-
 
 @dataclass
 class QueryPlan:

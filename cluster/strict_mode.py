@@ -9,10 +9,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 from cluster.query_request import QueryPlan
 from node.engine.filters import CompiledFilter
 from node.errors import BadRequest, FlotillaError
+
+# The `timeout` query parameter of the request being served, in seconds (None: not given).
+REQUEST_TIMEOUT: ContextVar[int | None] = ContextVar("request_timeout", default=None)
 
 
 class TooManyRequests(FlotillaError):
@@ -56,6 +60,7 @@ def check_query(strict: dict | None, plan: QueryPlan, indexed: Iterable[str]) ->
     """A query plan and all its prefetches."""
     if strict is None:
         return
+    check_timeout(strict)
     indexed = set(indexed)
     limit = strict.get("max_query_limit")
     if limit is not None and plan.limit > limit:
@@ -107,8 +112,18 @@ def check_upsert(strict: dict | None, batch_size: int, points_now: int) -> None:
         )
 
 
-def check_timeout(strict: dict | None, timeout: int | None) -> None:
+def parse_timeout(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(f"timeout: expected a positive number of seconds, got {raw!r}")
+    return int(raw)
+
+
+def check_timeout(strict: dict | None) -> None:
+    """The request's `timeout` against strict mode's max_timeout."""
     cap = (strict or {}).get("max_timeout")
+    timeout = REQUEST_TIMEOUT.get()
     if cap is not None and timeout is not None and timeout > cap:
         raise BadRequest(f"timeout: {timeout} exceeds the strict mode limit of {cap} (max_timeout)")
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from node.api import cluster, collections, internal, points, query, service
 from node.api.auth import api_key_middleware
 from node.api.envelope import envelope_middleware
-from node.api.read_consistency import read_consistency_middleware
+from node.api.request_params import request_params_middleware
 from node.runtime import Node
 from node.settings import Settings
 
@@ -21,7 +21,7 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 def build_app(node: Node) -> web.Application:
-    middlewares = [node.metrics.middleware, envelope_middleware, read_consistency_middleware]
+    middlewares = [node.metrics.middleware, envelope_middleware, request_params_middleware]
     if node.settings.service.api_key:
         middlewares.insert(1, api_key_middleware(node.settings.service.api_key))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)

@@ -12,15 +12,27 @@ from qdrant_client.http.api.collections_api import jsonable_encoder
 from cluster.collection_config import (
     apply_collection_update,
     build_collection_config,
-    config_changes_storage,
     dense_vector_params,
-    effective_hnsw_config,
-    effective_quantization_config,
     has_named_vectors,
     validate_collection_name,
 )
+from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest
 
+
+def effective(config: dict, vector_name: str):
+    """The settings the engine applies to one vector (its overrides over the collection's)."""
+    return ShardConfig.from_collection_config(config).dense[vector_name]
+
+
+def rebuilt_vectors(old: dict, new: dict) -> set[str]:
+    """Vectors whose segments the engine rebuilds after a config change: the index layout
+    (HNSW params, quantization, on-disk placement) differs."""
+    before, after = ShardConfig.from_collection_config(old), ShardConfig.from_collection_config(new)
+    return {
+        name for name in after.dense
+        if name not in before.dense or before.index_layout(name) != after.index_layout(name)
+    }
 
 def wire(model: object) -> dict:
     """The JSON body qdrant-client's REST transport would send for this model."""
@@ -293,7 +305,7 @@ def test_client_quantization_kinds(quantization: object, expected: dict) -> None
     )
     config = build(body)
     assert config["quantization_config"] == expected
-    assert effective_quantization_config(config, "") == expected
+    assert effective(config, "").quantization == expected
 
 
 def test_client_strict_mode() -> None:
@@ -576,14 +588,14 @@ def test_update_unnamed_vector_on_disk_doc_example(single: dict) -> None:
     assert patch == {"vectors": {"": {"on_disk": True}}}
     new = update(single, patch)
     assert new["params"]["vectors"]["on_disk"] is True
-    assert config_changes_storage(single, new) == {""}
+    assert rebuilt_vectors(single, new) == {""}
 
 
 def test_update_named_vector_on_disk_doc_example(named: dict) -> None:
     new = update(named, {"vectors": {"my_vector": {"on_disk": True}}})
     assert new["params"]["vectors"]["my_vector"]["on_disk"] is True
     assert "on_disk" not in new["params"]["vectors"]["other"]
-    assert config_changes_storage(named, new) == {"my_vector"}
+    assert rebuilt_vectors(named, new) == {"my_vector"}
 
 
 def test_update_hnsw_and_quantization_doc_example(named: dict) -> None:
@@ -617,13 +629,13 @@ def test_update_hnsw_and_quantization_doc_example(named: dict) -> None:
     assert new["hnsw_config"]["m"] == 16
     scalar = {"scalar": {"type": "int8", "quantile": 0.8, "always_ram": False}}
     assert new["quantization_config"] == scalar
-    assert effective_quantization_config(new, "other") == scalar
-    assert effective_quantization_config(new, "my_vector") == vector["quantization_config"]
-    assert effective_hnsw_config(new, "other")["ef_construct"] == 123
-    assert effective_hnsw_config(new, "my_vector")["ef_construct"] == 123
-    assert effective_hnsw_config(new, "my_vector")["m"] == 32
+    assert effective(new, "other").quantization == scalar
+    assert effective(new, "my_vector").quantization == vector["quantization_config"]
+    assert effective(new, "other").hnsw.ef_construct == 123
+    assert effective(new, "my_vector").hnsw.ef_construct == 123
+    assert effective(new, "my_vector").hnsw.m == 32
     # Both vectors inherit the collection HNSW/quantization change.
-    assert config_changes_storage(named, new) == {"my_vector", "other"}
+    assert rebuilt_vectors(named, new) == {"my_vector", "other"}
 
 
 def test_update_vector_hnsw_diff_merges_and_empty_resets(named: dict) -> None:
@@ -631,7 +643,10 @@ def test_update_vector_hnsw_diff_merges_and_empty_resets(named: dict) -> None:
     assert new["params"]["vectors"]["my_vector"]["hnsw_config"] == {"m": 8, "ef_construct": 64}
     reset = update(new, {"vectors": {"my_vector": {"hnsw_config": {}}}})
     assert "hnsw_config" not in reset["params"]["vectors"]["my_vector"]
-    assert effective_hnsw_config(reset, "my_vector") == reset["hnsw_config"]
+    hnsw = effective(reset, "my_vector").hnsw
+    assert (hnsw.m, hnsw.ef_construct) == (
+        reset["hnsw_config"]["m"], reset["hnsw_config"]["ef_construct"]
+    )
 
 
 def test_update_quantization_disabled(single: dict) -> None:
@@ -649,7 +664,7 @@ def test_update_vector_quantization_disabled_falls_back_to_collection(named: dic
         named,
         {"quantization_config": collection_q, "vectors": {"other": {"quantization_config": own_q}}},
     )
-    assert effective_quantization_config(config, "other") == own_q
+    assert effective(config, "other").quantization == own_q
     patch = wire(
         models.UpdateCollection(
             vectors={"other": models.VectorParamsDiff(quantization_config=models.Disabled.DISABLED)}
@@ -657,8 +672,8 @@ def test_update_vector_quantization_disabled_falls_back_to_collection(named: dic
     )
     new = update(config, patch)
     assert "quantization_config" not in new["params"]["vectors"]["other"]
-    assert effective_quantization_config(new, "other") == collection_q
-    assert config_changes_storage(config, new) == {"other"}
+    assert effective(new, "other").quantization == collection_q
+    assert rebuilt_vectors(config, new) == {"other"}
 
 
 def test_update_params(single: dict) -> None:
@@ -703,7 +718,7 @@ def test_update_sparse_vectors(named: dict) -> None:
         "index": {"on_disk": False, "full_scan_threshold": 100},
         "modifier": "idf",
     }
-    assert config_changes_storage(named, new) == set()
+    assert rebuilt_vectors(named, new) == set()
 
 
 def test_update_strict_mode_merges(single: dict) -> None:
@@ -818,23 +833,18 @@ def test_update_unknown_vector_on_single_collection_hints_at_empty_name(single: 
 # --- derived views ------------------------------------------------------------------------------
 
 
-def test_effective_configs_reject_unknown_vector(named: dict) -> None:
-    rejects(effective_hnsw_config, named, "nope", match="'nope' does not exist")
-    rejects(effective_quantization_config, named, "", match="does not exist")
-
-
 def test_storage_unchanged_for_unrelated_updates(named: dict) -> None:
     new = update(
         named,
         {"optimizers_config": {"indexing_threshold": 5}, "params": {"on_disk_payload": True}},
     )
-    assert config_changes_storage(named, new) == set()
+    assert rebuilt_vectors(named, new) == set()
 
 
 def test_storage_change_for_collection_hnsw_skips_fully_overridden_vector(named: dict) -> None:
     # my_vector pins m itself, so a collection-level m change only reaches "other".
     new = update(named, {"hnsw_config": {"m": 4}})
-    assert config_changes_storage(named, new) == {"other"}
+    assert rebuilt_vectors(named, new) == {"other"}
 
 
 def test_has_named_vectors_for_collection_without_dense_vectors() -> None:

@@ -123,7 +123,7 @@ def test_strict_mode_refusals(client, unique_name):
         strict_mode_config=models.StrictModeConfig(
             enabled=True, max_query_limit=5, unindexed_filtering_retrieve=False,
             search_max_hnsw_ef=64, search_allow_exact=False, upsert_max_batchsize=3,
-            filter_max_conditions=2),
+            filter_max_conditions=2, max_timeout=5),
     )
     client.create_payload_index(unique_name, "tag", field_schema="keyword", wait=True)
     client.upsert(unique_name, [models.PointStruct(id=i, vector=[i, 1], payload={"tag": "a"})
@@ -138,6 +138,7 @@ def test_strict_mode_refusals(client, unique_name):
         dict(query=[1, 1], search_params=models.SearchParams(hnsw_ef=128)),
         dict(query=[1, 1], search_params=models.SearchParams(exact=True)),
         dict(query=[1, 1], query_filter=models.Filter(must=[tag, tag, tag])),
+        dict(query=[1, 1], timeout=10),
     ]
     for kwargs in refused:
         with pytest.raises(UnexpectedResponse) as error:

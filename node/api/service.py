@@ -27,14 +27,10 @@ def routes(node: Node) -> list[web.RouteDef]:
             return web.Response(status=503, text="not ready")
         return web.Response(text="all shards are ready")
 
-    async def metrics(request: web.Request) -> web.Response:
-        body, content_type = node.metrics.render()
-        return web.Response(body=body, headers={"Content-Type": content_type})
-
     return [
         web.get("/", root),
         web.get("/healthz", healthz),
         web.get("/livez", livez),
         web.get("/readyz", readyz),
-        web.get("/metrics", metrics),
+        web.get("/metrics", node.metrics.handle_metrics),
     ]

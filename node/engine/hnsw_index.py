@@ -68,6 +68,3 @@ class HnswIndex:
             np.ascontiguousarray(queries, dtype=np.float32), k=k, num_threads=threads,
             filter=filter_fn,
         )
-
-    def memory_bytes(self) -> int:
-        return self.count * (self.spec.hnsw.m * 2 * 4 + 16)

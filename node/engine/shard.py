@@ -239,10 +239,6 @@ class LocalShard:
                 return sum(s.live_count for s in self.segments)
             return sum(int(filter_mask(s, point_filter).sum()) for s in self.segments)
 
-    def ids_matching(self, point_filter: PointFilter) -> list[PointId]:
-        with self.lock:
-            return self._ids_matching(point_filter)
-
     def _ids_matching(self, point_filter: PointFilter) -> list[PointId]:
         found: list[PointId] = []
         for segment in self.segments:
@@ -306,12 +302,6 @@ class LocalShard:
             self._pending_at_start = False
             if self._storage_mismatch(self.appendable):
                 self._seal_appendable()
-        self._maybe_start_optimizer()
-
-    def trigger_optimizers(self) -> None:
-        """An update with no data: resumes optimizations paused since a restart."""
-        with self.lock:
-            self._pending_at_start = False
         self._maybe_start_optimizer()
 
     def _storage_mismatch(self, segment: Segment) -> bool:

@@ -133,17 +133,13 @@ def _hit(score: float, pid: PointId, segment: Segment, offset: int, params: Sear
 
 def sparse_statistics(shard: LocalShard, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
     """(live points, document frequency of each index in the sparse vector): inputs of IDF.
-    Like the reference, every point counts in the total, with the vector or not."""
+    Like the reference, every point counts in the total, with the vector or not. A deleted
+    point's sparse vectors are dropped at once, so the matrices hold live rows only."""
     total, df = 0, np.zeros(len(indices), dtype=np.int64)
     with shard.lock:
         for segment in shard.segments:
-            matrix = segment.sparse_matrix(name)
-            live = ~segment.deleted[matrix.offsets] if len(matrix.offsets) else np.zeros(0, bool)
             total += segment.live_count
-            if len(indices) and len(matrix.offsets):
-                row_of_entry = np.repeat(live, np.diff(matrix.indptr))
-                live_indices = matrix.indices[row_of_entry]
-                df += np.array([(live_indices == i).sum() for i in indices], dtype=np.int64)
+            df += segment.sparse_matrix(name).document_frequency(np.asarray(indices))
     return total, df
 
 

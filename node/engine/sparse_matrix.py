@@ -52,5 +52,10 @@ class SparseMatrix:
         return scores
 
     def document_frequency(self, indices: np.ndarray) -> np.ndarray:
-        """For each of `indices`, how many rows hold a value there."""
-        return np.array([int((self.indices == i).sum()) for i in indices], dtype=np.int64)
+        """For each of `indices`, how many rows hold a value there (indices are unique per
+        row, so counting entries counts rows)."""
+        present, counts = np.unique(self.indices, return_counts=True)
+        if not len(present):
+            return np.zeros(len(indices), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(present, indices), len(present) - 1)
+        return np.where(present[pos] == indices, counts[pos], 0).astype(np.int64)
