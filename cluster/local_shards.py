@@ -95,6 +95,7 @@ class LocalShards:
     def flush_all(self, force: bool = False) -> None:
         for shard in list(self._shards.values()):
             shard.flush(force=force)
+            shard.maybe_start_optimizer()  # some optimizations wait for writes to pause
 
     def close(self) -> None:
         with self._lock:

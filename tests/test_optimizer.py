@@ -425,6 +425,39 @@ def test_vacuum_after_deletes_and_overwrites(
     check_points(client, name, points)
 
 
+def test_merge_settles_to_default_segment_number(
+    client: QdrantClient, http: HttpSession, unique_name: str
+) -> None:
+    """Each batch over the indexing threshold is sealed as its own segment; the merge optimizer
+    then folds them, and the idle tail, into default_segment_number indexed segments."""
+    name = unique_name
+    count, dim = 2400, 16  # 64 bytes a row: 10 kB is 160 rows
+    points = make_points(np.random.default_rng(7), range(count), dim, "v1")
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=dim, distance=models.Distance.EUCLID),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=10),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=10, default_segment_number=1
+        ),
+    )
+    upsert(client, name, dict(list(points.items())[:2000]), batch=400)
+    upsert(client, name, dict(list(points.items())[2000:]), batch=400)  # the tail: 400 rows
+
+    def settled() -> dict[str, Any] | None:
+        result = info(http, name)
+        done = result["status"] == GREEN and result["indexed_vectors_count"] == count
+        # One merged segment and the empty appendable one.
+        return result if done and result["segments_count"] <= 2 else None
+
+    final = wait_for(settled, 60, "the segments to merge")
+    assert final["points_count"] == count, final
+    assert optimizer_runs(http, name, "merge") >= 1
+    check_points(client, name, points)
+    hits = client.query_points(name, query=points[123][0], limit=1).points
+    assert hits[0].id == 123
+
+
 # --- metrics -----------------------------------------------------------------------------------
 
 

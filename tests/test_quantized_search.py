@@ -10,6 +10,8 @@ import pytest
 from nodeproc import NodeProcess
 from qdrant_client import QdrantClient, models
 
+# Binary codes of few dimensions rank poorly; 128 is a typical size where they are used.
+DIM = 128
 QUANTIZATIONS = {
     "scalar": models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
         type=models.ScalarType.INT8, quantile=0.99, always_ram=True)),
@@ -36,11 +38,14 @@ def test_quantized_scan_recall_and_restart(tmp_path, method):
     try:
         client = QdrantClient(url=node.url, timeout=30)
         rng = np.random.default_rng(4)
-        centers = rng.normal(size=(30, 32)) * 3
-        data = (centers[rng.integers(0, 30, 3000)] + rng.normal(size=(3000, 32))).astype(
-            np.float32)
+        centers = rng.normal(size=(30, DIM)) * 3
+        # Queries from the data's own distribution; all centred, as embeddings usually are
+        # (sign bits of off-centre data say little).
+        rows = centers[rng.integers(0, 30, 3020)] + rng.normal(size=(3020, DIM))
+        rows = (rows - rows.mean(axis=0)).astype(np.float32)
+        data, queries = rows[:3000], rows[3000:]
         client.create_collection(
-            "q", vectors_config=models.VectorParams(size=32, distance="Cosine"),
+            "q", vectors_config=models.VectorParams(size=DIM, distance="Cosine"),
             optimizers_config=models.OptimizersConfigDiff(indexing_threshold=50),
             quantization_config=QUANTIZATIONS[method],
         )
@@ -52,7 +57,7 @@ def test_quantized_scan_recall_and_restart(tmp_path, method):
         # A small filtered candidate set is scanned: with quantized codes when there are some.
         client.update_collection("q", hnsw_config=models.HnswConfigDiff(full_scan_threshold=10000))
         hits = 0
-        for query in rng.normal(size=(20, 32)).tolist():
+        for query in queries.tolist():
             exact = client.query_points("q", query=query, query_filter=part, limit=10,
                                         search_params=models.SearchParams(exact=True)).points
             fast = client.query_points("q", query=query, query_filter=part, limit=10,

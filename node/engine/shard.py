@@ -34,6 +34,8 @@ from node.engine.wal import WriteAheadLog
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+# Seconds without writes after which the appendable tail may join a merge.
+TAIL_IDLE_SECONDS = 1.0
 
 
 @dataclass
@@ -85,6 +87,7 @@ class LocalShard:
             self._apply(pickle.loads(record), seq)
             self.applied_seq = seq
         self._last_flush = time.monotonic()
+        self._last_write = time.monotonic()
         self._optimizer: threading.Thread | None = None
         self._optimizer_error: str | None = None
         self._closed = False
@@ -145,6 +148,7 @@ class LocalShard:
         self._apply(op, seq)
         self.applied_seq = seq
         self._pending_at_start = False
+        self._last_write = time.monotonic()
         if self._transfer_queue is not None and not from_transfer:
             self._transfer_queue.append(op)
         return seq
@@ -181,7 +185,7 @@ class LocalShard:
     def _after_write(self, seq: int, sync: bool) -> int:
         if sync:
             self.wal.sync()  # outside the lock: concurrent writers share the fsync
-        self._maybe_start_optimizer()
+        self.maybe_start_optimizer()
         return seq
 
     def _apply(self, op: tuple, seq: int) -> None:
@@ -302,7 +306,7 @@ class LocalShard:
             self._pending_at_start = False
             if self._storage_mismatch(self.appendable):
                 self._seal_appendable()
-        self._maybe_start_optimizer()
+        self.maybe_start_optimizer()
 
     def _storage_mismatch(self, segment: Segment) -> bool:
         if segment.payload_on_disk != self.config.on_disk_payload:
@@ -336,23 +340,61 @@ class LocalShard:
             and segment.deleted_count > opt.deleted_threshold * segment.total
         )
 
-    def _next_optimization(self) -> tuple[str, Segment] | None:
+    def _next_optimization(self) -> tuple[str, list[Segment]] | None:
         if self.config.optimizer.max_optimization_threads == 0:
             return None  # optimizations disabled by config
         for segment in self.segments:
             if not segment.sealed:
                 if self._needs_index(segment):
-                    return ("index", segment)
+                    return ("index", [segment])
                 continue
             if self._storage_mismatch(segment) or self._index_mismatch(segment):
-                return ("rebuild", segment)
+                return ("rebuild", [segment])
             if self._needs_vacuum(segment):
-                return ("vacuum", segment)
+                return ("vacuum", [segment])
             if self._needs_index(segment):
-                return ("index", segment)
-        return None
+                return ("index", [segment])
+        merge = self._merge_candidates()
+        return ("merge", merge) if merge else None
 
-    def _maybe_start_optimizer(self) -> None:
+    def _merge_candidates(self) -> list[Segment]:
+        """The smallest segments to merge into one, so the shard settles to its target count
+        of segments (fewer graphs to search per query), within `max_segment_size`.
+
+        The appendable tail takes part only once writes paused and it grew past the size at
+        which a full scan stops being cheap; merging it into a sealed neighbour gets it a graph
+        without building one for a tail that keeps growing."""
+        opt = self.config.optimizer
+        if not self.config.dense:
+            return []
+        pool = [s for s in self.segments if s.sealed and s.live_count > 0]
+        tail = self.appendable
+        if (
+            tail.live_count > 0
+            and time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS
+            and tail.unindexed_vector_kb() > self._full_scan_kb()
+        ):
+            pool.append(tail)
+        excess = len(pool) - opt.segment_target()
+        if excess <= 0:
+            return []
+        pool.sort(key=lambda s: s.unindexed_vector_kb())
+        chosen, size = [], 0.0
+        for segment in pool:
+            if len(chosen) > excess or size + segment.unindexed_vector_kb() > opt.max_segment_kb():
+                break
+            chosen.append(segment)
+            size += segment.unindexed_vector_kb()
+        return chosen if len(chosen) >= 2 else []
+
+    def _full_scan_kb(self) -> float:
+        """The smallest `full_scan_threshold` of the dense vectors, per point row."""
+        row_bytes = self.config.vector_row_bytes()
+        return min(spec.hnsw.full_scan_threshold_kb * row_bytes / (spec.size * 4)
+                   for spec in self.config.dense.values())
+
+    def maybe_start_optimizer(self) -> None:
+        """Start the optimizer thread if some optimization is due and none runs."""
         with self.lock:
             if self._closed or self._pending_at_start:
                 return
@@ -374,13 +416,13 @@ class LocalShard:
                     task = self._next_optimization()
                     if task is None:
                         return
-                    kind, segment = task
-                    if segment is self.appendable:
+                    kind, segments = task
+                    if self.appendable in segments:
                         self._seal_appendable()
                 if kind == "index":
-                    self._build_indexes(segment)
+                    self._build_indexes(segments[0])
                 else:
-                    self._rebuild(segment)
+                    self._rebuild(segments)
                 if self._on_optimizer_run is not None:
                     self._on_optimizer_run(kind)
         except Exception as exc:  # the shard keeps serving; the status turns red
@@ -427,39 +469,52 @@ class LocalShard:
                 segment.attach_index(name, built, self.config.index_layout(name))
                 self.flush(force=True)
 
-    def _rebuild(self, source: Segment) -> None:
-        """Copy the live points of `source` into a new segment built for the current config."""
+    def _rebuild(self, sources: list[Segment]) -> None:
+        """Copy the live points of `sources` into one new segment built for the current
+        config (a rebuild or vacuum of one segment, or a merge of several)."""
         with self.lock:
-            source.touched = set()
-            offsets = source.live_offsets()
             config = self.config
+            plan = []
+            for source in sources:
+                source.touched = set()
+                plan.append((source, source.live_offsets()))
         target = self._new_segment(config)
         target.sealed = True
-        for start in range(0, len(offsets), 4096):
-            chunk = offsets[start : start + 4096]
-            with self.lock:
-                batch = source.as_batch(chunk)
-                versions = source.versions[chunk].copy()
-            _append_with_versions(target, batch, versions)
+        for source, offsets in plan:
+            for start in range(0, len(offsets), 4096):
+                chunk = offsets[start : start + 4096]
+                with self.lock:
+                    batch = source.as_batch(chunk)
+                    versions = source.versions[chunk].copy()
+                _append_with_versions(target, batch, versions)
         if self._needs_index_for(target, config):
             self._build_target_indexes(target, config)
         with self.lock:
             if self._closed:
                 target.close()
                 return
-            for offset in sorted(source.touched or ()):
-                pid = source.point_ids[offset]
-                version = int(source.versions[offset])
-                if source.deleted[offset]:
-                    if pid in target.id_to_offset:
-                        target.delete(pid, version)
-                else:
-                    target.set_payload(pid, source.payload(offset), version)
-            source.touched = None
-            self.segments[self.segments.index(source)] = target
+            for source in sources:
+                self._replay_touched(source, target)
+            at = min(self.segments.index(source) for source in sources)
+            self.segments = [s for s in self.segments if s not in sources]
+            self.segments.insert(at, target)
             self.flush(force=True)
-            source.close()
-            remove_tree(source.directory)
+            for source in sources:
+                source.close()
+                remove_tree(source.directory)
+
+    @staticmethod
+    def _replay_touched(source: Segment, target: Segment) -> None:
+        """Changes made to `source` while it was copied, made again on the copy."""
+        for offset in sorted(source.touched or ()):
+            pid = source.point_ids[offset]
+            version = int(source.versions[offset])
+            if source.deleted[offset]:
+                if pid in target.id_to_offset:
+                    target.delete(pid, version)
+            else:
+                target.set_payload(pid, source.payload(offset), version)
+        source.touched = None
 
     def _needs_index_for(self, segment: Segment, config: ShardConfig) -> bool:
         threshold = config.optimizer.indexing_threshold_kb

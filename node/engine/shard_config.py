@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
+# `max_segment_size` when the config leaves it unset: large enough that a shard's data sits
+# in few graphs (fewer graphs per query), small enough that one rebuild stays bounded.
+AUTO_MAX_SEGMENT_KB = 200_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,15 @@ class OptimizerParams:
     flush_interval_sec: int = 5
     max_segment_size_kb: int | None = None
     max_optimization_threads: int | None = 1
+    default_segment_number: int = 0  # 0: as many as the machine has cores
+
+    def segment_target(self) -> int:
+        """How many sealed segments the merge optimizer settles a shard to."""
+        return self.default_segment_number or max(1, os.cpu_count() or 1)
+
+    def max_segment_kb(self) -> int:
+        """The largest segment (kB of vectors) a merge may produce."""
+        return self.max_segment_size_kb or AUTO_MAX_SEGMENT_KB
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,7 @@ class ShardConfig:
                 flush_interval_sec=int(opt.get("flush_interval_sec", 5)),
                 max_segment_size_kb=opt.get("max_segment_size"),
                 max_optimization_threads=opt.get("max_optimization_threads", 1),
+                default_segment_number=int(opt.get("default_segment_number") or 0),
             ),
             on_disk_payload=bool(params.get("on_disk_payload", False)),
             wal_capacity_mb=int(wal.get("wal_capacity_mb", 32)),
