@@ -106,13 +106,10 @@ class QueryExecutor:
     ) -> list[Hit]:
         query, mentioned = await self._resolve(view, plan)
         point_filter = _excluding(plan.filter, mentioned) if mentioned else plan.filter
-        per_shard = await asyncio.gather(
-            *(
-                shard.query(query, k, _lean(plan.params), point_filter, plan.score_threshold,
-                            restrict)
-                for shard in view.shards
-            )
-        )
+        calls = [shard.query(query, k, _lean(plan.params), point_filter, plan.score_threshold,
+                             restrict) for shard in view.shards]
+        # One shard (a single node's usual case) is awaited as is: no task to schedule.
+        per_shard = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         spec = None if query.sparse else view.config.dense[query.vector_name]
         sign = -1.0 if query.bigger_is_better(spec) else 1.0
         merged = sorted((h for hits in per_shard for h in hits), key=lambda h: sign * h[0])

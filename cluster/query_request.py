@@ -85,7 +85,7 @@ def read_vector_input(raw: object, where: str) -> VectorInput:
     if isinstance(raw, list):
         if raw and isinstance(raw[0], list):
             raise BadRequest(f"{where}: multi-vectors are not supported")
-        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in raw):
+        if not set(map(type, raw)) <= {float, int}:  # bool, a subclass of int, is refused
             raise BadRequest(f"{where}: expected a vector of numbers")
         vector = np.asarray(raw, dtype=np.float64)
         if not np.isfinite(vector).all():

@@ -174,6 +174,10 @@ class QueryRouter:
         with_payload = body.get("with_payload", False)
         with_vector = body.get("with_vector", body.get("with_vectors", False))
         select_payload(None, with_payload)  # validates the selector even when nothing matched
+        if plan.kind != "order_by" and with_payload in (False, None) and with_vector in (
+                False, None):  # ids and scores only: the common case, built directly
+            return [{"id": pid, "version": 0, "score": score, "payload": None, "vector": None}
+                    for score, pid, _, _ in hits]
         out = []
         for score, pid, payload, vectors in hits:
             record = record_json(pid, payload, vectors, with_payload=with_payload,

@@ -19,6 +19,7 @@ from node.engine.search import SearchParams
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_query import (
     Hit,
+    is_light,
     query_shard,
     query_shard_batch,
     scan_shard,
@@ -77,7 +78,16 @@ class LocalShardAccess:
         return await asyncio.to_thread(scan_shard, self.shard, point_filter, restrict)
 
     async def query(self, query, k, params, point_filter, score_threshold, restrict) -> list[Hit]:
-        return await asyncio.to_thread(query_shard, self.shard, query, k, params, point_filter,
+        shard = self.shard
+        # A light query runs right here when the shard is free: the round trip through a
+        # worker thread (and the wait for the GIL on its way back) costs more than it does.
+        if is_light(shard, query, point_filter, restrict) and shard.lock.acquire(blocking=False):
+            try:
+                return query_shard(shard, query, k, params, point_filter, score_threshold,
+                                   restrict)
+            finally:
+                shard.lock.release()
+        return await asyncio.to_thread(query_shard, shard, query, k, params, point_filter,
                                        score_threshold, restrict)
 
     async def query_batch(self, vector_name, queries, k, params, score_threshold

@@ -18,6 +18,8 @@ from node.api.envelope import Handler
 
 @web.middleware
 async def request_params_middleware(request: web.Request, handler: Handler):
+    if not request.query_string:  # most requests: no need to parse a query string
+        return await handler(request)
     query = request.query
     if "consistency" not in query and "ordering" not in query and "timeout" not in query:
         return await handler(request)

@@ -63,9 +63,12 @@ def search_segment(
     if index is not None and not params.exact and not (allowed is not None and small):
         # Manhattan's graph is built in L2: ask it for more candidates, rescoring picks the best.
         wanted = k * 4 if spec.distance == "Manhattan" else k
-        offsets = _graph_candidates(index, query, min(wanted, candidates), params, mask, allowed)
-        if offsets is not None:
-            scores = score_rows(spec, query, storage.vectors()[offsets])
+        found = _graph_candidates(index, query, min(wanted, candidates), params, mask, allowed)
+        if found is not None:
+            offsets, distances = found
+            scores = graph_scores(spec, distances)
+            if scores is None:
+                scores = score_rows(spec, query, storage.vectors()[offsets])
             return _best(spec, scores, offsets, k, score_threshold)
     offsets = np.flatnonzero(mask)
     quantized = segment.quantized.get(spec.name)
@@ -89,17 +92,30 @@ def _quantized_scan(spec, storage, quantized, query, offsets, k, options, thresh
     return _best(spec, scores, candidates, k, threshold)
 
 
-def _graph_candidates(index, query, k, params, mask, allowed) -> np.ndarray | None:
+def _graph_candidates(index, query, k, params, mask, allowed
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
     ef = params.hnsw_ef or index.spec.hnsw.ef_construct
     filter_fn = None
     if allowed is not None:
         limit = len(mask)
         filter_fn = lambda label: label < limit and bool(mask[label])  # noqa: E731
     try:
-        labels, _ = index.search(query[None, :], k, ef, filter_fn)
+        labels, distances = index.search(query[None, :], k, ef, filter_fn)
     except RuntimeError:
         return None  # the graph could not return k results: fall back to exact search
-    return labels[0].astype(np.int64)
+    return labels[0].astype(np.int64), distances[0]
+
+
+def graph_scores(spec: DenseVectorSpec, distances: np.ndarray) -> np.ndarray | None:
+    """Scores straight from the graph's distances where its space computes the score itself
+    on the very rows stored (float32): no need to read the rows again to rescore them."""
+    if spec.datatype != "float32":
+        return None
+    if spec.distance in ("Cosine", "Dot"):  # hnswlib's inner-product distance is 1 - dot
+        return (1.0 - distances).astype(np.float32)
+    if spec.distance == "Euclid":  # hnswlib's l2 distance is squared
+        return np.sqrt(np.maximum(distances, 0.0)).astype(np.float32)
+    return None
 
 
 def _best(spec, scores, offsets, k, threshold) -> tuple[np.ndarray, np.ndarray]:
@@ -130,14 +146,19 @@ def search_segment_batch(
         return [empty] * len(queries)
     wanted = min(k * 4 if spec.distance == "Manhattan" else k, candidates)
     try:
-        labels, _ = index.search(queries, wanted, params.hnsw_ef or spec.hnsw.ef_construct,
-                                 threads=os.cpu_count() or 1)
+        labels, distances = index.search(queries, wanted,
+                                         params.hnsw_ef or spec.hnsw.ef_construct,
+                                         threads=os.cpu_count() or 1)
     except RuntimeError:  # the graph could not return enough results: one at a time
         return [search_segment(segment, spec, q, k, params, None, score_threshold)
                 for q in queries]
+    labels = labels.astype(np.int64)
+    all_scores = graph_scores(spec, distances)
+    if all_scores is not None and score_threshold is None and wanted == k:
+        return list(zip(all_scores, labels, strict=True))  # already best first
     rows = storage.vectors()
     results = []
-    for query, found in zip(queries, labels.astype(np.int64), strict=True):
-        scores = score_rows(spec, query, rows[found])
+    for i, (query, found) in enumerate(zip(queries, labels, strict=True)):
+        scores = all_scores[i] if all_scores is not None else score_rows(spec, query, rows[found])
         results.append(_best(spec, scores, found, k, score_threshold))
     return results

@@ -13,7 +13,12 @@ from node.engine.ids import PointId
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
 from node.engine.scoring import smaller_is_better
-from node.engine.search import SearchParams, search_segment, search_segment_batch
+from node.engine.search import (
+    SearchParams,
+    full_scan_vectors,
+    search_segment,
+    search_segment_batch,
+)
 from node.engine.segment import Segment
 from node.engine.shard import LocalShard
 
@@ -71,6 +76,19 @@ def _segment_hits(
     return scores[order], offsets[order]
 
 
+def is_light(shard: LocalShard, query: VectorQuery, point_filter: PointFilter | None,
+             restrict_ids: set[PointId] | None) -> bool:
+    """Whether the query is an unfiltered graph search (plus small exact scans): cheaper to
+    run where it arrives than the hop to a worker thread costs."""
+    if query.sparse or query.kind != NEAREST or point_filter is not None or restrict_ids:
+        return False
+    spec = shard.config.dense.get(query.vector_name)
+    if spec is None:
+        return False
+    limit = full_scan_vectors(spec)
+    return all(query.vector_name in s.indexes or s.total <= limit for s in shard.segments)
+
+
 def query_shard(
     shard: LocalShard,
     query: VectorQuery,
@@ -88,16 +106,8 @@ def query_shard(
             scores, offsets = _segment_hits(
                 segment, shard, query, k, params, point_filter, score_threshold, restrict_ids
             )
-            found.extend(
-                (float(sc), segment.point_ids[o], segment, int(o))
-                for sc, o in zip(scores, offsets, strict=True)
-            )
-        sign = -1.0 if query.bigger_is_better(spec) else 1.0
-        found.sort(key=lambda item: sign * item[0])
-        return [
-            _hit(score, pid, segment, off, params)
-            for score, pid, segment, off in found[:k]
-        ]
+            _collect(found, segment, scores, offsets)
+        return _best_hits(found, k, query.bigger_is_better(spec), params)
 
 
 def query_shard_batch(
@@ -115,20 +125,29 @@ def query_shard_batch(
         for segment in shard.segments:
             per_query = search_segment_batch(segment, spec, queries, k, params, score_threshold)
             for hits, (scores, offsets) in zip(found, per_query, strict=True):
-                hits.extend((float(sc), segment.point_ids[o], segment, int(o))
-                            for sc, o in zip(scores, offsets, strict=True))
-        sign = 1.0 if smaller_is_better(spec.distance) else -1.0
-        out = []
-        for hits in found:
-            hits.sort(key=lambda item: sign * item[0])
-            out.append([_hit(score, pid, segment, off, params)
-                        for score, pid, segment, off in hits[:k]])
-        return out
+                _collect(hits, segment, scores, offsets)
+        bigger = not smaller_is_better(spec.distance)
+        return [_best_hits(hits, k, bigger, params) for hits in found]
 
 
-def _hit(score: float, pid: PointId, segment: Segment, offset: int, params: SearchParams) -> Hit:
-    return (score, pid, segment.payload(offset) if params.with_payload else None,
-            segment.vectors_of(offset) if params.with_vectors else {})
+def _collect(found: list, segment: Segment, scores: np.ndarray, offsets: np.ndarray) -> None:
+    """Add a segment's (score, id, segment, offset) candidates; plain Python numbers, since
+    iterating numpy scalars one by one costs more than converting the arrays at once."""
+    ids = segment.point_ids
+    found.extend((score, ids[offset], segment, offset)
+                 for score, offset in zip(scores.tolist(), offsets.tolist(), strict=True))
+
+
+def _best_hits(found: list, k: int, bigger_is_better: bool, params: SearchParams) -> list[Hit]:
+    """The k best candidates as hits, with payload and vectors only where asked for."""
+    if len(found) > 1:
+        found.sort(key=lambda item: item[0], reverse=bigger_is_better)
+    best = found[:k]
+    if not (params.with_payload or params.with_vectors):
+        return [(score, pid, None, {}) for score, pid, _, _ in best]
+    return [(score, pid, segment.payload(off) if params.with_payload else None,
+             segment.vectors_of(off) if params.with_vectors else {})
+            for score, pid, segment, off in best]
 
 
 def sparse_statistics(shard: LocalShard, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
