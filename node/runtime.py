@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import secrets
 from pathlib import Path
@@ -28,6 +27,7 @@ from cluster.strict_mode import RateLimiter
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
+from node.memory import release_free_memory
 from node.settings import Settings, parse_uri
 
 log = logging.getLogger(__name__)
@@ -35,24 +35,6 @@ log = logging.getLogger(__name__)
 FLUSH_CHECK_SECONDS = 1.0
 RECONCILE_SECONDS = 2.0
 REMOVE_MEMBER_RETRY_SECONDS = 300.0
-
-
-def _malloc_trim():
-    """glibc's malloc_trim, or None off glibc."""
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Hand memory freed by request parsing (large JSON float lists) back to the system:
-    glibc keeps freed arenas mapped, which shows as resident memory long after an ingest."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def load_or_create_peer_id(storage: Path) -> int:

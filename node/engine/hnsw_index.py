@@ -35,7 +35,9 @@ class HnswIndex:
         )
         if len(labels):
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            if spec.distance == "Cosine":  # uint8 rows are stored as given
+            # float32 Cosine rows are stored normalised already; uint8 ones are stored as
+            # given, and float16 ones only nearly unit length after rounding.
+            if spec.distance == "Cosine" and spec.datatype != "float32":
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                 vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
             index.add_items(

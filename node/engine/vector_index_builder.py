@@ -32,7 +32,11 @@ def build_vector_index(segment: Segment, spec: DenseVectorSpec, live: np.ndarray
     storage = segment.dense[spec.name]
     offsets = live[storage.present[live]]
     rows = storage.vectors()
-    graph = HnswIndex.build(spec, np.asarray(rows[offsets], dtype=np.float32), offsets)
+    # Sorted, distinct and as many as the rows: every row, passed as a view, not a copy.
+    dense = offsets.size == len(rows)
+    graph = HnswIndex.build(
+        spec, np.asarray(rows if dense else rows[offsets], dtype=np.float32), offsets
+    )
     stamp = f"{spec.name.encode().hex() or 'default'}-{time.time_ns()}"
     graph_file = f"hnsw-{stamp}.bin"
     graph.save(segment.directory / graph_file)
