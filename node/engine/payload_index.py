@@ -8,6 +8,8 @@ Indexes live in memory and are rebuilt from the payloads when a segment is opene
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from node.engine.payload_path import values_at
@@ -23,34 +25,43 @@ def schema_type(schema: dict | str) -> str:
 
 
 class FieldIndex:
+    """Offsets by value, kept in compact typed arrays: a Python list or set of int objects
+    costs 4-8 times the memory per entry, and a segment holds an entry per point."""
+
     def __init__(self, key: str, kind: str) -> None:
         self.key = key
         self.kind = kind
-        self._postings: dict[object, list[int]] = {}
-        self._numbers: list[float] = []
-        self._number_offsets: list[int] = []
+        self._postings: dict[object, array] = {}
+        self._numbers = array("d")
+        self._number_offsets = array("q")
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
-        self._with_value: set[int] = set()
-        self._seen: set[int] = set()
+        self._with_value = bytearray()  # one flag per offset: holds a value of the key
+        # Offsets are indexed as they are appended; one added again had its payload changed.
+        self._next_offset = 0
         # True once a point's payload changed after it was indexed: its old entries remain,
         # so lookups are only a superset and the filter must check each candidate.
         self.stale = False
 
     def add(self, offset: int, payload: dict | None) -> None:
-        if offset in self._seen:
+        if offset < self._next_offset:
             self.stale = True
-        self._seen.add(offset)
+        self._next_offset = max(self._next_offset, offset + 1)
         if not payload:
             return
         values = values_at(payload, self.key)
         if not values:
             return
-        self._with_value.add(offset)
+        if len(self._with_value) <= offset:
+            self._with_value.extend(bytes(offset + 1 - len(self._with_value)))
+        self._with_value[offset] = 1
         for value in values:
             if isinstance(value, (list, dict)) or value is None:
                 continue
             if self.kind in KEYED_TYPES:
-                self._postings.setdefault(value, []).append(offset)
+                posting = self._postings.get(value)
+                if posting is None:
+                    posting = self._postings[value] = array("q")
+                posting.append(offset)
             if self.kind in RANGE_TYPES and isinstance(value, (int, float)):
                 self._numbers.append(float(value))
                 self._number_offsets.append(offset)
@@ -60,17 +71,19 @@ class FieldIndex:
         """Candidate offsets for a condition hint, or None when this index cannot tell."""
         kind, argument = hint
         if kind == "values" and self.kind in KEYED_TYPES:
-            found = [self._postings.get(v, ()) for v in argument]
-            return np.unique(np.fromiter((o for f in found for o in f), dtype=np.int64))
+            found = [np.frombuffer(self._postings[v], dtype=np.int64)
+                     for v in argument if v in self._postings]
+            return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         if kind == "range" and self.kind in RANGE_TYPES:
             return self._range(*argument)
         return None
 
     def _range(self, gt, gte, lt, lte) -> np.ndarray:
         if self._sorted is None:
-            numbers = np.asarray(self._numbers, dtype=np.float64)
+            numbers = np.frombuffer(self._numbers, dtype=np.float64)
             order = np.argsort(numbers, kind="stable")
-            self._sorted = (numbers[order], np.asarray(self._number_offsets, np.int64)[order])
+            self._sorted = (numbers[order],
+                            np.frombuffer(self._number_offsets, dtype=np.int64)[order])
         numbers, offsets = self._sorted
         low, high = 0, len(numbers)
         if gte is not None:
@@ -83,8 +96,8 @@ class FieldIndex:
             high = min(high, int(np.searchsorted(numbers, lt, side="left")))
         return np.unique(offsets[low:high]) if high > low else np.zeros(0, np.int64)
 
-    def offsets_with_value(self) -> set[int]:
-        return self._with_value
+    def offsets_with_value(self) -> np.ndarray:
+        return np.flatnonzero(np.frombuffer(self._with_value, dtype=np.uint8))
 
 
 def build_field_index(key: str, schema: dict | str, payloads) -> FieldIndex:

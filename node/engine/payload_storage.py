@@ -1,4 +1,4 @@
-"""Payload storage of a segment: a dict in RAM, or an append-only file read on demand.
+"""Payload storage of a segment: JSON bytes in RAM, or an append-only file read on demand.
 
 The on-disk form appends each new payload to a log and keeps only (position, length) per point
 in memory, so memory stays small for large payloads and any snapshot of the index is valid for
@@ -14,26 +14,42 @@ import orjson
 
 
 class RamPayloads:
-    def __init__(self, state: dict | None = None) -> None:
-        self._payloads: dict[int, dict] = dict(state or {})
+    """Payloads in memory as their JSON bytes, one slot per offset: a parsed dict of a few
+    keys costs several hundred bytes, its JSON a few dozen. Each read parses a fresh copy."""
+
+    def __init__(self, state: list | dict | None = None) -> None:
+        if isinstance(state, dict):  # the form earlier versions kept: offset -> payload dict
+            rows: list[bytes | None] = []
+            for offset, payload in state.items():
+                rows.extend([None] * (offset + 1 - len(rows)))
+                rows[offset] = _packed(payload) if payload else None
+            state = rows
+        self._rows: list[bytes | None] = list(state or [])
 
     def get(self, offset: int) -> dict | None:
-        return self._payloads.get(offset)
+        data = self._rows[offset] if offset < len(self._rows) else None
+        return None if data is None else orjson.loads(data)
 
     def set(self, offset: int, payload: dict | None) -> None:
-        if payload:
-            self._payloads[offset] = payload
-        else:
-            self._payloads.pop(offset, None)
+        if offset >= len(self._rows):
+            if not payload:
+                return
+            self._rows.extend([None] * (offset + 1 - len(self._rows)))
+        self._rows[offset] = _packed(payload) if payload else None
 
     def persist(self) -> None:
         pass
 
-    def state(self) -> dict:
-        return dict(self._payloads)
+    def state(self) -> list:
+        return list(self._rows)
 
     def close(self) -> None:
         pass
+
+
+def _packed(payload: dict) -> bytes:
+    # orjson's bytes keep the buffer it wrote into (kilobytes): copied to their exact size.
+    return bytes(memoryview(orjson.dumps(payload)))
 
 
 class DiskPayloads:

@@ -27,7 +27,7 @@ Change = Callable[["LocalShard", Segment, PointId, tuple, int], None]
 
 
 def _payload_copy(segment: Segment, pid: PointId) -> dict:
-    return copy.deepcopy(segment.payload(segment.id_to_offset[pid]) or {})
+    return segment.payload(segment.id_to_offset[pid]) or {}  # storage reads are fresh copies
 
 
 def _delete(shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:

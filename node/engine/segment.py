@@ -235,7 +235,7 @@ class Segment:
         index = self.payload_indexes.get(field)
         if index is None:
             return 0
-        return sum(1 for o in index.offsets_with_value() if not self.deleted[o])
+        return int((~self.deleted[index.offsets_with_value()]).sum())
 
     def _touch(self, offset: int) -> None:
         self.dirty = True
