@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from cluster.query_coalescer import coalescer_of
 from node.engine.ids import PointId
 from node.engine.point_batch import PointBatch
 from node.engine.query_scoring import VectorQuery
@@ -78,16 +79,9 @@ class LocalShardAccess:
         return await asyncio.to_thread(scan_shard, self.shard, point_filter, restrict)
 
     async def query(self, query, k, params, point_filter, score_threshold, restrict) -> list[Hit]:
-        shard = self.shard
-        # A light query runs right here when the shard is free: the round trip through a
-        # worker thread (and the wait for the GIL on its way back) costs more than it does.
-        if is_light(shard, query, point_filter, restrict) and shard.lock.acquire(blocking=False):
-            try:
-                return query_shard(shard, query, k, params, point_filter, score_threshold,
-                                   restrict)
-            finally:
-                shard.lock.release()
-        return await asyncio.to_thread(query_shard, shard, query, k, params, point_filter,
+        if is_light(self.shard, query, point_filter, restrict):
+            return await coalescer_of(self.shard).query(query, k, params, score_threshold)
+        return await asyncio.to_thread(query_shard, self.shard, query, k, params, point_filter,
                                        score_threshold, restrict)
 
     async def query_batch(self, vector_name, queries, k, params, score_threshold
