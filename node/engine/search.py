@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from node.engine.quantization import oversampled_limit
-from node.engine.scoring import passes_threshold, score_rows, top_k
+from node.engine.scoring import passes_threshold, score_rows, score_rows_many, top_k
 from node.engine.segment import Segment
 from node.engine.shard_config import DenseVectorSpec
 
@@ -138,6 +138,9 @@ def search_segment_batch(
     index = segment.indexes.get(spec.name)
     storage = segment.dense.get(spec.name)
     if index is None or params.exact or storage is None or k <= 0:
+        exact = _exact_batch(segment, spec, queries, k, params, score_threshold)
+        if exact is not None:
+            return exact
         return [search_segment(segment, spec, q, k, params, None, score_threshold)
                 for q in queries]
     _, candidates = segment.searchable(spec.name)
@@ -162,3 +165,26 @@ def search_segment_batch(
         scores = all_scores[i] if all_scores is not None else score_rows(spec, query, rows[found])
         results.append(_best(spec, scores, found, k, score_threshold))
     return results
+
+
+def _exact_batch(segment, spec, queries, k, params, threshold
+                 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Exact scores of a whole batch from one matrix product over the rows read once; None
+    where search_segment would take another path (quantized codes, skipped unindexed data,
+    a distance one product does not give)."""
+    storage = segment.dense.get(spec.name)
+    if storage is None or segment.total == 0 or k <= 0:
+        return None
+    mask, candidates = segment.searchable(spec.name)
+    small = candidates < full_scan_vectors(spec)
+    if candidates == 0 or (params.indexed_only and not small):
+        return None
+    options = params.quantization or {}
+    if segment.quantized.get(spec.name) is not None and not params.exact and not options.get(
+            "ignore"):
+        return None
+    offsets = np.flatnonzero(mask)
+    scores = score_rows_many(spec, queries, storage.vectors()[offsets])
+    if scores is None:
+        return None
+    return [_best(spec, row, offsets, k, threshold) for row in scores]

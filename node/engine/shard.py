@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 # Seconds without writes after which the appendable tail may join a merge.
 TAIL_IDLE_SECONDS = 1.0
+# A tail this many times smaller than the smallest sealed segment is left to full scans.
+TAIL_SHARE = 10
 
 
 @dataclass
@@ -361,18 +363,22 @@ class LocalShard:
         """The smallest segments to merge into one, so the shard settles to its target count
         of segments (fewer graphs to search per query), within `max_segment_size`.
 
-        The appendable tail takes part only once writes paused and it grew past the size at
-        which a full scan stops being cheap; merging it into a sealed neighbour gets it a graph
-        without building one for a tail that keeps growing."""
+        The appendable tail takes part only once writes paused, and only when it is worth a
+        rebuild: past the size at which a full scan stops being cheap, or at least a tenth of
+        the smallest sealed segment (so a trickle of writes rebuilds a graph at most once per
+        tenth of its size). Merging it into a sealed neighbour gets it a graph without
+        building one for a tail that keeps growing."""
         opt = self.config.optimizer
         if not self.config.dense:
             return []
         pool = [s for s in self.segments if s.sealed and s.live_count > 0]
         tail = self.appendable
+        tail_kb = tail.unindexed_vector_kb()
+        smallest_kb = min((s.unindexed_vector_kb() for s in pool), default=0.0)
         if (
             tail.live_count > 0
             and time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS
-            and tail.unindexed_vector_kb() > self._full_scan_kb()
+            and (tail_kb > self._full_scan_kb() or tail_kb * TAIL_SHARE >= smallest_kb)
         ):
             pool.append(tail)
         excess = len(pool) - opt.segment_target()
