@@ -1,25 +1,30 @@
-"""Light queries on one local shard, gathered while the previous batch runs, then run as one
-batch in a worker thread.
+"""Plain nearest queries on one shard replica, gathered while the previous batch runs, then
+sent to it as one batch.
 
-A light query (an unfiltered graph search) costs less in hnswlib than in the Python around
-it. Run on the event loop, its graph search holds up the loop, which does everything else;
-run each in its own worker thread, the threads queue for the GIL. Gathered, the queries that
-arrive while a batch runs go to the graphs together as one multi-threaded call, off the loop,
-which meanwhile parses and answers other requests.
+A plain query (an unfiltered nearest search) costs less in hnswlib than in the Python and
+the messages around it. On a local replica, run on the event loop, its graph search holds up
+the loop, which does everything else; run each in its own worker thread, the threads queue
+for the GIL. On a remote replica each query is a request of its own. Gathered, the queries
+that arrive while a batch runs go together: to the graphs as one multi-threaded call off the
+loop, or to the peer as one request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from node.engine.query_scoring import VectorQuery
 from node.engine.search import SearchParams
-from node.engine.shard import LocalShard
-from node.engine.shard_query import Hit, query_shard, query_shard_batch
+from node.engine.shard_query import Hit
+
+# Runs one group of alike queries: (vector name, queries, k, params, threshold) -> hits each.
+BatchRunner = Callable[[str, np.ndarray, int, SearchParams, float | None],
+                       Awaitable[list[list[Hit]]]]
 
 
 @dataclass
@@ -32,10 +37,10 @@ class _Waiting:
 
 
 class QueryCoalescer:
-    """The gatherer of one shard; every caller on the loop shares it (see `coalescer_of`)."""
+    """The gatherer of one replica; every caller on the loop shares it."""
 
-    def __init__(self, shard: LocalShard) -> None:
-        self._shard = shard
+    def __init__(self, run: BatchRunner) -> None:
+        self._run = run
         self._waiting: list[_Waiting] = []
         self._busy = False
 
@@ -52,60 +57,48 @@ class QueryCoalescer:
 
     def _dispatch(self) -> None:
         batch, self._waiting = self._waiting, []
-        task = asyncio.ensure_future(asyncio.to_thread(_run_batch, self._shard, batch))
-        task.add_done_callback(lambda done: self._finish(batch, done))
+        task = asyncio.ensure_future(self._run_all(batch))
+        task.add_done_callback(self._finished)
 
-    def _finish(self, batch: list[_Waiting], done: asyncio.Future) -> None:
-        error = done.exception()
-        for item, result in zip(batch, [None] * len(batch) if error else done.result(),
-                                strict=True):
-            if item.future.done():  # its request was cancelled meanwhile
-                continue
-            if error is not None:
-                item.future.set_exception(error)
-            elif isinstance(result, BaseException):
-                item.future.set_exception(result)
-            else:
-                item.future.set_result(result)
+    def _finished(self, _: asyncio.Future) -> None:
         if self._waiting:
             self._dispatch()
         else:
             self._busy = False
 
+    async def _run_all(self, batch: list[_Waiting]) -> None:
+        groups: dict[tuple, list[_Waiting]] = {}
+        for item in batch:  # alike in all but the vector: one call
+            key = (item.query.vector_name, item.k, repr(item.params), item.threshold)
+            groups.setdefault(key, []).append(item)
+        await asyncio.gather(*(self._run_group(members) for members in groups.values()))
 
-def _run_batch(shard: LocalShard, batch: list[_Waiting]) -> list[list[Hit] | BaseException]:
-    """Each query's hits (or its error); queries alike in all but the vector run together."""
-    results: list[list[Hit] | BaseException | None] = [None] * len(batch)
-    groups: dict[tuple, list[int]] = {}
-    for i, item in enumerate(batch):
-        key = (item.query.vector_name, item.k, repr(item.params), item.threshold)
-        groups.setdefault(key, []).append(i)
-    for members in groups.values():
-        first = batch[members[0]]
-        k, params, threshold = first.k, first.params, first.threshold
+    async def _run_group(self, members: list[_Waiting]) -> None:
+        first = members[0]
         try:
-            if len(members) == 1:
-                results[members[0]] = query_shard(shard, first.query, k, params, None, threshold)
-                continue
-            vectors = np.stack([batch[i].query.nearest for i in members])
-            for i, hits in zip(members, query_shard_batch(shard, first.query.vector_name,
-                                                          vectors, k, params, threshold),
-                               strict=True):
-                results[i] = hits
-        except Exception as exc:  # noqa: BLE001 - handed to the waiting requests
-            for i in members:
-                results[i] = exc
-    return results  # type: ignore[return-value]
+            vectors = np.stack([item.query.nearest for item in members])
+            answers = await self._run(first.query.vector_name, vectors, first.k, first.params,
+                                      first.threshold)
+        except Exception as exc:  # noqa: BLE001 - each waiting request gets the error
+            for item in members:
+                if not item.future.done():  # done: its request was cancelled meanwhile
+                    item.future.set_exception(exc)
+            return
+        for item, hits in zip(members, answers, strict=True):
+            if not item.future.done():
+                item.future.set_result(hits)
 
 
-_COALESCERS: weakref.WeakKeyDictionary[LocalShard, QueryCoalescer] = (
+_COALESCERS: weakref.WeakKeyDictionary[object, dict[object, QueryCoalescer]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def coalescer_of(shard: LocalShard) -> QueryCoalescer:
-    """The shard's gatherer, made on first use and gone with the shard."""
-    found = _COALESCERS.get(shard)
+def coalescer_of(owner: object, key: object, run: BatchRunner) -> QueryCoalescer:
+    """The gatherer for `key` (a replica), kept as long as `owner` (a shard, or the client
+    that reaches peers) lives; made with `run` on first use."""
+    table = _COALESCERS.setdefault(owner, {})
+    found = table.get(key)
     if found is None:
-        found = _COALESCERS[shard] = QueryCoalescer(shard)
+        found = table[key] = QueryCoalescer(run)
     return found

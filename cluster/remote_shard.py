@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from cluster.peer_client import PeerClient
+from cluster.query_coalescer import coalescer_of
 from cluster.shard_access import Record
 from node.engine.ids import PointId
 from node.engine.point_batch import PointBatch
 from node.engine.query_scoring import VectorQuery
 from node.engine.search import SearchParams
 from node.engine.shard import ShardInfo
-from node.engine.shard_query import Hit
+from node.engine.shard_query import Hit, is_plain
 
 
 class RemoteShardAccess:
@@ -58,6 +59,10 @@ class RemoteShardAccess:
 
     async def query(self, query: VectorQuery, k: int, params: SearchParams, point_filter,
                     score_threshold: float | None, restrict: set[PointId] | None) -> list[Hit]:
+        if is_plain(query, point_filter, restrict):  # gathered: one request for many queries
+            key = (self.api_url, self.collection_uuid, self.shard_id)
+            gatherer = coalescer_of(self.peer_client, key, self.query_batch)
+            return await gatherer.query(query, k, params, score_threshold)
         return await self._call("query", query, k, params, point_filter, score_threshold,
                                 restrict)
 

@@ -8,6 +8,7 @@ interface, so the routers never care where a shard lives.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +27,7 @@ from node.engine.shard_query import (
     scan_shard,
     sparse_statistics,
 )
+from node.errors import Unavailable
 
 Record = tuple[PointId, dict | None, dict]
 
@@ -48,6 +50,21 @@ class ShardAccess(Protocol):
         ...
     async def info(self) -> ShardInfo: ...
     async def indexed_points(self) -> dict[str, int]: ...
+
+
+def _batch_runner(shard: LocalShard):
+    """Runs gathered queries on the shard in a worker thread; holds the shard weakly, as the
+    gatherer lives as long as the shard and must not keep it alive."""
+    ref = weakref.ref(shard)
+
+    async def run(name, queries, k, params, threshold) -> list[list[Hit]]:
+        target = ref()
+        if target is None:
+            raise Unavailable("the shard is closed")
+        return await asyncio.to_thread(query_shard_batch, target, name, queries, k, params,
+                                       threshold)
+
+    return run
 
 
 class LocalShardAccess:
@@ -80,7 +97,8 @@ class LocalShardAccess:
 
     async def query(self, query, k, params, point_filter, score_threshold, restrict) -> list[Hit]:
         if is_light(self.shard, query, point_filter, restrict):
-            return await coalescer_of(self.shard).query(query, k, params, score_threshold)
+            gatherer = coalescer_of(self.shard, None, _batch_runner(self.shard))
+            return await gatherer.query(query, k, params, score_threshold)
         return await asyncio.to_thread(query_shard, self.shard, query, k, params, point_filter,
                                        score_threshold, restrict)
 

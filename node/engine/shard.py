@@ -94,7 +94,7 @@ class LocalShard:
         self._optimizer_error: str | None = None
         self._closed = False
         # Optimizations found pending at start wait for the next update (Qdrant's grey status).
-        self._pending_at_start = self._next_optimization() is not None
+        self._pending_at_start = self._next_optimization(now=False) is not None
 
     # ---- manifest -----------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ class LocalShard:
     def info(self) -> ShardInfo:
         with self.lock:
             running = self._optimizer is not None and self._optimizer.is_alive()
-            pending = self._next_optimization() is not None
+            pending = self._next_optimization(now=False) is not None
             if self._optimizer_error:
                 status = "red"
             elif running or (pending and not self._pending_at_start):
@@ -342,7 +342,9 @@ class LocalShard:
             and segment.deleted_count > opt.deleted_threshold * segment.total
         )
 
-    def _next_optimization(self) -> tuple[str, list[Segment]] | None:
+    def _next_optimization(self, *, now: bool = True) -> tuple[str, list[Segment]] | None:
+        """The next optimization to run; with `now` false, also one that only waits for
+        writes to pause (what the status reports as pending)."""
         if self.config.optimizer.max_optimization_threads == 0:
             return None  # optimizations disabled by config
         for segment in self.segments:
@@ -356,10 +358,10 @@ class LocalShard:
                 return ("vacuum", [segment])
             if self._needs_index(segment):
                 return ("index", [segment])
-        merge = self._merge_candidates()
+        merge = self._merge_candidates(now)
         return ("merge", merge) if merge else None
 
-    def _merge_candidates(self) -> list[Segment]:
+    def _merge_candidates(self, now: bool = True) -> list[Segment]:
         """The smallest segments to merge into one, so the shard settles to its target count
         of segments (fewer graphs to search per query), within `max_segment_size`.
 
@@ -377,7 +379,7 @@ class LocalShard:
         smallest_kb = min((s.unindexed_vector_kb() for s in pool), default=0.0)
         if (
             tail.live_count > 0
-            and time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS
+            and (not now or time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS)
             and (tail_kb > self._full_scan_kb() or tail_kb * TAIL_SHARE >= smallest_kb)
         ):
             pool.append(tail)

@@ -76,11 +76,17 @@ def _segment_hits(
     return scores[order], offsets[order]
 
 
+def is_plain(query: VectorQuery, point_filter: PointFilter | None,
+             restrict_ids: set[PointId] | None) -> bool:
+    """An unfiltered nearest query on a dense vector: one that can join a batch of others."""
+    return (query.kind == NEAREST and not query.sparse and point_filter is None
+            and not restrict_ids)
+
+
 def is_light(shard: LocalShard, query: VectorQuery, point_filter: PointFilter | None,
              restrict_ids: set[PointId] | None) -> bool:
-    """Whether the query is an unfiltered graph search (plus small exact scans): cheaper to
-    run where it arrives than the hop to a worker thread costs."""
-    if query.sparse or query.kind != NEAREST or point_filter is not None or restrict_ids:
+    """A plain query that the shard answers from graphs (plus small exact scans)."""
+    if not is_plain(query, point_filter, restrict_ids):
         return False
     spec = shard.config.dense.get(query.vector_name)
     if spec is None:
