@@ -117,6 +117,9 @@ class NodeMetrics:
     def _make_middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
         requests_total = self.http_requests
         duration = self.http_duration
+        # (method, endpoint, status) -> the two labelled children: resolving labels costs more
+        # than the rest of the bookkeeping, and the set of keys is small (route templates).
+        children: dict[tuple[str, str, int], tuple] = {}
 
         @web.middleware
         async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -136,8 +139,16 @@ class NodeMetrics:
                 elapsed = time.perf_counter() - started
                 method = request.method if request.method in KNOWN_METHODS else "OTHER"
                 endpoint = endpoint_label(request)
-                requests_total.labels(method=method, endpoint=endpoint, status=str(status)).inc()
-                duration.labels(method=method, endpoint=endpoint).observe(elapsed)
+                key = (method, endpoint, status)
+                pair = children.get(key)
+                if pair is None:
+                    pair = children[key] = (
+                        requests_total.labels(method=method, endpoint=endpoint,
+                                              status=str(status)),
+                        duration.labels(method=method, endpoint=endpoint),
+                    )
+                pair[0].inc()
+                pair[1].observe(elapsed)
 
         return metrics_middleware
 
