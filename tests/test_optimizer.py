@@ -376,6 +376,49 @@ def test_rebuild_on_config_change_while_serving(own_node: NodeProcess) -> None:
     http.close()
 
 
+def test_merge_while_serving(own_node: NodeProcess) -> None:
+    """Segments merged while reads and writes go on (overwrites delete rows in the sources,
+    new points land in the appendable one): nothing acknowledged is lost, before and after a
+    restart."""
+    name = "merged_while_serving"
+    count, dim = 3000, 16
+    points = make_points(np.random.default_rng(8), range(count), dim, "v1")
+    client = connect(own_node)
+    # 20 kB of 64-byte vectors: a segment is sealed every ~320 points; no merges at first.
+    create(client, name, dim, indexing_threshold=20, default_segment_number=16)
+    upsert(client, name, points, batch=500)
+    http = HttpSession(own_node.url)
+    _, first = status_trace(http, name, timeout=60)
+    assert first["segments_count"] > 3, first
+    merges_before = optimizer_runs(http, name, "merge")
+
+    stable = [pid for pid in range(count) if pid % 3]
+    with Traffic(own_node, name, points, stable) as traffic:
+        wait_for(lambda: traffic.reads >= 3 and traffic.writes >= 3, 30, "traffic to start")
+        client.update_collection(
+            name, optimizers_config=models.OptimizersConfigDiff(default_segment_number=1))
+        writes_at_patch = traffic.writes
+        wait_for(lambda: optimizer_runs(http, name, "merge") > merges_before, 60,
+                 "a merge to finish")
+        writes_during = traffic.writes - writes_at_patch
+        assert not traffic.errors, traffic.errors
+    assert not traffic.errors, traffic.errors
+    assert writes_during >= 1, "no write happened while the merge ran"
+
+    _, final = status_trace(http, name, timeout=60)
+    expected = traffic.expected
+    assert final["points_count"] == len(expected), final
+    check_points(client, name, expected)
+    client.close()
+    http.close()
+
+    own_node.restart()  # graceful: SIGTERM
+    client = connect(own_node)
+    assert client.count(name, exact=True).count == len(expected)
+    check_points(client, name, expected)
+    client.close()
+
+
 # --- vacuum ------------------------------------------------------------------------------------
 
 
