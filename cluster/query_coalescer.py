@@ -44,6 +44,10 @@ class QueryCoalescer:
         self._waiting: list[_Waiting] = []
         self._busy = False
 
+    @property
+    def idle(self) -> bool:
+        return not self._busy and not self._waiting
+
     async def query(self, query: VectorQuery, k: int, params: SearchParams,
                     threshold: float | None) -> list[Hit]:
         loop = asyncio.get_running_loop()
@@ -89,6 +93,7 @@ class QueryCoalescer:
                 item.future.set_result(hits)
 
 
+MAX_IDLE_KEPT = 1024  # gatherers an owner keeps before it forgets the idle ones
 _COALESCERS: weakref.WeakKeyDictionary[object, dict[object, QueryCoalescer]] = (
     weakref.WeakKeyDictionary()
 )
@@ -100,5 +105,8 @@ def coalescer_of(owner: object, key: object, run: BatchRunner) -> QueryCoalescer
     table = _COALESCERS.setdefault(owner, {})
     found = table.get(key)
     if found is None:
+        if len(table) >= MAX_IDLE_KEPT:  # replicas of dropped collections: forget idle ones
+            for stale in [k for k, c in table.items() if c.idle]:
+                del table[stale]
         found = table[key] = QueryCoalescer(run)
     return found
