@@ -365,6 +365,7 @@ class LocalShard:
         """The smallest segments to merge into one, so the shard settles to its target count
         of segments (fewer graphs to search per query), within `max_segment_size`.
 
+        While writes flow the shard may hold up to twice the target before merging.
         The appendable tail takes part only once writes paused, and only when it is worth a
         rebuild: past the size at which a full scan stops being cheap, or at least a tenth of
         the smallest sealed segment (so a trickle of writes rebuilds a graph at most once per
@@ -373,17 +374,21 @@ class LocalShard:
         opt = self.config.optimizer
         if not self.config.dense:
             return []
+        paused = not now or time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS
         pool = [s for s in self.segments if s.sealed and s.live_count > 0]
         tail = self.appendable
         tail_kb = tail.unindexed_vector_kb()
         smallest_kb = min((s.unindexed_vector_kb() for s in pool), default=0.0)
         if (
             tail.live_count > 0
-            and (not now or time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS)
+            and paused
             and (tail_kb > self._full_scan_kb() or tail_kb * TAIL_SHARE >= smallest_kb)
         ):
             pool.append(tail)
-        excess = len(pool) - opt.segment_target()
+        # While writes flow, segments may pile up to twice the target before a merge: each
+        # merge during an ingest rebuilds graphs the next sealed segment makes stale again.
+        target = opt.segment_target() * (1 if paused else 2)
+        excess = len(pool) - target
         if excess <= 0:
             return []
         pool.sort(key=lambda s: s.unindexed_vector_kb())
