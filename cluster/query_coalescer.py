@@ -99,14 +99,15 @@ _COALESCERS: weakref.WeakKeyDictionary[object, dict[object, QueryCoalescer]] = (
 )
 
 
-def coalescer_of(owner: object, key: object, run: BatchRunner) -> QueryCoalescer:
+def coalescer_of(owner: object, key: object, make_run: Callable[[], BatchRunner]
+                 ) -> QueryCoalescer:
     """The gatherer for `key` (a replica), kept as long as `owner` (a shard, or the client
-    that reaches peers) lives; made with `run` on first use."""
+    that reaches peers) lives; made on first use with the runner `make_run` returns."""
     table = _COALESCERS.setdefault(owner, {})
     found = table.get(key)
     if found is None:
         if len(table) >= MAX_IDLE_KEPT:  # replicas of dropped collections: forget idle ones
             for stale in [k for k, c in table.items() if c.idle]:
                 del table[stale]
-        found = table[key] = QueryCoalescer(run)
+        found = table[key] = QueryCoalescer(make_run())
     return found

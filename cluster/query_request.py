@@ -200,13 +200,19 @@ def _read_lookup(raw: object) -> tuple[str, str | None] | None:
     return raw["collection"], vector
 
 
+def _read_using(body: dict) -> str:
+    """The `using` vector name ("" for the unnamed vector)."""
+    using = body.get("using") or ""
+    if not isinstance(using, str):
+        raise BadRequest("using: expected a vector name")
+    return using
+
+
 def parse_query_plan(body: object, *, top_level: bool = True) -> QueryPlan:
     """A QueryRequest body (or one of its prefetches) as a plan."""
     if not isinstance(body, dict):
         raise BadRequest("the query must be a JSON object")
-    using = body.get("using") or ""
-    if not isinstance(using, str):
-        raise BadRequest("using: expected a vector name")
+    using = _read_using(body)
     plan = QueryPlan(
         kind=None,
         using=using,
@@ -257,9 +263,7 @@ def parse_legacy_recommend(body: object) -> QueryPlan:
     """`POST /points/recommend`: positive / negative examples, strategy, using, lookup_from."""
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
-    using = body.get("using") or ""
-    if not isinstance(using, str):
-        raise BadRequest("using: expected a vector name")
+    using = _read_using(body)
     plan = QueryPlan(
         kind="recommend",
         using=using,

@@ -61,7 +61,7 @@ class RemoteShardAccess:
                     score_threshold: float | None, restrict: set[PointId] | None) -> list[Hit]:
         if is_plain(query, point_filter, restrict):  # gathered: one request for many queries
             key = (self.api_url, self.collection_uuid, self.shard_id)
-            gatherer = coalescer_of(self.peer_client, key, self.query_batch)
+            gatherer = coalescer_of(self.peer_client, key, lambda: self.query_batch)
             return await gatherer.query(query, k, params, score_threshold)
         return await self._call("query", query, k, params, point_filter, score_threshold,
                                 restrict)

@@ -97,7 +97,7 @@ class LocalShardAccess:
 
     async def query(self, query, k, params, point_filter, score_threshold, restrict) -> list[Hit]:
         if is_light(self.shard, query, point_filter, restrict):
-            gatherer = coalescer_of(self.shard, None, _batch_runner(self.shard))
+            gatherer = coalescer_of(self.shard, None, lambda: _batch_runner(self.shard))
             return await gatherer.query(query, k, params, score_threshold)
         return await asyncio.to_thread(query_shard, self.shard, query, k, params, point_filter,
                                        score_threshold, restrict)

@@ -300,3 +300,35 @@ def connect(proc: NodeProcess) -> QdrantClient:
     """A new client for a node; after every restart, since pooled connections to the dead
     process are useless."""
     return QdrantClient(url=proc.url, timeout=30, check_compatibility=False)
+
+
+def assert_concurrent_answers_match(client: QdrantClient, url: str, name: str,
+                                    queries: list[list[float]], threshold: float) -> None:
+    """Plain queries of three kinds (a limit, an hnsw_ef, a score threshold), asked one by one
+    through `client`, then all at once through qdrant-client's async client at `url`: every
+    concurrent answer must be exactly its sequential one."""
+    import asyncio
+
+    import pytest
+    from qdrant_client import AsyncQdrantClient, models
+
+    kinds: list[dict[str, Any]] = [
+        {"limit": 5},
+        {"limit": 7, "search_params": models.SearchParams(hnsw_ef=20)},
+        {"limit": 10, "score_threshold": threshold},
+    ]
+    asks = [(q, kinds[i % len(kinds)]) for i, q in enumerate(queries)]
+    expected = [client.query_points(name, query=q, **kind).points for q, kind in asks]
+
+    async def together() -> list:
+        async_client = AsyncQdrantClient(url=url, timeout=30)
+        try:
+            answers = await asyncio.gather(*(
+                async_client.query_points(name, query=q, **kind) for q, kind in asks))
+        finally:
+            await async_client.close()
+        return [answer.points for answer in answers]
+
+    for got, want in zip(asyncio.run(together()), expected, strict=True):
+        assert [p.id for p in got] == [p.id for p in want]
+        assert [p.score for p in got] == pytest.approx([p.score for p in want], abs=1e-6)

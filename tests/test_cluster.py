@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from cluster_harness import Cluster, raft_uri
-from nodeproc import NodeProcess, free_port, wait_for
+from nodeproc import NodeProcess, assert_concurrent_answers_match, free_port, wait_for
 from qdrant_client import QdrantClient, models
 
 pytestmark = pytest.mark.timeout(300)
@@ -203,37 +203,14 @@ def test_alias_switch_is_atomic_under_concurrent_queries(cluster: Cluster) -> No
 def test_concurrent_queries_answer_like_sequential_ones(cluster: Cluster) -> None:
     """Plain queries on a shard held by another peer are gathered into one request to it:
     each caller still gets exactly its own answer, whatever its limit, ef or threshold."""
-    import asyncio
-
-    from qdrant_client import AsyncQdrantClient
-
     a = cluster.nodes[0]
     name = f"gathered_{random.randrange(10**6)}"
     rng = random.Random(7)
     queries = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(60)]
-    kinds = [
-        {"limit": 5},
-        {"limit": 7, "search_params": models.SearchParams(hnsw_ef=20)},
-        {"limit": 10, "score_threshold": 0.2},
-    ]
-    asks = [(q, kinds[i % len(kinds)]) for i, q in enumerate(queries)]
     with cluster.client(a) as client:
         create(client, name, shards=3, rf=1)  # two of the three shards live on other peers
         client.upsert(name, points(range(600)), wait=True)
-        expected = [client.query_points(name, query=q, **kind).points for q, kind in asks]
-
-        async def together() -> list:
-            async_client = AsyncQdrantClient(url=a.url, timeout=30)
-            try:
-                answers = await asyncio.gather(*(
-                    async_client.query_points(name, query=q, **kind) for q, kind in asks))
-            finally:
-                await async_client.close()
-            return [answer.points for answer in answers]
-
-        for got, want in zip(asyncio.run(together()), expected, strict=True):
-            assert [p.id for p in got] == [p.id for p in want]
-            assert [p.score for p in got] == pytest.approx([p.score for p in want], abs=1e-6)
+        assert_concurrent_answers_match(client, a.url, name, queries, threshold=0.2)
         client.delete_collection(name)
 
 

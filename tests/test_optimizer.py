@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -307,6 +308,29 @@ class Traffic:
                 self.writes += 1
 
 
+def change_under_traffic(proc: NodeProcess, http: HttpSession, name: str, points: Points,
+                         kind: str, change: Callable[[], object]) -> Points:
+    """Make `change` while readers check and a writer changes the collection (every third
+    point is the writer's), until an optimizer run of `kind` finished with writes during it
+    and reads after it, none failing; the acknowledged state afterwards."""
+    runs_before = optimizer_runs(http, name, kind)
+    stable = [pid for pid in points if pid % 3]
+    with Traffic(proc, name, points, stable) as traffic:
+        wait_for(lambda: traffic.reads >= 3 and traffic.writes >= 3, 30, "traffic to start")
+        change()
+        writes_at_change = traffic.writes
+        wait_for(lambda: optimizer_runs(http, name, kind) > runs_before, 60,
+                 f"a {kind} to finish")
+        writes_during = traffic.writes - writes_at_change
+        # More traffic after the segments were swapped.
+        reads_now = traffic.reads
+        wait_for(lambda: traffic.reads >= reads_now + 3, 30, f"reads after the {kind}")
+        assert not traffic.errors, traffic.errors
+    assert not traffic.errors, traffic.errors
+    assert writes_during >= 1, f"no write happened while the {kind} ran"
+    return traffic.expected
+
+
 def check_rebuilt_config(http: HttpSession, name: str) -> None:
     config = info(http, name)["config"]
     vectors = config["params"]["vectors"]
@@ -327,12 +351,7 @@ def test_rebuild_on_config_change_while_serving(own_node: NodeProcess) -> None:
     http = HttpSession(own_node.url)
     seen, first = status_trace(http, name, timeout=60)
     assert first["indexed_vectors_count"] > 0, first
-    rebuilds_before = optimizer_runs(http, name, "rebuild")
-
-    # Every third point is the writer's to overwrite or relabel: some in every segment.
-    stable = [pid for pid in range(count) if pid % 3]
-    with Traffic(own_node, name, points, stable) as traffic:
-        wait_for(lambda: traffic.reads >= 3 and traffic.writes >= 3, 30, "traffic to start")
+    expected = change_under_traffic(own_node, http, name, points, "rebuild", lambda: (
         client.update_collection(
             name,
             vectors_config={
@@ -342,22 +361,10 @@ def test_rebuild_on_config_change_while_serving(own_node: NodeProcess) -> None:
                 )
             },
         )
-        writes_at_patch = traffic.writes
-        wait_for(
-            lambda: optimizer_runs(http, name, "rebuild") > rebuilds_before, 60,
-            "a rebuild to finish",
-        )
-        writes_during = traffic.writes - writes_at_patch
-        # More traffic after the segments were swapped.
-        reads_now = traffic.reads
-        wait_for(lambda: traffic.reads >= reads_now + 3, 30, "reads after the rebuild")
-        assert not traffic.errors, traffic.errors
-    assert not traffic.errors, traffic.errors
-    assert writes_during >= 1, "no write happened while the rebuild ran"
+    ))
 
     seen, final = status_trace(http, name, timeout=60)
     check_rebuilt_config(http, name)
-    expected = traffic.expected
     assert len(expected) > count
     assert final["points_count"] == len(expected), final
     check_points(client, name, expected)
@@ -390,23 +397,12 @@ def test_merge_while_serving(own_node: NodeProcess) -> None:
     http = HttpSession(own_node.url)
     _, first = status_trace(http, name, timeout=60)
     assert first["segments_count"] > 3, first
-    merges_before = optimizer_runs(http, name, "merge")
-
-    stable = [pid for pid in range(count) if pid % 3]
-    with Traffic(own_node, name, points, stable) as traffic:
-        wait_for(lambda: traffic.reads >= 3 and traffic.writes >= 3, 30, "traffic to start")
+    expected = change_under_traffic(own_node, http, name, points, "merge", lambda: (
         client.update_collection(
             name, optimizers_config=models.OptimizersConfigDiff(default_segment_number=1))
-        writes_at_patch = traffic.writes
-        wait_for(lambda: optimizer_runs(http, name, "merge") > merges_before, 60,
-                 "a merge to finish")
-        writes_during = traffic.writes - writes_at_patch
-        assert not traffic.errors, traffic.errors
-    assert not traffic.errors, traffic.errors
-    assert writes_during >= 1, "no write happened while the merge ran"
+    ))
 
     _, final = status_trace(http, name, timeout=60)
-    expected = traffic.expected
     assert final["points_count"] == len(expected), final
     check_points(client, name, expected)
     client.close()

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from nodeproc import assert_concurrent_answers_match
 from qdrant_client import QdrantClient, models
 
 DIM = 16
@@ -199,10 +200,6 @@ def test_batch_queries_answer_like_single_ones(client, unique_name):
 def test_concurrent_queries_answer_like_sequential_ones(client, node, unique_name):
     """Plain queries arriving together on a shard are gathered and run as one batch: each
     caller still gets exactly its own answer, whatever its limit, ef or threshold."""
-    import asyncio
-
-    from qdrant_client import AsyncQdrantClient
-
     rng = np.random.default_rng(22)
     data = rng.normal(size=(3000, 16)).astype(np.float32)
     client.create_collection(
@@ -213,23 +210,4 @@ def test_concurrent_queries_answer_like_sequential_ones(client, node, unique_nam
     client.upload_collection(unique_name, vectors=data, ids=list(range(3000)), wait=True)
     _wait_green(client, unique_name)
     queries = rng.normal(size=(60, 16)).tolist()
-    kinds = [
-        {"limit": 5},
-        {"limit": 7, "search_params": models.SearchParams(hnsw_ef=20)},
-        {"limit": 10, "score_threshold": 0.5},
-    ]
-    asks = [(q, kinds[i % len(kinds)]) for i, q in enumerate(queries)]
-    expected = [client.query_points(unique_name, query=q, **kind).points for q, kind in asks]
-
-    async def together() -> list:
-        async_client = AsyncQdrantClient(url=node.url, timeout=30)
-        try:
-            answers = await asyncio.gather(*(
-                async_client.query_points(unique_name, query=q, **kind) for q, kind in asks))
-        finally:
-            await async_client.close()
-        return [answer.points for answer in answers]
-
-    for got, want in zip(asyncio.run(together()), expected, strict=True):
-        assert [p.id for p in got] == [p.id for p in want]
-        assert [p.score for p in got] == pytest.approx([p.score for p in want], abs=1e-6)
+    assert_concurrent_answers_match(client, node.url, unique_name, queries, threshold=0.5)

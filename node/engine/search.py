@@ -71,13 +71,21 @@ def search_segment(
                 scores = score_rows(spec, query, storage.vectors()[offsets])
             return _best(spec, scores, offsets, k, score_threshold)
     offsets = np.flatnonzero(mask)
-    quantized = segment.quantized.get(spec.name)
-    options = params.quantization or {}
-    if quantized is not None and not params.exact and not options.get("ignore"):
-        return _quantized_scan(spec, storage, quantized, query, offsets, k, options,
-                               score_threshold)
+    quantized = _scan_codes(segment, spec, params)
+    if quantized is not None:
+        return _quantized_scan(spec, storage, quantized, query, offsets, k,
+                               params.quantization or {}, score_threshold)
     scores = score_rows(spec, query, storage.vectors()[offsets])
     return _best(spec, scores, offsets, k, score_threshold)
+
+
+def _scan_codes(segment: Segment, spec: DenseVectorSpec, params: SearchParams):
+    """The quantized codes a full scan scores on first, or None: none built, or the search
+    asks for exact scores or to ignore them."""
+    quantized = segment.quantized.get(spec.name)
+    if quantized is None or params.exact or (params.quantization or {}).get("ignore"):
+        return None
+    return quantized
 
 
 def _quantized_scan(spec, storage, quantized, query, offsets, k, options, threshold):
@@ -179,9 +187,7 @@ def _exact_batch(segment, spec, queries, k, params, threshold
     small = candidates < full_scan_vectors(spec)
     if candidates == 0 or (params.indexed_only and not small):
         return None
-    options = params.quantization or {}
-    if segment.quantized.get(spec.name) is not None and not params.exact and not options.get(
-            "ignore"):
+    if _scan_codes(segment, spec, params) is not None:
         return None
     offsets = np.flatnonzero(mask)
     scores = score_rows_many(spec, queries, storage.vectors()[offsets])

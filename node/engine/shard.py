@@ -26,6 +26,7 @@ from node.engine.point_batch import PointBatch
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.point_order import point_id_order
+from node.engine.search import full_scan_vectors
 from node.engine.segment import Segment, remove_tree
 from node.engine.shard_config import ShardConfig
 from node.engine.vector_index_builder import build_vector_index
@@ -382,7 +383,7 @@ class LocalShard:
         if (
             tail.live_count > 0
             and paused
-            and (tail_kb > self._full_scan_kb() or tail_kb * TAIL_SHARE >= smallest_kb)
+            and (tail.live_count > self._full_scan_rows() or tail_kb * TAIL_SHARE >= smallest_kb)
         ):
             pool.append(tail)
         # While writes flow, segments may pile up to twice the target before a merge: each
@@ -400,11 +401,9 @@ class LocalShard:
             size += segment.unindexed_vector_kb()
         return chosen if len(chosen) >= 2 else []
 
-    def _full_scan_kb(self) -> float:
-        """The smallest `full_scan_threshold` of the dense vectors, per point row."""
-        row_bytes = self.config.vector_row_bytes()
-        return min(spec.hnsw.full_scan_threshold_kb * row_bytes / (spec.size * 4)
-                   for spec in self.config.dense.values())
+    def _full_scan_rows(self) -> int:
+        """Rows up to which some dense vector is searched by a full scan rather than a graph."""
+        return min(full_scan_vectors(spec) for spec in self.config.dense.values())
 
     def maybe_start_optimizer(self) -> None:
         """Start the optimizer thread if some optimization is due and none runs."""
