@@ -28,7 +28,7 @@ class LocalShards:
         self,
         root: Path,
         peer_id: int,
-        on_optimizer_run: Callable[[str, str], None] | None = None,
+        on_optimizer_run: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self.root = root
         self.peer_id = peer_id
@@ -78,9 +78,9 @@ class LocalShards:
         config = ShardConfig.from_collection_config(meta.config)
         name = meta.name
 
-        def count_run(kind: str) -> None:
+        def count_run(kind: str, inserted: int) -> None:
             if self._on_optimizer_run is not None:
-                self._on_optimizer_run(name, kind)
+                self._on_optimizer_run(name, kind, inserted)
 
         shard = LocalShard(path, config, on_optimizer_run=count_run)
         self._shards[key] = shard

@@ -91,7 +91,7 @@ def test_failing_stats_source_does_not_break_scrape() -> None:
         raise RuntimeError("storage busy")
 
     metrics.set_stats_source(broken)
-    metrics.optimizer_run("books", "merge")
+    metrics.optimizer_run("books", "merge", 0)
     got = samples(metrics)
     assert ("flotilla_collections", ()) not in got
     assert got[("flotilla_optimizer_runs_total", (("collection", "books"), ("kind", "merge")))]
@@ -99,20 +99,23 @@ def test_failing_stats_source_does_not_break_scrape() -> None:
 
 def test_optimizer_counters() -> None:
     metrics = NodeMetrics()
-    metrics.optimizer_run("books", "vacuum")
-    metrics.optimizer_run("books", "vacuum")
-    metrics.optimizer_run("books", "indexing")
-    metrics.optimizer_run("films", "vacuum")
+    metrics.optimizer_run("books", "vacuum", 10)
+    metrics.optimizer_run("books", "vacuum", 5)
+    metrics.optimizer_run("books", "indexing", 7)
+    metrics.optimizer_run("films", "vacuum", 0)
     got = samples(metrics)
     name = "flotilla_optimizer_runs_total"
     assert got[(name, (("collection", "books"), ("kind", "vacuum")))] == 2
     assert got[(name, (("collection", "books"), ("kind", "indexing")))] == 1
     assert got[(name, (("collection", "films"), ("kind", "vacuum")))] == 1
+    inserted = "flotilla_optimizer_graph_insertions_total"
+    assert got[(inserted, (("collection", "books"), ("kind", "vacuum")))] == 15
+    assert got[(inserted, (("collection", "books"), ("kind", "indexing")))] == 7
 
 
 def test_registries_are_per_instance_and_include_process_metrics() -> None:
     first, second = NodeMetrics(), NodeMetrics()  # would clash on the global registry
-    first.optimizer_run("x", "merge")
+    first.optimizer_run("x", "merge", 1)
     assert ("flotilla_optimizer_runs_total", (("collection", "x"), ("kind", "merge"))) not in (
         samples(second)
     )

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 RETRIEVE_CHUNK = 1000
 GREEN, YELLOW, GREY = "green", "yellow", "grey"
 OPTIMIZER_RUNS = "flotilla_optimizer_runs_total"
+GRAPH_INSERTIONS = "flotilla_optimizer_graph_insertions_total"
 
 Points = dict[int, tuple[list[float], dict[str, Any]]]
 
@@ -107,14 +108,16 @@ def status_trace(http: HttpSession, name: str, timeout: float) -> tuple[list[str
         time.sleep(0.01)
 
 
-def optimizer_runs(http: HttpSession, collection: str, kind: str | None = None) -> float:
-    """flotilla_optimizer_runs_total of one collection (of one kind, or summed over kinds)."""
+def optimizer_runs(
+    http: HttpSession, collection: str, kind: str | None = None, metric: str = OPTIMIZER_RUNS
+) -> float:
+    """An optimizer counter (runs unless told) of one collection, of one kind or summed."""
     response = http.get("/metrics")
     assert response.status_code == 200, response.text
     total = 0.0
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
-            if sample.name != OPTIMIZER_RUNS or sample.labels.get("collection") != collection:
+            if sample.name != metric or sample.labels.get("collection") != collection:
                 continue
             if kind is None or sample.labels.get("kind") == kind:
                 total += sample.value
@@ -495,6 +498,69 @@ def test_merge_settles_to_default_segment_number(
     check_points(client, name, points)
     hits = client.query_points(name, query=points[123][0], limit=1).points
     assert hits[0].id == 123
+
+
+def test_merge_extends_the_graph_of_its_largest_source(
+    client: QdrantClient, http: HttpSession, unique_name: str
+) -> None:
+    """A merge keeps the graph of its largest source without deletions and inserts only the
+    other sources' points; searches through the extended graph find the exact neighbours.
+    A largest segment with deletions is not reused (its offsets change when copied)."""
+    name, dim = unique_name, 16  # 64 bytes a row: 10 kB is 160 rows
+    rng = np.random.default_rng(11)
+    points = make_points(rng, range(1500), dim, "v1")
+    client.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=dim, distance=models.Distance.EUCLID),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=10),
+        optimizers_config=models.OptimizersConfigDiff(
+            indexing_threshold=10, default_segment_number=1
+        ),
+    )
+
+    def merged(count: int) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            result = info(http, name)
+            done = result["status"] == GREEN and result["indexed_vectors_count"] == count
+            return result if done and result["segments_count"] <= 2 else None
+        return check
+
+    def inserted_by_merges() -> float:
+        return optimizer_runs(http, name, "merge", metric=GRAPH_INSERTIONS)
+
+    def exact_neighbours_found() -> None:
+        queries = rng.standard_normal((30, dim)).tolist()
+        found = same = 0
+        for query in queries:
+            graph = client.query_points(name, query=query, limit=10,
+                                        search_params=models.SearchParams(hnsw_ef=128)).points
+            exact = client.query_points(name, query=query, limit=10,
+                                        search_params=models.SearchParams(exact=True)).points
+            found += len(exact)
+            same += len({p.id for p in graph} & {p.id for p in exact})
+        assert same >= 0.95 * found, (same, found)
+
+    # A small indexed segment first, then a larger one: the merge copies the larger first.
+    upsert(client, name, dict(list(points.items())[:300]), batch=300)
+    wait_for(merged(300), 60, "the first segment's graph")
+    upsert(client, name, dict(list(points.items())[300:]), batch=1200)
+    wait_for(merged(1500), 60, "the two segments to merge")
+    assert inserted_by_merges() == 300
+    check_points(client, name, points)
+    exact_neighbours_found()
+
+    # Deletions in the merged segment: the next merge builds on the new, clean segment.
+    deleted = list(range(0, 1500, 30))
+    client.delete(name, points_selector=models.PointIdsList(points=deleted), wait=True)
+    for pid in deleted:
+        del points[pid]
+    more = make_points(rng, range(1500, 2700), dim, "v2")
+    upsert(client, name, more, batch=1200)
+    points.update(more)
+    wait_for(merged(len(points)), 60, "the second merge")
+    assert inserted_by_merges() == 300 + 1450
+    check_points(client, name, points)
+    exact_neighbours_found()
 
 
 # --- metrics -----------------------------------------------------------------------------------

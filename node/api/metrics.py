@@ -89,6 +89,13 @@ class NodeMetrics:
             ["collection", "kind"],
             registry=self.registry,
         )
+        self.graph_insertions = Counter(
+            "flotilla_optimizer_graph_insertions",
+            "Points inserted into HNSW graphs by the optimizer, by collection and kind of"
+            " optimization (a merge that keeps its largest source's graph inserts only the rest)",
+            ["collection", "kind"],
+            registry=self.registry,
+        )
         self._stats = _CollectionStatsCollector()
         self.registry.register(self._stats)
         self.cluster = ClusterMetrics(self.registry)
@@ -101,8 +108,9 @@ class NodeMetrics:
         """Register the callback giving {collection_name: points_count}, called per scrape."""
         self._stats.source = fn
 
-    def optimizer_run(self, collection: str, kind: str) -> None:
+    def optimizer_run(self, collection: str, kind: str, inserted: int) -> None:
         self.optimizer_runs.labels(collection=collection, kind=kind).inc()
+        self.graph_insertions.labels(collection=collection, kind=kind).inc(inserted)
 
     def render(self) -> tuple[bytes, str]:
         """Body and content type of the text exposition format."""

@@ -33,18 +33,19 @@ class HnswIndex:
             ef_construction=spec.hnsw.ef_construct,
             random_seed=100,
         )
-        if len(labels):
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            # float32 Cosine rows are stored normalised already; uint8 ones are stored as
-            # given, and float16 ones only nearly unit length after rounding.
-            if spec.distance == "Cosine" and spec.datatype != "float32":
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-            index.add_items(
-                vectors, labels,
-                num_threads=spec.hnsw.threads,
-            )
+        _add_rows(index, spec, vectors, labels)
         return HnswIndex(spec, index, len(labels))
+
+    @staticmethod
+    def extend(
+        spec: DenseVectorSpec, path: Path, capacity: int, vectors: np.ndarray, labels: np.ndarray
+    ) -> HnswIndex:
+        """The graph saved at `path` with more rows inserted: a merge keeps the graph of its
+        largest source and pays only for the points it adds."""
+        index = hnswlib.Index(space=_SPACES[spec.distance], dim=spec.size)
+        index.load_index(str(path), max_elements=max(capacity, 1))
+        _add_rows(index, spec, vectors, labels)
+        return HnswIndex(spec, index, capacity)
 
     def save(self, path: Path) -> None:
         self._index.save_index(str(path))
@@ -70,3 +71,16 @@ class HnswIndex:
             np.ascontiguousarray(queries, dtype=np.float32), k=k, num_threads=threads,
             filter=filter_fn,
         )
+
+
+def _add_rows(index: hnswlib.Index, spec: DenseVectorSpec, vectors: np.ndarray,
+              labels: np.ndarray) -> None:
+    if not len(labels):
+        return
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    # float32 Cosine rows are stored normalised already; uint8 ones are stored as
+    # given, and float16 ones only nearly unit length after rounding.
+    if spec.distance == "Cosine" and spec.datatype != "float32":
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    index.add_items(vectors, labels, num_threads=spec.hnsw.threads)

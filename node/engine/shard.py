@@ -29,7 +29,7 @@ from node.engine.point_order import point_id_order
 from node.engine.search import full_scan_vectors
 from node.engine.segment import Segment, remove_tree
 from node.engine.shard_config import ShardConfig
-from node.engine.vector_index_builder import build_vector_index
+from node.engine.vector_index_builder import GraphBase, build_vector_index
 from node.engine.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class LocalShard:
         self,
         path: Path,
         config: ShardConfig,
-        on_optimizer_run: Callable[[str], None] | None = None,
+        on_optimizer_run: Callable[[str, int], None] | None = None,
     ) -> None:
         self.path = path
         self.config = config
@@ -432,11 +432,11 @@ class LocalShard:
                     if self.appendable in segments:
                         self._seal_appendable()
                 if kind == "index":
-                    self._build_indexes(segments[0])
+                    inserted = self._build_indexes(segments[0])
                 else:
-                    self._rebuild(segments)
+                    inserted = self._rebuild(segments)
                 if self._on_optimizer_run is not None:
-                    self._on_optimizer_run(kind)
+                    self._on_optimizer_run(kind, inserted)
         except Exception as exc:  # the shard keeps serving; the status turns red
             log.exception("optimizer of shard %s failed", self.path)
             self._optimizer_error = f"{type(exc).__name__}: {exc}"
@@ -468,24 +468,32 @@ class LocalShard:
         self.appendable = self._new_segment(self.config)
         self.segments.append(self.appendable)
 
-    def _build_indexes(self, segment: Segment) -> None:
+    def _build_indexes(self, segment: Segment) -> int:
+        """Graphs for a sealed segment; returns the points inserted into them."""
+        inserted = 0
         for name, spec in self.config.dense.items():
             if name in segment.indexes:
                 continue
             with self.lock:
                 live = segment.live_offsets()
             built = build_vector_index(segment, spec, live)
+            inserted += built.inserted
             with self.lock:
                 if self._closed:
-                    return
+                    return inserted
                 segment.attach_index(name, built, self.config.index_layout(name))
                 self.flush(force=True)
+        return inserted
 
-    def _rebuild(self, sources: list[Segment]) -> None:
+    def _rebuild(self, sources: list[Segment]) -> int:
         """Copy the live points of `sources` into one new segment built for the current
-        config (a rebuild or vacuum of one segment, or a merge of several)."""
+        config (a rebuild or vacuum of one segment, or a merge of several); returns the points
+        inserted into graphs."""
         with self.lock:
             config = self.config
+            bases, first = _graph_bases(sources, config)
+            if first is not None:  # its rows go first, so their offsets stay the graph's labels
+                sources = [first] + [s for s in sources if s is not first]
             plan = []
             for source in sources:
                 source.touched = set()
@@ -499,12 +507,13 @@ class LocalShard:
                     batch = source.as_batch(chunk)
                     versions = source.versions[chunk].copy()
                 _append_with_versions(target, batch, versions)
+        inserted = 0
         if self._needs_index_for(target, config):
-            self._build_target_indexes(target, config)
+            inserted = self._build_target_indexes(target, config, bases)
         with self.lock:
             if self._closed:
                 target.close()
-                return
+                return inserted
             for source in sources:
                 self._replay_touched(source, target)
             at = min(self.segments.index(source) for source in sources)
@@ -514,6 +523,7 @@ class LocalShard:
             for source in sources:
                 source.close()
                 remove_tree(source.directory)
+        return inserted
 
     @staticmethod
     def _replay_touched(source: Segment, target: Segment) -> None:
@@ -532,11 +542,16 @@ class LocalShard:
         threshold = config.optimizer.indexing_threshold_kb
         return bool(config.dense) and threshold > 0 and segment.unindexed_vector_kb() > threshold
 
-    def _build_target_indexes(self, target: Segment, config: ShardConfig) -> None:
+    def _build_target_indexes(
+        self, target: Segment, config: ShardConfig, bases: dict[str, GraphBase]
+    ) -> int:
         live = target.live_offsets()
+        inserted = 0
         for name, spec in config.dense.items():
-            target.attach_index(name, build_vector_index(target, spec, live),
-                                config.index_layout(name))
+            built = build_vector_index(target, spec, live, bases.get(name))
+            target.attach_index(name, built, config.index_layout(name))
+            inserted += built.inserted
+        return inserted
 
     # ---- persistence --------------------------------------------------------------------
 
@@ -594,6 +609,25 @@ class LocalShard:
         """Close and delete every file of the shard."""
         self.close()
         remove_tree(self.path)
+
+
+def _graph_bases(
+    sources: list[Segment], config: ShardConfig
+) -> tuple[dict[str, GraphBase], Segment | None]:
+    """The graphs a rebuild of `sources` can extend instead of building anew, and their
+    segment: the largest source without deletions whose graphs match the config (copied
+    first, its offsets are unchanged, so its saved graph stays valid). None for a vacuum or a
+    config change, which need fresh graphs."""
+    reusable = [s for s in sources if s.sealed and s.deleted_count == 0 and s.indexes]
+    if not reusable:
+        return {}, None
+    first = max(reusable, key=lambda s: s.total)
+    bases = {
+        name: GraphBase(first.directory / first.index_files[name], first.total)
+        for name in config.dense
+        if name in first.indexes and first.index_layouts.get(name) == config.index_layout(name)
+    }
+    return bases, first if bases else None
 
 
 def _append_with_versions(segment: Segment, batch: PointBatch, versions: np.ndarray) -> None:

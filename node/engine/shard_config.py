@@ -65,11 +65,14 @@ class OptimizerParams:
     flush_interval_sec: int = 5
     max_segment_size_kb: int | None = None
     max_optimization_threads: int | None = 1
-    default_segment_number: int = 0  # 0: as many as the machine has cores
+    default_segment_number: int = 0  # 0: automatic, see segment_target
 
     def segment_target(self) -> int:
-        """How many sealed segments the merge optimizer settles a shard to."""
-        return self.default_segment_number or max(1, os.cpu_count() or 1)
+        """How many sealed segments the merge optimizer settles a shard to. Automatic means
+        one (split only by `max_segment_size`): a query searches a shard's segments one after
+        another, and a batch runs its threads inside one graph, so each extra segment is one
+        more graph walk per query and buys no parallelism."""
+        return self.default_segment_number or 1
 
     def max_segment_kb(self) -> int:
         """The largest segment (kB of vectors) a merge may produce."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,22 +22,40 @@ if TYPE_CHECKING:  # the segment module imports this one
 @dataclass
 class BuiltIndex:
     graph: HnswIndex
+    inserted: int  # points this build inserted into the graph
     graph_file: str
     quantized: QuantizedVectors | None
     quantized_dir: str | None
 
 
-def build_vector_index(segment: Segment, spec: DenseVectorSpec, live: np.ndarray) -> BuiltIndex:
-    """Graph over the `live` offsets holding the vector; quantized codes over every row (so a
-    code's position is its segment offset)."""
+@dataclass(frozen=True)
+class GraphBase:
+    """A saved graph whose labels are the first `rows` offsets of the segment being built:
+    the build inserts only the offsets past them."""
+
+    path: Path
+    rows: int
+
+
+def build_vector_index(
+    segment: Segment, spec: DenseVectorSpec, live: np.ndarray, base: GraphBase | None = None
+) -> BuiltIndex:
+    """Graph over the `live` offsets holding the vector (extending `base` when given);
+    quantized codes over every row (so a code's position is its segment offset)."""
     storage = segment.dense[spec.name]
     offsets = live[storage.present[live]]
     rows = storage.vectors()
-    # Sorted, distinct and as many as the rows: every row, passed as a view, not a copy.
-    dense = offsets.size == len(rows)
-    graph = HnswIndex.build(
-        spec, np.asarray(rows if dense else rows[offsets], dtype=np.float32), offsets
-    )
+    if base is not None:
+        added = offsets[offsets >= base.rows]
+        graph = HnswIndex.extend(spec, base.path, len(rows), rows[added], added)
+        inserted = len(added)
+    else:
+        # Sorted, distinct and as many as the rows: every row, passed as a view, not a copy.
+        dense = offsets.size == len(rows)
+        graph = HnswIndex.build(
+            spec, np.asarray(rows if dense else rows[offsets], dtype=np.float32), offsets
+        )
+        inserted = len(offsets)
     stamp = f"{spec.name.encode().hex() or 'default'}-{time.time_ns()}"
     graph_file = f"hnsw-{stamp}.bin"
     graph.save(segment.directory / graph_file)
@@ -50,7 +69,7 @@ def build_vector_index(segment: Segment, spec: DenseVectorSpec, live: np.ndarray
         quantized = QuantizedVectors.load(
             segment.directory / quantized_dir, in_ram=quantized_in_ram(spec)
         )
-    return BuiltIndex(graph, graph_file, quantized, quantized_dir)
+    return BuiltIndex(graph, inserted, graph_file, quantized, quantized_dir)
 
 
 def quantized_in_ram(spec: DenseVectorSpec) -> bool:
