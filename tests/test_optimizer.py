@@ -504,7 +504,8 @@ def test_merge_extends_the_graph_of_its_largest_source(
     client: QdrantClient, http: HttpSession, unique_name: str
 ) -> None:
     """A merge keeps the graph of its largest source without deletions and inserts only the
-    other sources' points; searches through the extended graph find the exact neighbours.
+    other sources' points; a segment that needs a graph while the shard is over its target is
+    merged into an indexed one. Searches through extended graphs find the exact neighbours.
     A largest segment with deletions is not reused (its offsets change when copied)."""
     name, dim = unique_name, 16  # 64 bytes a row: 10 kB is 160 rows
     rng = np.random.default_rng(11)
@@ -514,19 +515,20 @@ def test_merge_extends_the_graph_of_its_largest_source(
         vectors_config=models.VectorParams(size=dim, distance=models.Distance.EUCLID),
         hnsw_config=models.HnswConfigDiff(full_scan_threshold=10),
         optimizers_config=models.OptimizersConfigDiff(
-            indexing_threshold=10, default_segment_number=1
+            indexing_threshold=10, default_segment_number=2
         ),
     )
 
-    def merged(count: int) -> Callable[[], dict[str, Any] | None]:
+    def settled(count: int, segments: int) -> Callable[[], dict[str, Any] | None]:
         def check() -> dict[str, Any] | None:
             result = info(http, name)
             done = result["status"] == GREEN and result["indexed_vectors_count"] == count
-            return result if done and result["segments_count"] <= 2 else None
+            # `segments` sealed ones and the appendable one.
+            return result if done and result["segments_count"] <= segments + 1 else None
         return check
 
-    def inserted_by_merges() -> float:
-        return optimizer_runs(http, name, "merge", metric=GRAPH_INSERTIONS)
+    def inserted(kind: str) -> float:
+        return optimizer_runs(http, name, kind, metric=GRAPH_INSERTIONS)
 
     def exact_neighbours_found() -> None:
         queries = rng.standard_normal((30, dim)).tolist()
@@ -540,25 +542,45 @@ def test_merge_extends_the_graph_of_its_largest_source(
             same += len({p.id for p in graph} & {p.id for p in exact})
         assert same >= 0.95 * found, (same, found)
 
-    # A small indexed segment first, then a larger one: the merge copies the larger first.
+    def add(count: int, tag: str) -> None:
+        start = max(points) + 1
+        more = make_points(rng, range(start, start + count), dim, tag)
+        upsert(client, name, more, batch=count)
+        points.update(more)
+
+    # Two indexed segments, the smaller first; then a target of one merges them, copying the
+    # larger first so its graph stays valid.
     upsert(client, name, dict(list(points.items())[:300]), batch=300)
-    wait_for(merged(300), 60, "the first segment's graph")
+    wait_for(settled(300, 1), 60, "the first segment's graph")
     upsert(client, name, dict(list(points.items())[300:]), batch=1200)
-    wait_for(merged(1500), 60, "the two segments to merge")
-    assert inserted_by_merges() == 300
+    wait_for(settled(1500, 2), 60, "the second segment's graph")
+    assert inserted("index") == 1500
+    client.update_collection(
+        name, optimizers_config=models.OptimizersConfigDiff(default_segment_number=1)
+    )
+    wait_for(settled(1500, 1), 60, "the two segments to merge")
+    assert inserted("merge") == 300
     check_points(client, name, points)
     exact_neighbours_found()
 
-    # Deletions in the merged segment: the next merge builds on the new, clean segment.
+    # Deletions in the merged segment: the next batch gets a graph of its own, and the merge
+    # after it builds on that clean segment, inserting the older one's 1,450 live points.
     deleted = list(range(0, 1500, 30))
     client.delete(name, points_selector=models.PointIdsList(points=deleted), wait=True)
     for pid in deleted:
         del points[pid]
-    more = make_points(rng, range(1500, 2700), dim, "v2")
-    upsert(client, name, more, batch=1200)
-    points.update(more)
-    wait_for(merged(len(points)), 60, "the second merge")
-    assert inserted_by_merges() == 300 + 1450
+    add(1200, "v2")
+    wait_for(settled(len(points), 1), 60, "the second merge")
+    assert inserted("index") == 1500 + 1200
+    assert inserted("merge") == 300 + 1450
+    check_points(client, name, points)
+    exact_neighbours_found()
+
+    # A batch over the indexing threshold now goes straight into the clean segment's graph.
+    add(500, "v3")
+    wait_for(settled(len(points), 1), 60, "the batch to join the segment")
+    assert inserted("index") == 1500 + 1200
+    assert inserted("merge") == 300 + 1450 + 500
     check_points(client, name, points)
     exact_neighbours_found()
 
@@ -571,7 +593,8 @@ def test_metrics_count_index_builds(
 ) -> None:
     count, dim = 1000, 16
     points = make_points(np.random.default_rng(5), range(count), dim, "v1")
-    create(client, unique_name, dim, indexing_threshold=0)
+    # Two segments allowed: the second batch gets a graph of its own, not a merge.
+    create(client, unique_name, dim, indexing_threshold=0, default_segment_number=2)
     upsert(client, unique_name, points)
     assert optimizer_runs(http, unique_name) == 0  # nothing ran for this collection yet
 

@@ -351,16 +351,41 @@ class LocalShard:
         for segment in self.segments:
             if not segment.sealed:
                 if self._needs_index(segment):
-                    return ("index", [segment])
+                    return self._index_task(segment)
                 continue
             if self._storage_mismatch(segment) or self._index_mismatch(segment):
                 return ("rebuild", [segment])
             if self._needs_vacuum(segment):
                 return ("vacuum", [segment])
             if self._needs_index(segment):
-                return ("index", [segment])
+                return self._index_task(segment)
         merge = self._merge_candidates(now)
         return ("merge", merge) if merge else None
+
+    def _index_task(self, segment: Segment) -> tuple[str, list[Segment]]:
+        """How a segment that needs a graph gets one: merged into an indexed segment when the
+        shard is over its target count and one can take it (extending that graph inserts the
+        same points a graph of its own would, and leaves one segment fewer to merge later),
+        else indexed alone."""
+        opt = self.config.optimizer
+        others = [s for s in self.segments if s.sealed and s.live_count > 0 and s is not segment]
+        if len(others) + 1 > opt.segment_target():
+            room = opt.max_segment_kb() - segment.unindexed_vector_kb()
+            bases = [s for s in others if self._extensible(s) and s.unindexed_vector_kb() <= room]
+            if bases:
+                return ("merge", [max(bases, key=lambda s: s.total), segment])
+        return ("index", [segment])
+
+    def _extensible(self, segment: Segment) -> bool:
+        """Whether a merge can keep this segment's graphs: without deletions its rows are
+        copied to the same offsets, and its graphs match the config."""
+        return (
+            segment.sealed
+            and segment.deleted_count == 0
+            and len(segment.indexes) == len(self.config.dense)
+            and not self._storage_mismatch(segment)
+            and not self._index_mismatch(segment)
+        )
 
     def _merge_candidates(self, now: bool = True) -> list[Segment]:
         """The smallest segments to merge into one, so the shard settles to its target count
@@ -491,9 +516,16 @@ class LocalShard:
         inserted into graphs."""
         with self.lock:
             config = self.config
-            bases, first = _graph_bases(sources, config)
-            if first is not None:  # its rows go first, so their offsets stay the graph's labels
+            # The largest source whose graphs a merge can keep: copied first, its rows keep
+            # their offsets, which are its graphs' labels. A vacuum or a config change finds
+            # none and builds fresh graphs.
+            bases: dict[str, GraphBase] = {}
+            first = max((s for s in sources if self._extensible(s)), key=lambda s: s.total,
+                        default=None)
+            if first is not None:
                 sources = [first] + [s for s in sources if s is not first]
+                bases = {name: GraphBase(first.directory / first.index_files[name], first.total)
+                         for name in config.dense}
             plan = []
             for source in sources:
                 source.touched = set()
@@ -609,25 +641,6 @@ class LocalShard:
         """Close and delete every file of the shard."""
         self.close()
         remove_tree(self.path)
-
-
-def _graph_bases(
-    sources: list[Segment], config: ShardConfig
-) -> tuple[dict[str, GraphBase], Segment | None]:
-    """The graphs a rebuild of `sources` can extend instead of building anew, and their
-    segment: the largest source without deletions whose graphs match the config (copied
-    first, its offsets are unchanged, so its saved graph stays valid). None for a vacuum or a
-    config change, which need fresh graphs."""
-    reusable = [s for s in sources if s.sealed and s.deleted_count == 0 and s.indexes]
-    if not reusable:
-        return {}, None
-    first = max(reusable, key=lambda s: s.total)
-    bases = {
-        name: GraphBase(first.directory / first.index_files[name], first.total)
-        for name in config.dense
-        if name in first.indexes and first.index_layouts.get(name) == config.index_layout(name)
-    }
-    return bases, first if bases else None
 
 
 def _append_with_versions(segment: Segment, batch: PointBatch, versions: np.ndarray) -> None:
