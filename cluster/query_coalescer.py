@@ -2,11 +2,11 @@
 sent to it as one batch.
 
 A plain query (an unfiltered nearest search) costs less in hnswlib than in the Python and
-the messages around it. On a local replica, run on the event loop, its graph search holds up
-the loop, which does everything else; run each in its own worker thread, the threads queue
-for the GIL. On a remote replica each query is a request of its own. Gathered, the queries
-that arrive while a batch runs go together: to the graphs as one multi-threaded call off the
-loop, or to the peer as one request.
+the messages around it. On a local replica, each in its own worker thread, the threads queue
+for the GIL; on a remote replica each query is a request of its own. Gathered, the queries
+that arrive while a batch runs go together: to the graphs as one call (a big batch
+multi-threaded off the loop, a small one on it: see cluster/shard_access.py), or to the peer
+as one request.
 """
 
 from __future__ import annotations

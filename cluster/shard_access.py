@@ -1,6 +1,7 @@
 """The async operations the routers run on one shard, whoever holds it.
 
-`LocalShardAccess` runs them on this node's replica in a worker thread; a replica set
+`LocalShardAccess` runs them on this node's replica in a worker thread (small batches of
+gathered queries on the loop); a replica set
 (cluster/replica_set.py) runs them on the replicas of a shard across peers, with the same
 interface, so the routers never care where a shard lives.
 """
@@ -52,15 +53,29 @@ class ShardAccess(Protocol):
     async def indexed_points(self) -> dict[str, int]: ...
 
 
+# Gathered batches up to this many queries run on the event loop: a few graph searches take
+# less than a worker thread's round trip (two GIL handoffs, a wake-up and a callback) costs.
+# Measured on 2 cores, alternating both ways on one deployment: concurrency 1 doubled its
+# QPS, 8 and 32 held or gained, and a 3-node cluster spent 7% less CPU a query.
+INLINE_QUERIES = 8
+
+
 def _batch_runner(shard: LocalShard):
-    """Runs gathered queries on the shard in a worker thread; holds the shard weakly, as the
-    gatherer lives as long as the shard and must not keep it alive."""
+    """Runs gathered queries on the shard, a big batch in a worker thread; holds the shard
+    weakly, as the gatherer lives as long as the shard and must not keep it alive."""
     ref = weakref.ref(shard)
 
     async def run(name, queries, k, params, threshold) -> list[list[Hit]]:
         target = ref()
         if target is None:
             raise Unavailable("the shard is closed")
+        # Inline only when the shard lock is free: the optimizer holds it while it writes
+        # a snapshot, which must not stall the whole loop.
+        if len(queries) <= INLINE_QUERIES and target.lock.acquire(blocking=False):
+            try:
+                return query_shard_batch(target, name, queries, k, params, threshold)
+            finally:
+                target.lock.release()
         return await asyncio.to_thread(query_shard_batch, target, name, queries, k, params,
                                        threshold)
 
