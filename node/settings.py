@@ -53,7 +53,7 @@ class P2PSettings:
 
 @dataclass(frozen=True)
 class ConsensusSettings:
-    tick_period_ms: int = 10
+    tick_period_ms: int = 50
 
 
 @dataclass(frozen=True)

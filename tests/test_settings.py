@@ -39,7 +39,7 @@ QDRANT_LAYOUT = """
       p2p:
         port: 7335
       consensus:
-        tick_period_ms: 50
+        tick_period_ms: 75
 """
 
 
@@ -55,7 +55,7 @@ def test_defaults() -> None:
     assert s.cluster.p2p.port == 6335
     assert s.cluster.uri is None and s.cluster.bootstrap is None and s.cluster.secret is None
     assert s.cluster.peers == []
-    assert s.cluster.consensus.tick_period_ms == 10
+    assert s.cluster.consensus.tick_period_ms == 50
 
 
 def test_yaml_in_qdrant_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -67,7 +67,7 @@ def test_yaml_in_qdrant_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert s.cluster.enabled is True
     assert s.cluster.peers == ["http://node-1:6335", "http://node-2:6335"]
     assert s.cluster.p2p.port == 7335
-    assert s.cluster.consensus.tick_period_ms == 50
+    assert s.cluster.consensus.tick_period_ms == 75
     # Qdrant keys Flotilla does not know are ignored, with a warning naming them.
     assert "storage.snapshots_path" in caplog.text
     assert "service.grpc_port" in caplog.text
@@ -195,7 +195,7 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
     assert s.storage.storage_path == "from-qdrant-env"  # QDRANT__ env beats YAML
     assert s.service.host == "10.0.0.1"  # YAML beats default
     assert s.log_level == "ERROR"
-    assert s.cluster.consensus.tick_period_ms == 10  # untouched default
+    assert s.cluster.consensus.tick_period_ms == 50  # untouched default
 
 
 def test_overrides_validate_and_parse_strings() -> None:
