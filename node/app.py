@@ -26,7 +26,11 @@ def build_app(node: Node) -> web.Application:
     if node.settings.service.api_key:
         middlewares.insert(1, api_key_middleware(node.settings.service.api_key))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
-    for module in (service, collections, points, query, cluster, internal):
+    # aiohttp tries the routes under one path prefix (every `/collections/...` route) in the
+    # order they were added: the hot ones, queries then points, go first (resolving a query
+    # took 20 us behind the collection routes). No URL and method pair matches two routes,
+    # so the order changes nothing else.
+    for module in (service, query, points, collections, cluster, internal):
         app.add_routes(module.routes(node))
     return app
 
