@@ -13,7 +13,7 @@ from cluster import strict_mode
 from cluster.catalog import Catalog
 from cluster.collection_view import CollectionViews
 from cluster.order_by import order_points, require_ordered_index
-from cluster.placement import shard_for_point
+from cluster.placement import shard_for_point, shards_for_points
 from cluster.point_update import (
     NEEDS_EXISTING,
     PointUpdate,
@@ -185,7 +185,7 @@ class PointRouter:
         shard_number = len(meta.shards)
         if shard_number == 1:
             return [(next(iter(meta.shards)), batch)]
-        owners = np.array([shard_for_point(pid, shard_number) for pid in batch.ids])
+        owners = shards_for_points(batch.ids, shard_number)
         return [
             (int(sid), subset(batch, np.flatnonzero(owners == sid)))
             for sid in np.unique(owners)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.placement import place_replicas, point_hash, shard_for_point
+from cluster.placement import place_replicas, point_hash, shard_for_point, shards_for_points
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,6 +117,20 @@ def test_shard_for_point_spreads_sequential_and_uuid_ids() -> None:
     ]
     counts = Counter(shard_for_point(point_id, 4) for point_id in uuids)
     assert all(1_700 < counts[shard] < 2_300 for shard in range(4)), counts
+
+
+def test_shards_for_points_matches_one_at_a_time() -> None:
+    """The array version used to split write batches agrees with the scalar hash for integer
+    ids across the whole 64-bit range, uuid ids and batches mixing both."""
+    rng = random.Random(3)
+    ints = [rng.getrandbits(64) for _ in range(5_000)] + [0, 1, 2**63, 2**64 - 1]
+    uuids = ["550e8400-e29b-41d4-a716-446655440000", f"{rng.getrandbits(128):032x}"]
+    for ids in (ints, list(range(300)), uuids, [7, *uuids, 2**64 - 1]):
+        for shard_number in (1, 2, 3, 16):
+            expected = [shard_for_point(pid, shard_number) for pid in ids]
+            assert shards_for_points(ids, shard_number).tolist() == expected
+    with pytest.raises(ValueError):
+        shards_for_points([1], 0)
 
 
 def test_shard_for_point_rejects_bad_input() -> None:

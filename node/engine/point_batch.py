@@ -228,17 +228,19 @@ def batch_from_columns(config: ShardConfig, batch: object) -> PointBatch:
 
 def subset(batch: PointBatch, positions: np.ndarray) -> PointBatch:
     """The points of `batch` at `positions` (sorted), as a batch of their own."""
-    new_index = {int(p): i for i, p in enumerate(positions)}
+    picked = positions.tolist()
     result = PointBatch(
-        ids=[batch.ids[p] for p in positions], payloads=[batch.payloads[p] for p in positions]
+        ids=[batch.ids[p] for p in picked], payloads=[batch.payloads[p] for p in picked]
     )
     for name, column in batch.dense.items():
         keep = np.isin(column.positions, positions)
         if keep.any():
+            # Positions are sorted, so a kept position's new index is its rank among them.
             result.dense[name] = DenseColumn(
                 rows=column.rows[keep],
-                positions=np.array([new_index[int(p)] for p in column.positions[keep]]),
+                positions=np.searchsorted(positions, column.positions[keep]),
             )
+    new_index = {p: i for i, p in enumerate(picked)}
     for name, vectors in batch.sparse.items():
         picked = {new_index[p]: v for p, v in vectors.items() if p in new_index}
         if picked:
