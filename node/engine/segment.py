@@ -7,6 +7,7 @@ over it. Every mutation only appends rows, so a persisted snapshot stays valid a
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import uuid
@@ -25,6 +26,8 @@ from node.engine.quantization import QuantizedVectors
 from node.engine.shard_config import ShardConfig
 from node.engine.sparse_matrix import SparseMatrix
 from node.engine.vector_index_builder import BuiltIndex, quantized_in_ram
+
+log = logging.getLogger(__name__)
 
 
 class Segment:
@@ -80,7 +83,15 @@ class Segment:
         }
         self.index_files: dict[str, str] = dict(state.get("index_files", {}))
         self.indexes: dict[str, HnswIndex] = {}
-        for name, filename in self.index_files.items():
+        for name, filename in list(self.index_files.items()):
+            if not (directory / filename).is_file():
+                # A graph is derived data: without its file the vector is searched in full
+                # until the optimizer builds the graph again.
+                log.warning("segment %s: graph file %s is missing; it will be rebuilt",
+                            directory, filename)
+                del self.index_files[name]
+                self.index_layouts.pop(name, None)
+                continue
             index = HnswIndex.load(config.dense[name], directory / filename, count)
             for off in np.flatnonzero(self.deleted[:count]):
                 index.mark_deleted(int(off))
@@ -94,6 +105,9 @@ class Segment:
         self._sparse_cache: dict[str, tuple[int, SparseMatrix]] = {}
         # While the optimizer copies this segment, the offsets changed meanwhile.
         self.touched: set[int] | None = None
+        # While the optimizer builds a graph for this segment, its files are written next to
+        # the segment before they are listed; a flush meanwhile must not take them for stale.
+        self.building = False
         # Payload field -> in-memory index; rebuilt from the payloads when opened.
         self.payload_indexes: dict[str, FieldIndex] = {}
 
@@ -347,6 +361,8 @@ class Segment:
                 *self.quantized_dirs.values()}
         for path in self.directory.iterdir():
             stale_state = path.name.startswith("state-") and path.name not in keep
+            if self.building and path.name.startswith(("hnsw-", "quant-")):
+                continue  # a build's files, not listed yet
             stale_index = path.name.startswith("hnsw-") and path.name not in keep
             if path.name.startswith("quant-") and path.name not in keep:
                 remove_tree(path)

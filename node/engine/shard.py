@@ -501,13 +501,19 @@ class LocalShard:
                 continue
             with self.lock:
                 live = segment.live_offsets()
-            built = build_vector_index(segment, spec, live)
-            inserted += built.inserted
-            with self.lock:
-                if self._closed:
-                    return inserted
-                segment.attach_index(name, built, self.config.index_layout(name))
-                self.flush(force=True)
+                segment.building = True
+            try:
+                built = build_vector_index(segment, spec, live)
+                inserted += built.inserted
+                with self.lock:
+                    if self._closed:
+                        return inserted
+                    segment.attach_index(name, built, self.config.index_layout(name))
+                    segment.building = False  # listed now: the flush keeps them
+                    self.flush(force=True)
+            finally:
+                with self.lock:  # a failed build's files are removed by the next flush
+                    segment.building = False
         return inserted
 
     def _rebuild(self, sources: list[Segment]) -> int:
@@ -532,16 +538,16 @@ class LocalShard:
                 plan.append((source, source.live_offsets()))
         target = self._new_segment(config)
         target.sealed = True
-        for source, offsets in plan:
-            for start in range(0, len(offsets), 4096):
-                chunk = offsets[start : start + 4096]
-                with self.lock:
-                    batch = source.as_batch(chunk)
-                    versions = source.versions[chunk].copy()
-                _append_with_versions(target, batch, versions)
-        inserted = 0
-        if self._needs_index_for(target, config):
-            inserted = self._build_target_indexes(target, config, bases)
+        try:
+            inserted = self._fill(target, plan, config, bases)
+        except BaseException:
+            # The sources stay as they were; the unlisted copy must not linger on disk.
+            with self.lock:
+                for source in sources:
+                    source.touched = None
+            target.close()
+            remove_tree(target.directory)
+            raise
         with self.lock:
             if self._closed:
                 target.close()
@@ -556,6 +562,20 @@ class LocalShard:
                 source.close()
                 remove_tree(source.directory)
         return inserted
+
+    def _fill(self, target: Segment, plan: list, config: ShardConfig,
+              bases: dict[str, GraphBase]) -> int:
+        """Copy the planned rows into `target` and build its graphs; the points inserted."""
+        for source, offsets in plan:
+            for start in range(0, len(offsets), 4096):
+                chunk = offsets[start : start + 4096]
+                with self.lock:
+                    batch = source.as_batch(chunk)
+                    versions = source.versions[chunk].copy()
+                _append_with_versions(target, batch, versions)
+        if self._needs_index_for(target, config):
+            return self._build_target_indexes(target, config, bases)
+        return 0
 
     @staticmethod
     def _replay_touched(source: Segment, target: Segment) -> None:
