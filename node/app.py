@@ -12,7 +12,7 @@ from node.api import cluster, collections, internal, points, query, service
 from node.api.auth import api_key_middleware
 from node.api.envelope import envelope_middleware
 from node.api.request_params import request_params_middleware
-from node.memory import configure_allocator
+from node.memory import configure_allocator, tune_garbage_collector
 from node.runtime import Node
 from node.settings import Settings
 
@@ -59,6 +59,7 @@ async def run(settings: Settings) -> None:
 
 def serve(settings: Settings) -> int:
     configure_allocator()  # before any thread starts
+    tune_garbage_collector()
     try:
         import uvloop
 

@@ -10,6 +10,7 @@ thresholds send large blocks to their own mappings (returned on free) and keep a
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,20 @@ def configure_allocator() -> None:
                          (M_ARENA_MAX, ARENAS)):
         if _LIBC.mallopt(param, value) != 1:
             log.warning("mallopt(%d, %d) was refused", param, value)
+
+
+# Container allocations between two young-generation collections (CPython's default: 700).
+# A request makes hundreds of short-lived dicts and lists, so the default collected several
+# times per request and the older generations, which scan every long-lived container, ran
+# often: 4% of the batch query path's time in an in-process measurement. Cycles are rare here
+# (requests free their objects by reference counting); collecting them later costs little.
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Collect cyclic garbage less often than CPython's default (see above)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 def release_free_memory() -> None:
