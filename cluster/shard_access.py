@@ -60,24 +60,31 @@ class ShardAccess(Protocol):
 INLINE_QUERIES = 8
 
 
+async def _run_batch(shard: LocalShard, name: str, queries: np.ndarray, k: int,
+                     params: SearchParams, threshold: float | None) -> list[list[Hit]]:
+    """A batch of nearest queries on the shard: a small one on the loop, a big one in a
+    worker thread."""
+    # Inline only when the shard lock is free: the optimizer holds it while it writes a
+    # snapshot, which must not stall the whole loop.
+    if len(queries) <= INLINE_QUERIES and shard.lock.acquire(blocking=False):
+        try:
+            return query_shard_batch(shard, name, queries, k, params, threshold)
+        finally:
+            shard.lock.release()
+    return await asyncio.to_thread(query_shard_batch, shard, name, queries, k, params,
+                                   threshold)
+
+
 def _batch_runner(shard: LocalShard):
-    """Runs gathered queries on the shard, a big batch in a worker thread; holds the shard
-    weakly, as the gatherer lives as long as the shard and must not keep it alive."""
+    """Runs gathered queries on the shard; holds the shard weakly, as the gatherer lives as
+    long as the shard and must not keep it alive."""
     ref = weakref.ref(shard)
 
     async def run(name, queries, k, params, threshold) -> list[list[Hit]]:
         target = ref()
         if target is None:
             raise Unavailable("the shard is closed")
-        # Inline only when the shard lock is free: the optimizer holds it while it writes
-        # a snapshot, which must not stall the whole loop.
-        if len(queries) <= INLINE_QUERIES and target.lock.acquire(blocking=False):
-            try:
-                return query_shard_batch(target, name, queries, k, params, threshold)
-            finally:
-                target.lock.release()
-        return await asyncio.to_thread(query_shard_batch, target, name, queries, k, params,
-                                       threshold)
+        return await _run_batch(target, name, queries, k, params, threshold)
 
     return run
 
@@ -119,8 +126,7 @@ class LocalShardAccess:
 
     async def query_batch(self, vector_name, queries, k, params, score_threshold
                           ) -> list[list[Hit]]:
-        return await asyncio.to_thread(query_shard_batch, self.shard, vector_name, queries, k,
-                                       params, score_threshold)
+        return await _run_batch(self.shard, vector_name, queries, k, params, score_threshold)
 
     async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
         return await asyncio.to_thread(sparse_statistics, self.shard, name, indices)
