@@ -75,7 +75,10 @@ class QueryCoalescer:
         for item in batch:  # alike in all but the vector: one call
             key = (item.query.vector_name, item.k, repr(item.params), item.threshold)
             groups.setdefault(key, []).append(item)
-        await asyncio.gather(*(self._run_group(members) for members in groups.values()))
+        if len(groups) == 1:  # the usual case: no task per group to schedule
+            await self._run_group(batch)
+        else:
+            await asyncio.gather(*(self._run_group(members) for members in groups.values()))
 
     async def _run_group(self, members: list[_Waiting]) -> None:
         first = members[0]

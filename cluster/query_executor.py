@@ -67,8 +67,11 @@ class QueryExecutor:
             )
             sign = 1.0 if smaller_is_better(spec.distance) else -1.0
             for position, i in enumerate(members):
-                merged = sorted((h for hits in per_shard for h in hits[position]),
-                                key=lambda h: sign * h[0])
+                if len(per_shard) == 1:  # each shard's hits come best first already
+                    merged = per_shard[0][position]
+                else:
+                    merged = sorted((h for hits in per_shard for h in hits[position]),
+                                    key=lambda h: sign * h[0])
                 results[i] = merged[plans[i].offset : k]
         others = [i for i, r in enumerate(results) if r is None]
         for i, hits in zip(others, await asyncio.gather(*(self.run(view, plans[i])
@@ -108,8 +111,9 @@ class QueryExecutor:
         point_filter = _excluding(plan.filter, mentioned) if mentioned else plan.filter
         calls = [shard.query(query, k, _lean(plan.params), point_filter, plan.score_threshold,
                              restrict) for shard in view.shards]
-        # One shard (a single node's usual case) is awaited as is: no task to schedule.
-        per_shard = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
+        if len(calls) == 1:  # a single node's usual case: no task to schedule, nothing to merge
+            return (await calls[0])[:k]
+        per_shard = await asyncio.gather(*calls)
         spec = None if query.sparse else view.config.dense[query.vector_name]
         sign = -1.0 if query.bigger_is_better(spec) else 1.0
         merged = sorted((h for hits in per_shard for h in hits), key=lambda h: sign * h[0])
