@@ -37,6 +37,18 @@ class RamPayloads:
             self._rows.extend([None] * (offset + 1 - len(self._rows)))
         self._rows[offset] = _packed(payload) if payload else None
 
+    def raw(self, offsets: list[int]) -> list[bytes | None]:
+        """The stored JSON bytes at `offsets`, for `adopt`."""
+        return [self._rows[o] if o < len(self._rows) else None for o in offsets]
+
+    def adopt(self, offsets: range, rows: list[bytes | None]) -> None:
+        """Hold these very bytes objects (the same payloads `raw` gave) at `offsets`. A merge
+        copies rows through parsed payloads; keeping the old objects instead of re-encoded
+        ones leaves the memory they sit in used, not fragmented by the copy."""
+        for offset, data in zip(offsets, rows, strict=True):
+            if offset < len(self._rows):
+                self._rows[offset] = data
+
     def persist(self) -> None:
         pass
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
+from node.engine.payload_storage import RamPayloads
 from node.engine.point_batch import PointBatch
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask
@@ -569,10 +570,16 @@ class LocalShard:
         for source, offsets in plan:
             for start in range(0, len(offsets), 4096):
                 chunk = offsets[start : start + 4096]
+                shared = isinstance(source.payloads, RamPayloads) and isinstance(
+                    target.payloads, RamPayloads)
                 with self.lock:
                     batch = source.as_batch(chunk)
                     versions = source.versions[chunk].copy()
+                    raw = source.payloads.raw(chunk.tolist()) if shared else None
+                first = target.total
                 _append_with_versions(target, batch, versions)
+                if raw is not None:
+                    target.payloads.adopt(range(first, target.total), raw)
         if self._needs_index_for(target, config):
             return self._build_target_indexes(target, config, bases)
         return 0
