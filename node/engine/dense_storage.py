@@ -64,6 +64,11 @@ class DenseStorage:
         present[: len(self._present)] = self._present
         self._present = present
 
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` rows at once: a copy that knows its size skips growing step by step
+        (each step holds the old and the new array together)."""
+        self._grow(rows)
+
     def append(self, rows: np.ndarray | None, n: int, present: np.ndarray | None = None) -> int:
         """Append `n` rows (zeros where `rows` is None) and return the first new offset."""
         start = self.count

@@ -288,6 +288,11 @@ class Segment:
                 out[name] = vectors[offset]
         return out
 
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` rows of every dense vector (a copy into a new segment)."""
+        for storage in self.dense.values():
+            storage.reserve(rows)
+
     def as_batch(self, offsets: np.ndarray) -> PointBatch:
         """The points at `offsets` (ids, payloads, copies of their vectors) as one batch."""
         batch = PointBatch(

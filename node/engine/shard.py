@@ -539,6 +539,7 @@ class LocalShard:
                 plan.append((source, source.live_offsets()))
         target = self._new_segment(config)
         target.sealed = True
+        target.reserve(sum(len(offsets) for _, offsets in plan))
         try:
             inserted = self._fill(target, plan, config, bases)
         except BaseException:

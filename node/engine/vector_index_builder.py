@@ -47,7 +47,10 @@ def build_vector_index(
     rows = storage.vectors()
     if base is not None:
         added = offsets[offsets >= base.rows]
-        graph = HnswIndex.extend(spec, base.path, len(rows), rows[added], added)
+        # Every row past the base: passed as a view, not a copy.
+        contiguous = added.size == len(rows) - base.rows
+        graph = HnswIndex.extend(spec, base.path, len(rows),
+                                 rows[base.rows:] if contiguous else rows[added], added)
         inserted = len(added)
     else:
         # Sorted, distinct and as many as the rows: every row, passed as a view, not a copy.
