@@ -1,6 +1,6 @@
 """Where shard replicas live and which shard a point belongs to.
 
-Both functions are pure and deterministic: every node computes the same answer from the same
+Every function here is pure and deterministic: every node computes the same answer from the same
 input, in every Python process, so placement can run inside the replicated state machine and
 routing needs no coordination.
 """
