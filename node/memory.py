@@ -1,4 +1,5 @@
-"""How the process hands freed memory back to the system (glibc's allocator, where present).
+"""How the process manages its memory: glibc's allocator (where present) and the cyclic
+garbage collector (see tune_garbage_collector).
 
 Request parsing, segment growth and index builds run on worker threads, so their memory comes
 from glibc's per-thread arenas. By default glibc raises its mmap threshold as large blocks are

@@ -334,6 +334,28 @@ def change_under_traffic(proc: NodeProcess, http: HttpSession, name: str, points
     return traffic.expected
 
 
+def check_kept_across_restart(
+    proc: NodeProcess, name: str, expected: Points,
+    check_config: Callable[[HttpSession, str], None] | None = None,
+) -> None:
+    """Once the collection settles green it holds exactly `expected` (and passes
+    `check_config`); after a graceful restart it is green at once and holds the same."""
+    for restarted in (False, True):
+        if restarted:
+            proc.restart()  # graceful: SIGTERM
+        client, http = connect(proc), HttpSession(proc.url)
+        if restarted:
+            now = info(http, name)
+            assert now["status"] == GREEN, now
+        _, final = status_trace(http, name, timeout=60)
+        assert final["points_count"] == len(expected), final
+        if check_config is not None:
+            check_config(http, name)
+        check_points(client, name, expected)
+        client.close()
+        http.close()
+
+
 def check_rebuilt_config(http: HttpSession, name: str) -> None:
     config = info(http, name)["config"]
     vectors = config["params"]["vectors"]
@@ -352,7 +374,7 @@ def test_rebuild_on_config_change_while_serving(own_node: NodeProcess) -> None:
     create(client, name, dim, indexing_threshold=20)
     upsert(client, name, points, batch=500)
     http = HttpSession(own_node.url)
-    seen, first = status_trace(http, name, timeout=60)
+    _, first = status_trace(http, name, timeout=60)
     assert first["indexed_vectors_count"] > 0, first
     expected = change_under_traffic(own_node, http, name, points, "rebuild", lambda: (
         client.update_collection(
@@ -366,24 +388,10 @@ def test_rebuild_on_config_change_while_serving(own_node: NodeProcess) -> None:
         )
     ))
 
-    seen, final = status_trace(http, name, timeout=60)
-    check_rebuilt_config(http, name)
+    client.close()
+    http.close()
     assert len(expected) > count
-    assert final["points_count"] == len(expected), final
-    check_points(client, name, expected)
-    client.close()
-    http.close()
-
-    own_node.restart()  # graceful: SIGTERM
-    client = connect(own_node)
-    http = HttpSession(own_node.url)
-    after = info(http, name)
-    assert after["status"] == GREEN, after
-    assert after["points_count"] == len(expected), after
-    check_rebuilt_config(http, name)
-    check_points(client, name, expected)
-    client.close()
-    http.close()
+    check_kept_across_restart(own_node, name, expected, check_rebuilt_config)
 
 
 def test_merge_while_serving(own_node: NodeProcess) -> None:
@@ -405,17 +413,9 @@ def test_merge_while_serving(own_node: NodeProcess) -> None:
             name, optimizers_config=models.OptimizersConfigDiff(default_segment_number=1))
     ))
 
-    _, final = status_trace(http, name, timeout=60)
-    assert final["points_count"] == len(expected), final
-    check_points(client, name, expected)
     client.close()
     http.close()
-
-    own_node.restart()  # graceful: SIGTERM
-    client = connect(own_node)
-    assert client.count(name, exact=True).count == len(expected)
-    check_points(client, name, expected)
-    client.close()
+    check_kept_across_restart(own_node, name, expected)
 
 
 # --- vacuum ------------------------------------------------------------------------------------

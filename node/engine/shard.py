@@ -569,10 +569,10 @@ class LocalShard:
               bases: dict[str, GraphBase]) -> int:
         """Copy the planned rows into `target` and build its graphs; the points inserted."""
         for source, offsets in plan:
+            shared = isinstance(source.payloads, RamPayloads) and isinstance(
+                target.payloads, RamPayloads)
             for start in range(0, len(offsets), 4096):
                 chunk = offsets[start : start + 4096]
-                shared = isinstance(source.payloads, RamPayloads) and isinstance(
-                    target.payloads, RamPayloads)
                 with self.lock:
                     batch = source.as_batch(chunk)
                     versions = source.versions[chunk].copy()
