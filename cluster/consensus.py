@@ -22,10 +22,14 @@ from pathlib import Path
 
 from pysyncobj import FAIL_REASON, HAS_CRYPTO, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
+from cluster import raft_codec
 from cluster.state import MetadataState, apply, from_dict, to_dict
 from node.errors import Conflict, FlotillaError, Unavailable
 
 logger = logging.getLogger(__name__)
+
+# Whatever reaches the Raft port is decoded into plain data only (cluster/raft_codec.py).
+raft_codec.install()
 
 AppliedCallback = Callable[[dict, object, MetadataState], None]
 
@@ -111,7 +115,8 @@ class MetadataConsensus:
 
     Restart a node on the same Raft address: pysyncobj stores the member set in its full dump
     and journal, and a node back on another address counts its old one as a missing partner.
-    The Raft port carries pickles: set `secret` (encrypts and authenticates) and never expose it.
+    The Raft port carries pickles, decoded by an unpickler that admits only plain data
+    (cluster/raft_codec.py); set `secret` (encrypts and authenticates) wherever others can reach it.
     """
 
     def __init__(

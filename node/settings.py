@@ -7,6 +7,7 @@ env vars) mostly just works; keys Flotilla does not know are warned about and ig
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import typing
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ ENV_PREFIXES = ("QDRANT__", "FLOTILLA__")
 DEFAULT_P2P_PORT = 6335
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys whose values must never reach a log line.
-SECRET_KEYS = frozenset({"service.api_key", "cluster.secret"})
+SECRET_KEYS = frozenset({"service.api_key", "service.read_only_api_key", "cluster.secret"})
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -38,7 +39,17 @@ class SettingsError(ValueError):
 class ServiceSettings:
     host: str = "127.0.0.1"
     http_port: int = 6333
+    # Full access; with `jwt_rbac`, also the key that signs access tokens (HS256).
     api_key: str | None = None
+    # Reads only: every write and metadata change is refused with 403.
+    read_only_api_key: str | None = None
+    jwt_rbac: bool = False
+    max_request_size_mb: int = 32
+    # Connections served at once; more are answered 503 and closed.
+    max_connections: int = 1024
+    # A connection idle or still sending headers is closed, and a body still arriving is
+    # answered 408, after this long.
+    client_timeout_sec: int = 30
 
 
 @dataclass(frozen=True)
@@ -287,14 +298,56 @@ def _validate(values: dict[str, Any]) -> None:
         if level not in LOG_LEVELS:
             raise SettingsError(f"log_level: {values['log_level']!r} is not one of {LOG_LEVELS}")
         values["log_level"] = level
-    for key in ("service.api_key", "cluster.secret"):
+    for key in SECRET_KEYS:
         if values.get(key) == "":
             values[key] = None  # an empty secret is no secret, not a valid one
+    for key in ("service.max_request_size_mb", "service.max_connections",
+                "service.client_timeout_sec"):
+        if values.get(key) is not None and values[key] <= 0:
+            raise SettingsError(f"{key}: must be positive, got {values[key]}")
     for key in ("cluster.uri", "cluster.bootstrap"):
         if values.get(key):
             _check_uri(key, values[key])
     for uri in values.get("cluster.peers") or []:
         _check_uri("cluster.peers", uri)
+    _check_credentials(values)
+
+
+def _check_credentials(values: Mapping[str, Any]) -> None:
+    """Refuse configurations that would leave a port open to code execution or a credential
+    with nothing to check it against."""
+    if values.get("service.jwt_rbac") and not values.get("service.api_key"):
+        raise SettingsError("service.jwt_rbac: tokens are signed with service.api_key; set it too")
+    if not values.get("cluster.enabled") or values.get("cluster.secret"):
+        return
+    uri = values.get("cluster.uri")
+    if uri and not is_loopback(parse_uri(uri)[0]):
+        raise SettingsError(
+            f"cluster.uri: {uri} is reachable from other machines, and without a cluster "
+            "secret anyone who reaches the Raft port can change the cluster's metadata. Set "
+            "the same secret on every node: cluster.secret in the config file, "
+            "FLOTILLA__CLUSTER__SECRET (or QDRANT__CLUSTER__SECRET) or --cluster-secret"
+        )
+    if values.get("service.read_only_api_key") and not values.get("service.api_key"):
+        raise SettingsError(
+            "service.read_only_api_key: in a cluster, nodes call each other with the cluster "
+            "secret or, without one, the API key; set cluster.secret or service.api_key"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach ("localhost", 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def internal_credential(settings: Settings) -> str | None:
+    """What nodes present to each other's internal API: the cluster secret, else the API key."""
+    return settings.cluster.secret or settings.service.api_key
 
 
 def _check_uri(key: str, uri: str) -> None:
