@@ -8,8 +8,10 @@ import signal
 
 from aiohttp import web
 
-from node.api import cluster, collections, internal, points, query, service
-from node.api.auth import api_key_middleware
+from node.api import cluster, collections, internal, points, query
+from node.api import service as service_routes
+from node.api.auth import auth_middleware
+from node.api.connection_limits import BODY_TIMEOUT, capped_factory
 from node.api.envelope import envelope_middleware
 from node.api.request_params import request_params_middleware
 from node.memory import configure_allocator, tune_garbage_collector
@@ -18,19 +20,25 @@ from node.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 def build_app(node: Node) -> web.Application:
+    service = node.settings.service
     middlewares = [node.metrics.middleware, envelope_middleware, request_params_middleware]
-    if node.settings.service.api_key:
-        middlewares.insert(1, api_key_middleware(node.settings.service.api_key))
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
+    if service.api_key or service.read_only_api_key:
+        # After the envelope, which turns its 401 and 403 into Qdrant's error body.
+        middlewares.insert(2, auth_middleware(node))
+    app = web.Application(middlewares=middlewares,
+                          client_max_size=service.max_request_size_mb * 1024 * 1024)
+    app[BODY_TIMEOUT] = float(service.client_timeout_sec)
     # aiohttp tries the routes under one path prefix (every `/collections/...` route) in the
     # order they were added: the hot ones, queries then points, go first (resolving a query
     # took 20 us behind the collection routes). No URL and method pair matches two routes,
     # so the order changes nothing else.
-    for module in (service, query, points, collections, cluster, internal):
+    faces = [service_routes, query, points, collections, cluster]
+    if node.settings.cluster.enabled:
+        faces.append(internal)  # a node outside a cluster has no peers to serve
+    for module in faces:
         app.add_routes(module.routes(node))
     return app
 
@@ -42,16 +50,20 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await node.start()
-    runner = web.AppRunner(build_app(node), access_log=None)
+    runner = web.AppRunner(build_app(node), access_log=None,
+                           keepalive_timeout=settings.service.client_timeout_sec)
     await runner.setup()
-    site = web.TCPSite(runner, settings.service.host, settings.service.http_port)
-    await site.start()
+    listener = await loop.create_server(
+        capped_factory(runner.server, settings.service.max_connections),
+        settings.service.host, settings.service.http_port, reuse_address=True,
+    )
     log.info("serving the Qdrant API on http://%s:%s", settings.service.host,
              settings.service.http_port)
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        listener.close()
         await runner.cleanup()
         await node.close()
         log.info("stopped; every shard flushed")

@@ -13,10 +13,28 @@ class BadRequest(FlotillaError):
     status = 400
 
 
+class Unauthorized(FlotillaError):
+    """No credential, or one that is not valid (a wrong key, a badly signed or expired token)."""
+
+    status = 401
+
+
+class Forbidden(FlotillaError):
+    """A valid credential that does not grant this operation."""
+
+    status = 403
+
+
 class NotFound(FlotillaError):
     """A named collection, alias, point or index does not exist."""
 
     status = 404
+
+
+class RequestTimeout(FlotillaError):
+    """The client did not send its whole request in time."""
+
+    status = 408
 
 
 class Conflict(FlotillaError):

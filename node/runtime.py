@@ -28,7 +28,7 @@ from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
 from node.memory import release_free_memory
-from node.settings import Settings, parse_uri
+from node.settings import Settings, internal_credential, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class Node:
 
             requests = self.metrics.cluster.peer_requests
             self.peer_client = PeerClient(
-                secret=settings.cluster.secret,
+                secret=internal_credential(settings),
                 on_call=lambda op, outcome: requests.labels(operation=op, outcome=outcome).inc(),
             )
             await self.peer_client.start()

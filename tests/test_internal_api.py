@@ -187,6 +187,23 @@ def _vector(i: int) -> list[float]:
     return [((i * 7 + j * 3) % 11) / 10 for j in range(DIM)]
 
 
+def _cluster_of_one(base: Path, name: str, *args: str) -> NodeProcess:
+    """The internal API exists only with clustering on: a node that is a cluster of one."""
+    proc = NodeProcess(base / "storage", name=name)
+    proc.extra_args = ["--cluster-enabled", "--uri", f"http://127.0.0.1:{proc.p2p_port}", *args]
+    proc.start_and_wait()
+    return proc
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    proc = _cluster_of_one(tmp_path_factory.mktemp("internal_node"), "internal_node")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="module")
 def collection(client: QdrantClient) -> Iterator[str]:
     name = f"internal_{uuid.uuid4().hex[:8]}"
@@ -335,9 +352,8 @@ async def test_unreachable_peer() -> None:
 
 @pytest.fixture(scope="module")
 def secret_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    base: Path = tmp_path_factory.mktemp("secret_node")
-    proc = NodeProcess(base / "storage", name="secret_node", extra_args=["--cluster-secret", "s3"])
-    proc.start_and_wait()
+    proc = _cluster_of_one(tmp_path_factory.mktemp("secret_node"), "secret_node",
+                           "--cluster-secret", "s3")
     try:
         yield proc
     finally:
@@ -349,10 +365,10 @@ async def test_cluster_secret_guards_the_internal_api(secret_node: NodeProcess) 
     requests.put(f"{secret_node.url}/collections/{name}", timeout=10, json={
         "vectors": {"size": DIM, "distance": "Dot"}, "shard_number": 1}).raise_for_status()
     url = f"{secret_node.url}/internal/v1/collections/{name}"
-    assert requests.get(url, timeout=5).status_code == 403
+    assert requests.get(url, timeout=5).status_code == 401
     assert requests.get(url, headers={"X-Flotilla-Secret": "s4"}, timeout=5).status_code == 403
     shard_url = f"{secret_node.url}/internal/v1/shards/x/0/count"
-    assert requests.post(shard_url, data=encode({"args": []}), timeout=5).status_code == 403
+    assert requests.post(shard_url, data=encode({"args": []}), timeout=5).status_code == 401
     async with PeerClient(secret="wrong") as wrong:
         with pytest.raises(PeerRefused):
             await wrong.get_json(secret_node.url, f"/internal/v1/collections/{name}")

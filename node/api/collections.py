@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from node.api.auth import request_access
 from node.api.envelope import ok, read_json
 from node.errors import NotFound
 from node.runtime import Node
@@ -13,7 +14,8 @@ def routes(node: Node) -> list[web.RouteDef]:
     catalog = node.catalog
 
     async def list_collections(request: web.Request) -> web.Response:
-        names = catalog.list_names()
+        access = request_access(request)
+        names = [n for n in catalog.list_names() if access.can_read(n)]
         return ok(request, {"collections": [{"name": n} for n in names]})
 
     async def get_collection(request: web.Request) -> web.Response:
@@ -50,7 +52,9 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, {"aliases": aliases})
 
     async def all_aliases(request: web.Request) -> web.Response:
-        return ok(request, {"aliases": catalog.aliases()})
+        access = request_access(request)
+        aliases = [a for a in catalog.aliases() if access.can_read(a["collection_name"])]
+        return ok(request, {"aliases": aliases})
 
     async def create_index(request: web.Request) -> web.Response:
         body = await read_json(request)

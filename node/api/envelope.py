@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -9,7 +10,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from node.errors import BadRequest, FlotillaError
+from node.api.connection_limits import BODY_TIMEOUT
+from node.errors import BadRequest, FlotillaError, RequestTimeout
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,15 @@ def error_response(request: web.Request, status: int, message: str) -> web.Respo
 
 
 async def read_json(request: web.Request, *, required: bool = True) -> object:
-    """The request body as JSON; a 400 in Qdrant's envelope when it is not."""
-    raw = await request.read()
+    """The request body as JSON; a 400 in Qdrant's envelope when it is not, a 408 when it
+    does not arrive in time (`service.client_timeout_sec`)."""
+    try:
+        # Most bodies have fully arrived with their headers: no timer for those.
+        timeout = request.app.get(BODY_TIMEOUT)
+        raw = await (request.read() if timeout is None or request.content.is_eof()
+                     else asyncio.wait_for(request.read(), timeout))
+    except asyncio.TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
     if not raw.strip():
         if required:
             raise BadRequest("the request body is empty; expected a JSON object")

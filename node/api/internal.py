@@ -7,9 +7,10 @@ engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard
 400 for an unknown method or an undecodable body.
 `GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
 
-These routes share the public port. With `cluster.secret` set, every request must carry it in
-`X-Flotilla-Secret` (403 otherwise). Without a secret the internal API is open to anyone who
-can reach the port: a cluster reachable by untrusted clients MUST set `cluster.secret`.
+These routes share the public port and exist only on a node with clustering on. Every request
+carries the node credential in `X-Flotilla-Secret`: the cluster secret, or the API key where no
+secret is set (401 without it, 403 when wrong). Only a cluster with neither, which the settings
+allow on loopback addresses alone, serves them openly, as it does its public API.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from node.api.envelope import Handler, error_response, ok
 from node.engine.point_changes import POINT_CHANGES
 from node.errors import BadRequest, NotFound
 from node.runtime import Node
+from node.settings import internal_credential
 
 PREFIX = "/internal/v1"
 SECRET_HEADER = "X-Flotilla-Secret"
@@ -43,15 +45,16 @@ METADATA_WAIT_SECONDS = 2.0
 
 
 def routes(node: Node) -> list[web.RouteDef]:
-    secret = node.settings.cluster.secret
+    credential = internal_credential(node.settings)
 
     def guarded(handler: Handler) -> Handler:
         async def check(request: web.Request) -> web.StreamResponse:
-            if secret is not None:
-                given = request.headers.get(SECRET_HEADER, "")
-                if not hmac.compare_digest(given.encode(), secret.encode()):
-                    return error_response(request, 403, "internal API: missing or wrong "
-                                          f"{SECRET_HEADER}")
+            if credential is not None:
+                given = request.headers.get(SECRET_HEADER)
+                if given is None:
+                    return error_response(request, 401, f"internal API: missing {SECRET_HEADER}")
+                if not hmac.compare_digest(given.encode(), credential.encode()):
+                    return error_response(request, 403, f"internal API: wrong {SECRET_HEADER}")
             return await handler(request)
 
         return check
