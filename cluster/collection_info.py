@@ -10,11 +10,16 @@ from node.engine.shard import ShardInfo
 _STATUS_ORDER = ("red", "yellow", "grey", "green")
 
 
+def worst_status(shards: list[ShardInfo]) -> str:
+    """A collection shows the worst status of its shards; green when it has none."""
+    statuses = {s.status for s in shards} or {"green"}
+    return next(s for s in _STATUS_ORDER if s in statuses)
+
+
 def collection_info(
     meta: CollectionMeta, shards: list[ShardInfo], indexed_points: dict[str, int]
 ) -> dict:
-    statuses = {s.status for s in shards} or {"green"}
-    status = next(s for s in _STATUS_ORDER if s in statuses)
+    status = worst_status(shards)
     errors = [s.optimizer_error for s in shards if s.optimizer_error]
     return {
         "status": status,

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from cluster.catalog import Catalog
-from cluster.collection_info import collection_info
+from cluster.collection_info import collection_info, worst_status
 from cluster.collection_view import CollectionViews
 from cluster.consensus import MetadataConsensus
 from cluster.local_shards import LocalShards
@@ -24,6 +24,7 @@ from cluster.replica_set import ClusterLinks
 from cluster.shard_transfer import ShardTransfers
 from cluster.state import ACTIVE, DEAD, MetadataState
 from cluster.strict_mode import RateLimiter
+from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
@@ -90,6 +91,10 @@ class Node:
         self.queries = QueryRouter(views, self.rate_limiter)
         self.metrics.set_stats_source(self._points_per_collection)
         self.metrics.cluster.set_source(self._cluster_metrics)
+        self.metrics.add_qdrant_names(version=QDRANT_API_VERSION,
+                                      clustered=settings.cluster.enabled,
+                                      stats=self._points_per_collection,
+                                      cluster=self._cluster_metrics)
 
     @staticmethod
     def _raft_address(settings: Settings) -> str:
@@ -306,7 +311,12 @@ class Node:
                     key = (meta.name, state)
                     replicas[key] = replicas.get(key, 0) + 1
         raft = self.consensus.raft_info() if self.consensus is not None else {}
-        return {"raft": raft, "replicas": replicas, "transfers": dict(self.transfer_progress)}
+        statuses = {
+            meta.name: worst_status([s.info() for s in self.shards.of_collection(meta).values()])
+            for meta in list(self._state().collections.values())
+        }
+        return {"raft": raft, "replicas": replicas, "transfers": dict(self.transfer_progress),
+                "peers": len(self._state().peers), "collection_status": statuses}
 
     def _points_per_collection(self) -> dict[str, int]:
         out = {}

@@ -500,6 +500,19 @@ def test_cluster_metrics(cluster: Cluster) -> None:
     assert total("flotilla_write_quorum_failures_total") >= 1
     assert total("flotilla_replicas_marked_dead_total") >= 1
     assert total("flotilla_peer_requests_total", outcome="ok") > 0
+    # Qdrant's names, for dashboards built for Qdrant: per node, summed over the three.
+    assert total("cluster_enabled") == 3
+    assert total("cluster_peers_total") == 9
+    assert total("cluster_voter") == 3
+    assert total("cluster_term") >= 3 and total("cluster_commit") > 0
+    assert total("collections_total") >= 3
+    assert total("collection_dead_replicas", id="metrics") == 0
+    assert ("collection_points", (("id", "metrics"),)) in totals
+    assert sum(v for (n, ls), v in totals.items()
+               if n == "app_info" and dict(ls).get("name") == "flotilla") == 3
+    assert total("rest_responses_total", method="PUT", endpoint="/collections/{collection_name}",
+                 status="200") >= 1
+    assert total("rest_responses_duration_seconds_count") > 0
 
 
 def test_raft_leader_killed(cluster: Cluster) -> None:

@@ -69,6 +69,30 @@ def test_metrics_is_prometheus_text(http: HttpSession) -> None:
     )
 
 
+def test_qdrant_metric_names(http: HttpSession, client: QdrantClient, unique_name: str) -> None:
+    client.create_collection(
+        unique_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+    )
+    client.upsert(unique_name, [models.PointStruct(id=i, vector=[1, i]) for i in range(3)])
+    assert http.get("/collections/nope_missing").status_code == 404
+    samples = metric_samples(http)
+    [info] = samples["app_info"]
+    assert info.labels["name"] == "flotilla" and info.value == 1
+    assert [s.value for s in samples["cluster_enabled"]] == [0]
+    assert samples["collections_total"][0].value >= 1
+    points = {s.labels["id"]: s.value for s in samples["collection_points"]}
+    assert points[unique_name] == 3
+    responses = {(s.labels["method"], s.labels["endpoint"], s.labels["status"]): s.value
+                 for s in samples["rest_responses_total"]}
+    assert responses[("PUT", "/collections/{collection_name}/points", "200")] >= 1
+    failed = {(s.labels["endpoint"], s.labels["status"])
+              for s in samples["rest_responses_fail_total"]}
+    assert ("/collections/{collection_name}", "404") in failed
+    buckets = [s for s in samples["rest_responses_duration_seconds_bucket"]
+               if s.labels["endpoint"] == "/collections/{collection_name}/points"]
+    assert buckets and max(s.value for s in buckets) >= 1
+
+
 def test_http_requests_are_counted_by_route_template(
     http: HttpSession, client: QdrantClient, unique_name: str
 ) -> None:

@@ -1,5 +1,6 @@
 """Cluster metrics on /metrics: Raft role, term and commit index, replica states per
-collection, transfers, and counters of quorum failures and node-to-node requests."""
+collection, transfers, this node's collection status, and counters of quorum failures and
+node-to-node requests."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 ClusterSource = Callable[[], dict]
 
 ROLES = ("Leader", "Follower", "Candidate")
+STATUSES = ("green", "yellow", "grey", "red")
 
 
 class _ClusterCollector(SourceCollector):
@@ -48,7 +50,15 @@ class _ClusterCollector(SourceCollector):
         )
         for (collection, shard_id), progress in sorted((data.get("transfers") or {}).items()):
             transfers.add_metric([collection, str(shard_id)], progress)
-        return [role, term, commit, replicas, transfers]
+        status = GaugeMetricFamily(
+            "flotilla_collection_status",
+            "1 for the status (green, yellow, grey, red) of this node's shards of a collection",
+            labels=["collection", "status"],
+        )
+        for collection, current in sorted((data.get("collection_status") or {}).items()):
+            for name in STATUSES:
+                status.add_metric([collection, name], 1.0 if current == name else 0.0)
+        return [role, term, commit, replicas, transfers, status]
 
 
 class ClusterMetrics:

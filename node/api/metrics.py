@@ -24,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from node.api.cluster_metrics import ClusterMetrics
+from node.api.qdrant_metrics import QdrantMetrics
 from node.api.source_collector import SourceCollector
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ class NodeMetrics:
         )
         self.http_duration = Histogram(
             "flotilla_http_request_duration_seconds",
-            "Time to produce an HTTP response, by route template",
-            ["method", "endpoint"],
+            "Time to produce an HTTP response, by route template and status",
+            ["method", "endpoint", "status"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -103,6 +104,13 @@ class NodeMetrics:
             ProcessCollector(registry=self.registry)
             GCCollector(registry=self.registry)
         self.middleware = self._make_middleware()
+
+    def add_qdrant_names(self, *, version: str, clustered: bool, stats: StatsSource,
+                         cluster: Callable[[], dict]) -> None:
+        """Also expose Qdrant's metric names (node/api/qdrant_metrics.py)."""
+        self.registry.register(QdrantMetrics(
+            version=version, clustered=clustered, http_requests=self.http_requests,
+            http_duration=self.http_duration, collection_points=stats, cluster=cluster))
 
     def set_stats_source(self, fn: StatsSource) -> None:
         """Register the callback giving {collection_name: points_count}, called per scrape."""
@@ -153,7 +161,7 @@ class NodeMetrics:
                     pair = children[key] = (
                         requests_total.labels(method=method, endpoint=endpoint,
                                               status=str(status)),
-                        duration.labels(method=method, endpoint=endpoint),
+                        duration.labels(method=method, endpoint=endpoint, status=str(status)),
                     )
                 pair[0].inc()
                 pair[1].observe(elapsed)
