@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean bench bench-quick
+.PHONY: run test lint clean bench bench-quick system-tools deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,19 @@ $(VENV)/installed.stamp: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# The bench extra too: `make test` runs a tiny smoke of the benchmark code.
+# The bench extra too: `make test` runs a tiny smoke of the benchmark code; and the deploy
+# extra: it validates deploy/.
 $(VENV)/installed-test.stamp: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench,deploy]'
 	touch $(VENV)/installed.stamp $@
+
+# Programs the tests run that PyPI does not have: Prometheus and promtool (Debian's package),
+# kubectl (part of this kind of machine).
+system-tools:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/kubernetes" >&2; exit 1; }
 
 run: $(VENV)/installed.stamp
 	$(BIN)/flotilla serve
@@ -25,9 +34,15 @@ run: $(VENV)/installed.stamp
 lint: $(VENV)/installed-test.stamp
 	$(BIN)/ruff check .
 
-test: $(VENV)/installed-test.stamp
+test: $(VENV)/installed-test.stamp system-tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# deploy/ checked by the tools that consume it, then the dashboard and alerts against a real
+# Prometheus scraping a real cluster, which also redraws docs/dashboard.png.
+deploy-check: $(VENV)/installed-test.stamp system-tools
+	FLOTILLA_DASHBOARD_PNG=docs/dashboard.png $(BIN)/python -m pytest -q \
+		tests/test_deploy_files.py tests/test_dashboard.py
 
 # Benchmarks (README, "Benchmarks"): figures and target ratios, never a pass/fail on speed.
 bench: $(VENV)/installed-test.stamp

@@ -311,10 +311,13 @@ class Node:
                     key = (meta.name, state)
                     replicas[key] = replicas.get(key, 0) + 1
         raft = self.consensus.raft_info() if self.consensus is not None else {}
-        statuses = {
-            meta.name: worst_status([s.info() for s in self.shards.of_collection(meta).values()])
-            for meta in list(self._state().collections.values())
-        }
+        statuses = {}
+        for meta in list(self._state().collections.values()):
+            statuses[meta.name] = worst_status(
+                [s.info() for s in self.shards.of_collection(meta).values()])
+            # A counter is shown from 0 before its first failure, so that rate() and
+            # increase() see that failure too.
+            self.metrics.cluster.quorum_failures.labels(collection=meta.name)
         return {"raft": raft, "replicas": replicas, "transfers": dict(self.transfer_progress),
                 "peers": len(self._state().peers), "collection_status": statuses}
 
