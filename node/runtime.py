@@ -34,6 +34,7 @@ from node.settings import Settings, internal_credential, parse_uri
 log = logging.getLogger(__name__)
 
 FLUSH_CHECK_SECONDS = 1.0
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 RECONCILE_SECONDS = 2.0
 REMOVE_MEMBER_RETRY_SECONDS = 300.0
 
@@ -58,7 +59,7 @@ class Node:
         self.shards = LocalShards(
             storage / "collections", self.peer_id, on_optimizer_run=self.metrics.optimizer_run
         )
-        self.api_address = f"http://{settings.service.host}:{settings.service.http_port}"
+        self.api_address = self._api_address(settings)
         self.raft_address = self._raft_address(settings)
         self.ready = False
         # (collection, shard id) -> progress of a transfer into this node, for /metrics
@@ -95,6 +96,15 @@ class Node:
                                       clustered=settings.cluster.enabled,
                                       stats=self._points_per_collection,
                                       cluster=self._cluster_metrics)
+
+    @staticmethod
+    def _api_address(settings: Settings) -> str:
+        """Where peers reach this node's API. A node bound to every interface (0.0.0.0, as in
+        a container) is reached at the host of its Raft address, which its peers resolve."""
+        host = settings.service.host
+        if host in WILDCARD_HOSTS and settings.cluster.enabled and settings.cluster.uri:
+            host = parse_uri(settings.cluster.uri, settings.cluster.p2p.port)[0]
+        return f"http://{host}:{settings.service.http_port}"
 
     @staticmethod
     def _raft_address(settings: Settings) -> str:
