@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # Lowest precedence first: a FLOTILLA__ variable beats the QDRANT__ variable for the same key.
 ENV_PREFIXES = ("QDRANT__", "FLOTILLA__")
 DEFAULT_P2P_PORT = 6335
+DEFAULT_CERT_TTL = 3600
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Keys whose values must never reach a log line.
 SECRET_KEYS = frozenset({"service.api_key", "service.read_only_api_key", "cluster.secret"})
@@ -50,6 +51,10 @@ class ServiceSettings:
     # A connection idle or still sending headers is closed, and a body still arriving is
     # answered 408, after this long.
     client_timeout_sec: int = 30
+    # HTTPS on the REST port with `tls.cert` and `tls.key`.
+    enable_tls: bool = False
+    # Mutual TLS on the REST port: every client must present a certificate `tls.ca_cert` signed.
+    verify_https_client_certificate: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class StorageSettings:
 @dataclass(frozen=True)
 class P2PSettings:
     port: int = DEFAULT_P2P_PORT
+    # Node-to-node HTTP over https; peers verify each other against `tls.ca_cert`.
+    enable_tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,22 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """PEM files, as in Qdrant's `tls` section; relative paths are from the working directory."""
+
+    cert: str | None = None
+    key: str | None = None
+    ca_cert: str | None = None
+    # Seconds between checks of the files for a new certificate; None never reloads.
+    cert_ttl: int | None = DEFAULT_CERT_TTL
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     log_level: str = "INFO"
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -134,6 +153,7 @@ def load_settings(
         values[key] = _coerce_text(key, schema[key], raw) if isinstance(raw, str) else raw
         _check_type(key, schema[key], values[key])
     _validate(values)
+    _validate_tls(values)
     return _build(Settings, values, prefix="")
 
 
@@ -355,6 +375,55 @@ def _check_uri(key: str, uri: str) -> None:
         parse_uri(uri)
     except SettingsError as exc:
         raise SettingsError(f"{key}: {exc}") from None
+
+
+def _validate_tls(values: dict[str, Any]) -> None:
+    """TLS settings that cannot work together, and PEM files the node could not read, stop the
+    start here rather than at the first handshake."""
+    ttl = values.get("tls.cert_ttl")
+    if ttl is not None and ttl <= 0:
+        raise SettingsError(f"tls.cert_ttl: must be a positive number of seconds, or null to "
+                            f"never reload, got {ttl}")
+    for key in ("tls.cert", "tls.key", "tls.ca_cert"):
+        if values.get(key) == "":
+            values[key] = None
+    service_tls = values.get("service.enable_tls", False)
+    p2p_tls = values.get("cluster.p2p.enable_tls", False)
+    verify_clients = values.get("service.verify_https_client_certificate", False)
+    # Peers call the internal API on the public port, so the two switches go together.
+    if p2p_tls and not service_tls:
+        raise SettingsError("cluster.p2p.enable_tls needs service.enable_tls: peers call each "
+                            "other on the REST port, which must then serve https")
+    if verify_clients and not service_tls:
+        raise SettingsError("service.verify_https_client_certificate needs "
+                            "service.enable_tls: client certificates are checked by TLS")
+    if not service_tls:
+        return
+    if values.get("cluster.enabled", False) and not p2p_tls:
+        raise SettingsError("service.enable_tls in a cluster needs cluster.p2p.enable_tls "
+                            "(and tls.ca_cert): peers call each other on the REST port, which "
+                            "then speaks only https")
+    _check_pem_file(values, "tls.cert", "service.enable_tls is on")
+    _check_pem_file(values, "tls.key", "service.enable_tls is on")
+    if verify_clients:
+        _check_pem_file(values, "tls.ca_cert", "service.verify_https_client_certificate is on "
+                        "(client certificates are checked against it)")
+    if p2p_tls:
+        _check_pem_file(values, "tls.ca_cert", "cluster.p2p.enable_tls is on (peers "
+                        "verify each other against it)")
+
+
+def _check_pem_file(values: Mapping[str, Any], key: str, reason: str) -> None:
+    path = values.get(key)
+    env = "FLOTILLA__" + key.upper().replace(".", "__")
+    if path is None:
+        raise SettingsError(f"{key}: a PEM file is required when {reason}; set {key} in the "
+                            f"config file or {env}")
+    try:
+        with open(path, "rb") as pem:
+            pem.read(1)
+    except OSError as exc:
+        raise SettingsError(f"{key}: cannot read {path!r}: {exc.strerror or exc}") from None
 
 
 def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
