@@ -9,6 +9,7 @@ the FlotillaError it reported, because another replica would refuse the request 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 
 import aiohttp
@@ -37,6 +38,7 @@ class PeerClient:
     def __init__(
         self,
         secret: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         read_timeout: float = 5.0,
         write_timeout: float = 10.0,
         connections: int = 512,
@@ -49,6 +51,8 @@ class PeerClient:
         self.write_timeout = write_timeout
         self._headers = {SECRET_HEADER: secret} if secret else {}
         self._limits = (connections, connections_per_peer)
+        # With peer TLS (cluster.p2p.enable_tls) every call goes over https, verified by it.
+        self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -74,7 +78,8 @@ class PeerClient:
         if self._session is None:
             total, per_host = self._limits
             connector = aiohttp.TCPConnector(limit=total, limit_per_host=per_host,
-                                             keepalive_timeout=60)
+                                             keepalive_timeout=60,
+                                             ssl=self._ssl_context or True)
             self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
         return self._session
 
@@ -106,8 +111,8 @@ class PeerClient:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
-        url = f"{api_url.rstrip('/')}/internal/v1/{path}"
         try:
+            url = self._url(api_url, f"internal/v1/{path}")
             status, data = await self._post(url, body, timeout)
             if status != 200:
                 raise _error(api_url, status, data)
@@ -128,7 +133,7 @@ class PeerClient:
 
     async def get_json(self, api_url: str, path: str, timeout: float | None = None) -> object:
         """GET a small JSON document from a peer: the `result` of its envelope."""
-        url = f"{api_url.rstrip('/')}/{path.lstrip('/')}"
+        url = self._url(api_url, path)
         try:
             async with self._get_session().get(
                 url, timeout=aiohttp.ClientTimeout(total=timeout or self.read_timeout)
@@ -142,6 +147,14 @@ class PeerClient:
             return orjson.loads(data)["result"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise PeerUnavailable(f"peer {api_url} answered {path} with garbage") from None
+
+    def _url(self, api_url: str, path: str) -> str:
+        # The secret header must not cross the network in the clear, nor a downgrade pass
+        # unnoticed: with peer TLS on, a peer that advertises plain http is not called.
+        if self._ssl_context is not None and not api_url.startswith("https://"):
+            raise PeerUnavailable(f"peer {api_url} does not serve https, but "
+                                  "cluster.p2p.enable_tls is on here")
+        return f"{api_url.rstrip('/')}/{path.lstrip('/')}"
 
     async def _post(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         try:

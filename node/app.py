@@ -13,6 +13,7 @@ from node.api import service as service_routes
 from node.api.auth import auth_middleware
 from node.api.connection_limits import BODY_TIMEOUT, capped_factory
 from node.api.envelope import envelope_middleware
+from node.api.peer_certificates import peer_certificate_middleware
 from node.api.request_params import request_params_middleware
 from node.memory import configure_allocator, tune_garbage_collector
 from node.runtime import Node
@@ -50,15 +51,22 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await node.start()
-    runner = web.AppRunner(build_app(node), access_log=None,
+    app = build_app(node)
+    if node.tls is not None and node.tls.checks_peer_certificates:
+        app.middlewares.append(peer_certificate_middleware())
+    runner = web.AppRunner(app, access_log=None,
                            keepalive_timeout=settings.service.client_timeout_sec)
     await runner.setup()
+    tls = {} if node.tls is None else {
+        "ssl": node.tls.server_context,
+        # A client stalling its handshake is held no longer than one stalling its request.
+        "ssl_handshake_timeout": float(settings.service.client_timeout_sec),
+    }
     listener = await loop.create_server(
         capped_factory(runner.server, settings.service.max_connections),
-        settings.service.host, settings.service.http_port, reuse_address=True,
+        settings.service.host, settings.service.http_port, reuse_address=True, **tls,
     )
-    log.info("serving the Qdrant API on http://%s:%s", settings.service.host,
-             settings.service.http_port)
+    log.info("serving the Qdrant API on %s", node.api_address)
     try:
         await stop.wait()
     finally:

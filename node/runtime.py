@@ -30,6 +30,7 @@ from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
 from node.memory import release_free_memory
 from node.settings import Settings, internal_credential, parse_uri
+from node.tls import NodeTls
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def load_or_create_peer_id(storage: Path) -> int:
 class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # First: a certificate that does not load stops the start before anything is opened.
+        self.tls = NodeTls.from_settings(settings)
         storage = Path(settings.storage.storage_path)
         self.peer_id = load_or_create_peer_id(storage)
         self.metrics = NodeMetrics()
@@ -104,7 +107,8 @@ class Node:
         host = settings.service.host
         if host in WILDCARD_HOSTS and settings.cluster.enabled and settings.cluster.uri:
             host = parse_uri(settings.cluster.uri, settings.cluster.p2p.port)[0]
-        return f"http://{host}:{settings.service.http_port}"
+        scheme = "https" if settings.service.enable_tls else "http"
+        return f"{scheme}://{host}:{settings.service.http_port}"
 
     @staticmethod
     def _raft_address(settings: Settings) -> str:
@@ -167,6 +171,7 @@ class Node:
             requests = self.metrics.cluster.peer_requests
             self.peer_client = PeerClient(
                 secret=internal_credential(settings),
+                ssl_context=self.tls.client_context if self.tls is not None else None,
                 on_call=lambda op, outcome: requests.labels(operation=op, outcome=outcome).inc(),
             )
             await self.peer_client.start()
@@ -192,6 +197,8 @@ class Node:
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._reconcile_loop()),
         ]
+        if self.tls is not None:
+            self._tasks.append(asyncio.create_task(self.tls.keep_fresh()))
         if self.transfers is not None:
             self._tasks.append(asyncio.create_task(self._periodic_reconcile()))
             self._reconcile_wanted.set()
