@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import requests
-from nodeproc import LOOPBACK, HttpSession, NodeProcess, free_port, wait_for
+from nodeproc import (
+    LOOPBACK,
+    ClientTls,
+    HttpSession,
+    NodeProcess,
+    client_tls_kwargs,
+    free_port,
+    wait_for,
+)
 from qdrant_client import QdrantClient
 
 READY_TIMEOUT = 60.0
@@ -26,9 +34,12 @@ def raft_uri(port: int) -> str:
 
 
 class Cluster:
-    """N nodes formed with a static `--peers` list."""
+    """N nodes formed with a static `--peers` list; `env(i)` adds to node i's environment
+    (its settings), `tls` is how clients reach nodes that serve https."""
 
-    def __init__(self, base: Path, size: int = 3) -> None:
+    def __init__(self, base: Path, size: int = 3,
+                 env: Callable[[int], Mapping[str, str]] | None = None,
+                 tls: ClientTls | None = None) -> None:
         self.base = base
         self.nodes: list[NodeProcess] = []
         ports = [free_port() for _ in range(size)]
@@ -37,6 +48,7 @@ class Cluster:
             self.nodes.append(NodeProcess(
                 base / f"node{index}", name=f"node{index}", p2p_port=port,
                 extra_args=["--cluster-enabled", "--uri", raft_uri(port), "--peers", peers],
+                env=env(index) if env is not None else None, tls=tls,
             ))
         self._sessions: dict[int, HttpSession] = {}
 
@@ -80,12 +92,13 @@ class Cluster:
     def http(self, node: NodeProcess) -> HttpSession:
         key = id(node)
         if key not in self._sessions:
-            self._sessions[key] = HttpSession(node.url, timeout=CLIENT_TIMEOUT)
+            self._sessions[key] = HttpSession(node.url, timeout=CLIENT_TIMEOUT, tls=node.tls)
         return self._sessions[key]
 
     def client(self, node: NodeProcess) -> contextlib.closing[QdrantClient]:
         """`with cluster.client(node) as client:` a qdrant-client closed afterwards."""
-        return contextlib.closing(QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT))
+        return contextlib.closing(QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT,
+                                               **client_tls_kwargs(node)))
 
     def get(self, node: NodeProcess, path: str, **kwargs) -> dict:
         response = self.http(node).get(path, **kwargs)

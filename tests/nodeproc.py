@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.request
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,19 +55,45 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 class HttpSession(requests.Session):
-    """A requests.Session that resolves paths ("/collections") against the node's base URL."""
+    """A requests.Session that resolves paths ("/collections") against the node's base URL;
+    with `tls`, it trusts the test CA (per request: requests lets REQUESTS_CA_BUNDLE from the
+    environment beat a session's own `verify`)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, tls: ClientTls | None = None) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.default_timeout = timeout
+        self.tls_kwargs = tls.requests_kwargs() if tls is not None else {}
 
     def url(self, path: str) -> str:
         return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.default_timeout)
+        for name, value in self.tls_kwargs.items():
+            kwargs.setdefault(name, value)
         return super().request(method, self.url(url), *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """How a test client reaches a node that serves https: the CA it trusts and, for mutual
+    TLS, the certificate and key it presents."""
+
+    ca_cert: Path
+    cert: Path | None = None
+    key: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_cert))
+        if self.cert is not None:
+            context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def requests_kwargs(self) -> dict[str, Any]:
+        """`verify` and `cert` for requests."""
+        cert = (str(self.cert), str(self.key)) if self.cert is not None else None
+        return {"verify": str(self.ca_cert), "cert": cert}
 
 
 class NodeStartError(RuntimeError):
@@ -89,6 +117,7 @@ class NodeProcess:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         name: str | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         self.storage_path = Path(storage_path)
         self.host = host
@@ -96,6 +125,8 @@ class NodeProcess:
         self.p2p_port = p2p_port if p2p_port is not None else free_port(host)
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
+        # Set for a node that serves https (its settings enable TLS): how to reach it.
+        self.tls = tls
         self.name = name or self.storage_path.name
         self.log_path = log_path or self.storage_path.parent / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -108,7 +139,8 @@ class NodeProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.http_port}"
 
     @property
     def pid(self) -> int | None:
@@ -170,6 +202,7 @@ class NodeProcess:
         """Block until `GET /readyz` answers 200; raise with the node's log if it never does."""
         deadline = time.monotonic() + timeout
         last_error = "no attempt made"
+        context = self.tls.context() if self.tls is not None else None
         while time.monotonic() < deadline:
             if not self.is_running():
                 raise NodeStartError(
@@ -177,7 +210,8 @@ class NodeProcess:
                     f"ready\n{self.log_tail(since_start=True)}"
                 )
             try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2,
+                                            context=context) as response:
                     if response.status == 200:
                         return self
                     last_error = f"HTTP {response.status}"
@@ -299,7 +333,14 @@ def wait_for(
 def connect(proc: NodeProcess) -> QdrantClient:
     """A new client for a node; after every restart, since pooled connections to the dead
     process are useless."""
-    return QdrantClient(url=proc.url, timeout=30, check_compatibility=False)
+    return QdrantClient(url=proc.url, timeout=30, check_compatibility=False,
+                        **client_tls_kwargs(proc))
+
+
+def client_tls_kwargs(proc: NodeProcess) -> dict[str, Any]:
+    """qdrant-client hands unknown keyword arguments to its httpx client: `verify` takes an
+    SSLContext, with the CA to trust and any client certificate in it."""
+    return {"verify": proc.tls.context()} if proc.tls is not None else {}
 
 
 def assert_concurrent_answers_match(client: QdrantClient, url: str, name: str,
