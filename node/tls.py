@@ -26,22 +26,19 @@ log = logging.getLogger(__name__)
 class NodeTls:
     """The server and client SSLContexts of one node, and what keeps their certificate fresh."""
 
-    def __init__(self, files: TlsSettings, *, serve: bool, verify_clients: bool,
-                 peers: bool) -> None:
+    def __init__(self, files: TlsSettings, *, verify_clients: bool, peers: bool) -> None:
         self.files = files
-        self.server_context: ssl.SSLContext | None = None
-        self.client_context: ssl.SSLContext | None = None
         # Contexts built bare, not with create_default_context: that one trusts the system's
         # CAs, and a client certificate any public CA signed must not pass mutual TLS.
-        if serve:
-            self.server_context = _context(ssl.PROTOCOL_TLS_SERVER)
-            if verify_clients:
-                self.server_context.verify_mode = ssl.CERT_REQUIRED
-            elif peers:
-                # Peers present their certificate; other clients may present none. A
-                # certificate that is there must be one the CA signed, and the internal API
-                # takes no request without one (node/api/peer_certificates.py).
-                self.server_context.verify_mode = ssl.CERT_OPTIONAL
+        self.server_context = _context(ssl.PROTOCOL_TLS_SERVER)
+        if verify_clients:
+            self.server_context.verify_mode = ssl.CERT_REQUIRED
+        elif peers:
+            # Peers present their certificate; other clients may present none. A certificate
+            # that is there must be one the CA signed, and the internal API takes no request
+            # without one (node/api/peer_certificates.py).
+            self.server_context.verify_mode = ssl.CERT_OPTIONAL
+        self.client_context: ssl.SSLContext | None = None
         if peers:
             # Only the cluster's CA is trusted, and a peer's certificate must name the host
             # of the address it advertises.
@@ -57,13 +54,13 @@ class NodeTls:
         """The node's TLS, or None when the REST port speaks plain http."""
         if not settings.service.enable_tls:
             return None
-        return cls(settings.tls, serve=True,
-                   verify_clients=settings.service.verify_https_client_certificate,
+        return cls(settings.tls, verify_clients=settings.service.verify_https_client_certificate,
                    peers=settings.cluster.p2p.enable_tls)
 
     @property
     def contexts(self) -> list[ssl.SSLContext]:
-        return [c for c in (self.server_context, self.client_context) if c is not None]
+        peers = [self.client_context] if self.client_context is not None else []
+        return [self.server_context, *peers]
 
     @property
     def checks_peer_certificates(self) -> bool:
@@ -102,7 +99,10 @@ class NodeTls:
             return
         while True:
             await asyncio.sleep(self.files.cert_ttl)
-            self.reload_if_changed()
+            try:
+                self.reload_if_changed()
+            except Exception:  # the next period tries again; serving goes on regardless
+                log.exception("checking the TLS files for a new certificate failed")
 
     def _paths(self) -> list[str]:
         return [p for p in (self.files.cert, self.files.key, self.files.ca_cert) if p]
