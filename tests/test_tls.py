@@ -8,6 +8,7 @@ Every certificate is made here (tests/tls_certs.py); every node is a real proces
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -65,10 +66,12 @@ def tls_env(identity: Issued, ca: Path | None = None, **settings: str) -> dict[s
 @pytest.fixture(scope="module")
 def https_node(tmp_path_factory: pytest.TempPathFactory, pki: Pki):
     node = NodeProcess(tmp_path_factory.mktemp("https") / "storage", name="https",
-                       env=tls_env(pki.node), tls=client_tls(pki.ca))
-    node.start_and_wait()
-    yield node
-    node.stop()
+                       env=tls_env(pki.node, service__client_timeout_sec="2"),
+                       tls=client_tls(pki.ca))
+    try:
+        yield node.start_and_wait()
+    finally:
+        node.stop()
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -176,6 +179,13 @@ def test_plain_http_to_the_tls_port_fails(https_node: NodeProcess) -> None:
         requests.get(plain, timeout=5)
 
 
+def test_a_stalled_handshake_is_closed_after_the_client_timeout(https_node: NodeProcess) -> None:
+    """A client that connects and never starts TLS is held no longer than one that never sends
+    its request (service.client_timeout_sec, 2 s here; asyncio's own default would be 60 s)."""
+    with socket.create_connection((https_node.host, https_node.http_port), timeout=20) as raw:
+        assert raw.recv(1) == b""  # closed by the node (a socket.timeout after 20 s if not)
+
+
 def test_a_client_that_does_not_trust_the_ca_refuses_the_node(https_node: NodeProcess,
                                                              pki: Pki) -> None:
     with pytest.raises(requests.exceptions.SSLError):
@@ -242,9 +252,10 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory, pki: Pki):
     cluster = Cluster(
         tmp_path_factory.mktemp("tls-cluster"), size=3, tls=client_tls(pki.ca),
         env=lambda i: tls_env(identities[i], pki.ca.cert, cluster__p2p__enable_tls="true"))
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    try:
+        yield cluster.start()
+    finally:  # also when it never formed: its nodes run in sessions of their own
+        cluster.stop()
 
 
 def test_cluster_over_tls_forms_and_replicates_writes(tls_cluster: Cluster) -> None:
