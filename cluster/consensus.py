@@ -56,6 +56,8 @@ _NOT_IN_LOG = frozenset(
     }
 )
 _RETRY_PAUSE = 0.02
+# Election timeouts of a node that must not campaign (see `campaign` below): never reached.
+_NO_ELECTIONS = 1e9
 _PARTNER_STATUS_PREFIX = "partner_node_status_server_"
 
 
@@ -129,6 +131,7 @@ class MetadataConsensus:
         tick_period_ms: int = 50,
         on_applied: AppliedCallback | None = None,
         election_timeout: tuple[float, float] = (0.3, 0.7),
+        campaign: bool = True,
     ) -> None:
         if secret is not None and not HAS_CRYPTO:
             raise RuntimeError("a Raft secret needs the `cryptography` package installed")
@@ -137,10 +140,20 @@ class MetadataConsensus:
         self._self_address = self_address
         self._pending: set[asyncio.Future] = set()
         self._machine = _MetadataMachine(on_applied)
+        conf = _raft_conf(data_dir, secret, tick_period_ms / 1000, election_timeout)
+        self._election_timeouts = (conf.raftMinTimeout, conf.raftMaxTimeout)
+        if not campaign:
+            # A node joining a running cluster starts with an empty log and a member list it
+            # was told: it must not win an election before the leader sent it the log. The
+            # conf is checked here with the normal timeouts; SyncObj must not check it again,
+            # as the connection timeout (which must stay short) has to exceed the election's.
+            conf.validate()
+            conf.raftMinTimeout, conf.raftMaxTimeout = _NO_ELECTIONS, 2 * _NO_ELECTIONS
+            conf.validate = _already_validated
         self._sync = SyncObj(
             self_address,
             [partner for partner in partners if partner != self_address],
-            conf=_raft_conf(data_dir, secret, tick_period_ms / 1000, election_timeout),
+            conf=conf,
             consumers=[self._machine],
         )
 
@@ -188,6 +201,15 @@ class MetadataConsensus:
             f"metadata consensus on {self._self_address} not ready after {timeout:g}s "
             f"(leader: {self.raft_info()['leader']})"
         )
+
+    def allow_elections(self) -> None:
+        """Let a node started with `campaign=False` stand for election, once it holds the log.
+
+        pysyncobj reads the timeouts from its conf whenever it sets an election deadline, so
+        the normal ones apply from the next message of the leader on.
+        """
+        conf = self._sync.conf
+        conf.raftMinTimeout, conf.raftMaxTimeout = self._election_timeouts
 
     def raft_info(self) -> dict:
         """Raft status of this node, from pysyncobj's getStatus()."""
@@ -303,6 +325,10 @@ def _raft_conf(
         useFork=False,
         password=secret,
     )
+
+
+def _already_validated() -> None:
+    """Stands in for SyncObjConf.validate on a conf checked before its timeouts changed."""
 
 
 def _status(sync: SyncObj) -> dict:

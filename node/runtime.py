@@ -17,7 +17,12 @@ from cluster.collection_info import collection_info, worst_status
 from cluster.collection_view import CollectionViews
 from cluster.consensus import MetadataConsensus
 from cluster.local_shards import LocalShards
-from cluster.membership import join_through, remember_members, remembered_members
+from cluster.membership import (
+    join_cluster,
+    members_of,
+    remember_members,
+    remembered_members,
+)
 from cluster.point_router import PointRouter
 from cluster.query_router import QueryRouter
 from cluster.replica_set import ClusterLinks
@@ -118,22 +123,43 @@ class Node:
         # A cluster of one listens for Raft on loopback only.
         return f"127.0.0.1:{settings.cluster.p2p.port}"
 
-    def _raft_partners(self) -> list[str]:
-        """Members to start Raft with: remembered ones, else the static list, else those of
-        the cluster joined through `--bootstrap`; none for a cluster of one."""
+    async def _start_consensus(self) -> MetadataConsensus:
+        """This node's Raft member, ready: started with the members it remembers, else the
+        static list, else joined through `--bootstrap`; a cluster of one otherwise."""
         settings = self.settings
-        if not settings.cluster.enabled:
-            return []
         raft_dir = Path(settings.storage.storage_path) / "raft"
-        members = remembered_members(raft_dir)
-        if members is None:
+        members: list[str] = []
+        if settings.cluster.enabled:
             port = settings.cluster.p2p.port
-            members = ["{}:{}".format(*parse_uri(uri, port)) for uri in settings.cluster.peers]
-            if not members and settings.cluster.bootstrap:
-                bootstrap = "{}:{}".format(*parse_uri(settings.cluster.bootstrap, port))
-                members = join_through(bootstrap, self.raft_address, settings.cluster.secret)
-            remember_members(raft_dir, [*members, self.raft_address])
-        return [m for m in members if m != self.raft_address]
+            remembered = remembered_members(raft_dir)
+            bootstrap = ("{}:{}".format(*parse_uri(settings.cluster.bootstrap, port))
+                         if settings.cluster.bootstrap else None)
+            if remembered is not None:
+                members = remembered
+            elif settings.cluster.peers:
+                members = ["{}:{}".format(*parse_uri(uri, port)) for uri in settings.cluster.peers]
+            elif bootstrap is not None and bootstrap != self.raft_address:
+                consensus = await join_cluster(bootstrap, self.raft_address,
+                                               settings.cluster.secret, self._open_consensus)
+                remember_members(raft_dir, members_of(consensus))
+                return consensus
+            if remembered is None:
+                remember_members(raft_dir, [*members, self.raft_address])
+        consensus = self._open_consensus([m for m in members if m != self.raft_address], True)
+        await consensus.wait_ready()
+        return consensus
+
+    def _open_consensus(self, partners: list[str], campaign: bool) -> MetadataConsensus:
+        settings = self.settings
+        return MetadataConsensus(
+            self_address=self.raft_address,
+            partners=partners,
+            data_dir=Path(settings.storage.storage_path) / "raft",
+            secret=settings.cluster.secret,
+            tick_period_ms=settings.cluster.consensus.tick_period_ms,
+            on_applied=self._on_applied,
+            campaign=campaign,
+        )
 
     def _default_shard_number(self) -> int:
         """Qdrant's default: one shard per node in a cluster, one on a single node."""
@@ -175,16 +201,7 @@ class Node:
                 on_call=lambda op, outcome: requests.labels(operation=op, outcome=outcome).inc(),
             )
             await self.peer_client.start()
-        partners = await asyncio.to_thread(self._raft_partners)
-        self.consensus = MetadataConsensus(
-            self_address=self.raft_address,
-            partners=partners,
-            data_dir=Path(settings.storage.storage_path) / "raft",
-            secret=settings.cluster.secret,
-            tick_period_ms=settings.cluster.consensus.tick_period_ms,
-            on_applied=self._on_applied,
-        )
-        await self.consensus.wait_ready()
+        self.consensus = await self._start_consensus()
         known = self._state().peers.get(self.peer_id)
         if known != {"uri": self.raft_address, "api": self.api_address}:
             await self._propose(
