@@ -68,16 +68,20 @@ class _NotApplied(Unavailable):
 class _MetadataMachine(SyncObjConsumer):
     """Holds the replicated MetadataState; only that state goes into pysyncobj's full dump."""
 
-    def __init__(self, on_applied: AppliedCallback | None) -> None:
+    def __init__(self, on_applied: AppliedCallback | None,
+                 before_apply: Callable[[dict], None] | None = None) -> None:
         super().__init__()
         self.state = MetadataState()
         self._on_applied = on_applied
+        self._before_apply = before_apply
 
     @replicated
     def apply_op(self, op: dict) -> object:
         # Runs on pysyncobj's thread, for new entries and for entries replayed from the journal.
         if op.get("op") == BARRIER_OP:
             return None
+        if self._before_apply is not None:
+            self._before_apply(op)  # a test's fault injection (node/fault_injection.py)
         try:
             result = apply(self.state, op)
         except FlotillaError as error:
@@ -132,6 +136,7 @@ class MetadataConsensus:
         on_applied: AppliedCallback | None = None,
         election_timeout: tuple[float, float] = (0.3, 0.7),
         campaign: bool = True,
+        before_apply: Callable[[dict], None] | None = None,
     ) -> None:
         if secret is not None and not HAS_CRYPTO:
             raise RuntimeError("a Raft secret needs the `cryptography` package installed")
@@ -139,7 +144,7 @@ class MetadataConsensus:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._self_address = self_address
         self._pending: set[asyncio.Future] = set()
-        self._machine = _MetadataMachine(on_applied)
+        self._machine = _MetadataMachine(on_applied, before_apply)
         conf = _raft_conf(data_dir, secret, tick_period_ms / 1000, election_timeout)
         self._election_timeouts = (conf.raftMinTimeout, conf.raftMaxTimeout)
         if not campaign:

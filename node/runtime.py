@@ -33,6 +33,7 @@ from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
+from node.fault_injection import delayed_apply, metadata_delays
 from node.memory import release_free_memory
 from node.settings import Settings, internal_credential, parse_uri
 from node.tls import NodeTls
@@ -151,6 +152,7 @@ class Node:
 
     def _open_consensus(self, partners: list[str], campaign: bool) -> MetadataConsensus:
         settings = self.settings
+        delays = metadata_delays()
         return MetadataConsensus(
             self_address=self.raft_address,
             partners=partners,
@@ -158,7 +160,8 @@ class Node:
             secret=settings.cluster.secret,
             tick_period_ms=settings.cluster.consensus.tick_period_ms,
             on_applied=self._on_applied,
-            campaign=campaign,
+            campaign=campaign and not delays,
+            before_apply=delayed_apply(delays),
         )
 
     def _default_shard_number(self) -> int:
