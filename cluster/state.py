@@ -42,8 +42,12 @@ class CollectionMeta:
     # field name -> index schema
     payload_indexes: dict[str, dict] = field(default_factory=dict)
     init_from: str | None = None
-    # Shard transfers in progress: {"shard_id", "from", "to", "kind": recovery|replicate|move}
+    # Shard transfers in progress: {"shard_id", "from", "to", "kind": recovery|replicate|move,
+    # "id": the metadata version that started it}
     transfers: list[dict] = field(default_factory=list)
+    # shard id -> the metadata version that last changed its replicas or their states. Writes
+    # carry the one they were routed with, so a replica can tell a stale coordinator.
+    shard_versions: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,9 +77,31 @@ def apply(state: MetadataState, op: dict) -> object:
     handler = _HANDLERS.get(op.get("op"))  # type: ignore[arg-type]
     if handler is None:
         raise BadRequest(f"unknown metadata op `{op.get('op')}`")
+    before = state.collections
     result = handler(state, op)
     state.version += 1
+    if state.collections is not before:
+        _stamp_shard_versions(before, state)
     return result
+
+
+def _stamp_shard_versions(before: dict[str, CollectionMeta], state: MetadataState) -> None:
+    """Record `state.version` on every shard whose replicas or states the op changed."""
+    stamped = {}
+    for name, meta in state.collections.items():
+        old = before.get(name)
+        if old is meta:
+            continue
+        if old is None or old.uuid != meta.uuid:
+            changed = list(meta.shards)
+        else:
+            changed = [sid for sid, replicas in meta.shards.items()
+                       if old.shards.get(sid) != replicas]
+        if changed:
+            versions = {**meta.shard_versions, **dict.fromkeys(changed, state.version)}
+            stamped[name] = replace(meta, shard_versions=versions)
+    if stamped:
+        state.collections = {**state.collections, **stamped}
 
 
 def resolve(state: MetadataState, name: str) -> str | None:
@@ -275,7 +301,8 @@ def _start_transfer(state: MetadataState, op: dict) -> bool:
         raise Conflict(f"peer {target} already holds a replica of shard {shard_id} of `{name}`")
     if any(t["shard_id"] == shard_id and t["to"] == target for t in meta.transfers):
         raise Conflict(f"a transfer of shard {shard_id} of `{name}` to {target} is running")
-    record = {"shard_id": shard_id, "from": source, "to": target, "kind": kind}
+    record = {"shard_id": shard_id, "from": source, "to": target, "kind": kind,
+              "id": state.version + 1}
     shards = {**meta.shards, shard_id: {**replicas, target: PARTIAL}}
     updated = replace(meta, shards=shards, transfers=[*meta.transfers, record])
     state.collections = {**state.collections, name: updated}
@@ -457,6 +484,7 @@ def to_dict(state: MetadataState) -> dict:
                 "payload_indexes": copy.deepcopy(meta.payload_indexes),
                 "init_from": meta.init_from,
                 "transfers": copy.deepcopy(meta.transfers),
+                "shard_versions": {str(sid): v for sid, v in meta.shard_versions.items()},
             }
             for name, meta in state.collections.items()
         },
@@ -478,6 +506,8 @@ def from_dict(data: dict) -> MetadataState:
                 payload_indexes=copy.deepcopy(meta.get("payload_indexes", {})),
                 init_from=meta.get("init_from"),
                 transfers=copy.deepcopy(meta.get("transfers", [])),
+                shard_versions={int(sid): int(v)
+                                for sid, v in meta.get("shard_versions", {}).items()},
             )
             for name, meta in data.get("collections", {}).items()
         },

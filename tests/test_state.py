@@ -358,3 +358,32 @@ def test_transfers_start_finish_and_abort() -> None:
         state, {"op": "abort_transfer", "collection": "c", "shard_id": 0, "to": spare}, NotFound
     )
     assert_unchanged(state, {**recovery, "from": spare}, BadRequest)  # source not Active
+
+
+def test_shard_versions_follow_replica_changes_only() -> None:
+    state = with_peers(1, 2, 3)
+    create(state, "c", shards=2, rf=2)
+    created = state.version
+    assert state.collections["c"].shard_versions == {0: created, 1: created}
+    holders = list(state.collections["c"].shards[0])
+    # An op that leaves the replicas alone stamps nothing.
+    apply(state, {"op": "create_payload_index", "collection": "c", "field_name": "f",
+                  "schema": "keyword"})
+    assert state.collections["c"].shard_versions == {0: created, 1: created}
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": holders[1], "state": DEAD})
+    dead = state.version
+    assert state.collections["c"].shard_versions == {0: dead, 1: created}
+    spare = next(p for p in (1, 2, 3) if p not in state.collections["c"].shards[1])
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 1,
+                  "from": next(iter(state.collections["c"].shards[1])), "to": spare,
+                  "kind": "replicate"})
+    meta = state.collections["c"]
+    # The transfer is known by the version that started it, the one its shard got.
+    assert meta.transfers[0]["id"] == meta.shard_versions[1] == state.version
+    assert meta.shard_versions[0] == dead
+    assert from_dict(json.loads(json.dumps(to_dict(state)))) == state
+    # A collection made again under the same name starts from its own version.
+    apply(state, {"op": "delete_collection", "name": "c"})
+    create(state, "c", shards=2, rf=2, uuid="uuid-c2")
+    assert state.collections["c"].shard_versions == {0: state.version, 1: state.version}
