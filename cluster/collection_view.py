@@ -53,7 +53,12 @@ class CollectionViews:
                     f"shard {shard_id} of `{meta.name}` is not available on this node"
                 )
             return LocalShardAccess(shard)
+        return ReplicaSet(meta, shard_id, lambda m: self._replicas(m, shard_id), self.links)
+
+    def _replicas(self, meta: CollectionMeta, shard_id: int) -> dict[int, ShardAccess]:
+        """peer id -> access to its replica of the shard, for the peers the cluster knows."""
         links = self.links
+        assert links is not None
         peers = links.peers()
         replicas: dict[int, ShardAccess] = {}
         for peer_id in meta.shards.get(shard_id, {}):
@@ -63,7 +68,7 @@ class CollectionViews:
                     replicas[peer_id] = LocalShardAccess(local)
             elif peer_id in peers:
                 replicas[peer_id] = links.remote(peer_id, peers[peer_id]["api"], meta, shard_id)
-        return ReplicaSet(meta, shard_id, replicas, links)
+        return replicas
 
     def of(self, meta: CollectionMeta) -> CollectionView:
         shards = [self.shard(meta, sid) for sid in sorted(meta.shards)]

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from cluster.state import CollectionMeta, MetadataState
+from cluster.state import PARTIAL, CollectionMeta, MetadataState
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 
@@ -63,6 +63,9 @@ class LocalShards:
                     shard.update_config(ShardConfig.from_collection_config(meta.config))
                 if shard.payload_schemas != meta.payload_indexes:
                     shard.set_payload_indexes(meta.payload_indexes)
+                shard_id = key[1]
+                if meta.shards[shard_id].get(self.peer_id) != PARTIAL:
+                    shard.end_transfer(as_of=meta.shard_versions.get(shard_id, 0))
             for meta in {id(m): m for m in wanted.values()}.values():
                 self._configs[meta.uuid] = meta.config
             for key in [k for k in self._shards if k not in wanted]:

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
+from cluster.write_routing import ROUTED_AT_HEADER, StalePlacement
 from node.errors import BadRequest, Conflict, FlotillaError, NotFound, Unavailable
 
 SECRET_HEADER = "X-Flotilla-Secret"
@@ -91,11 +92,14 @@ class PeerClient:
         method: str,
         *args: object,
         timeout: float | None = None,
+        routed_at: int | None = None,
         **kwargs: object,
     ) -> object:
-        """Run ShardAccess `method` on the peer's replica of the shard; its result."""
+        """Run ShardAccess `method` on the peer's replica of the shard; its result. A write
+        carries `routed_at`, the shard version it was routed with (cluster/write_routing.py)."""
         path = f"shards/{collection_uuid}/{shard_id}/{method}"
-        return await self._call(api_url, path, method, args, kwargs, timeout)
+        headers = {ROUTED_AT_HEADER: str(routed_at)} if routed_at is not None else None
+        return await self._call(api_url, path, method, args, kwargs, timeout, headers)
 
     async def coordinate_write(
         self, api_url: str, collection_uuid: str, shard_id: int, method: str, *args: object
@@ -106,14 +110,14 @@ class PeerClient:
         return await self._call(api_url, path, method, args, {}, None)
 
     async def _call(self, api_url: str, path: str, method: str, args: tuple, kwargs: dict,
-                    timeout: float | None) -> object:
+                    timeout: float | None, headers: dict[str, str] | None = None) -> object:
         if timeout is None:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
         try:
             url = self._url(api_url, f"internal/v1/{path}")
-            status, data = await self._post(url, body, timeout)
+            status, data = await self._post(url, body, timeout, headers)
             if status != 200:
                 raise _error(api_url, status, data)
             try:
@@ -156,10 +160,11 @@ class PeerClient:
                                   "cluster.p2p.enable_tls is on here")
         return f"{api_url.rstrip('/')}/{path.lstrip('/')}"
 
-    async def _post(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+    async def _post(self, url: str, body: bytes, timeout: float,
+                    headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         try:
             async with self._get_session().post(
-                url, data=body, headers={"Content-Type": CONTENT_TYPE},
+                url, data=body, headers={"Content-Type": CONTENT_TYPE, **(headers or {})},
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 return response.status, await response.read()
@@ -184,6 +189,8 @@ def _error(api_url: str, status: int, data: bytes) -> FlotillaError:
         message = data[:200].decode("utf-8", "replace") or f"HTTP {status}"
     if status in (401, 403):
         return PeerRefused(f"peer {api_url} refused the call: {message}")
+    if status == StalePlacement.status:
+        return StalePlacement.from_message(message)
     if status >= 500 or status < 400:
         return PeerUnavailable(f"peer {api_url} failed (HTTP {status}): {message}")
     return _CLIENT_ERRORS.get(status, BadRequest)(message)

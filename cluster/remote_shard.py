@@ -18,13 +18,16 @@ from node.engine.shard_query import Hit, is_plain
 class RemoteShardAccess:
     def __init__(
         self, peer_client: PeerClient, peer_id: int, api_url: str, collection_uuid: str,
-        shard_id: int,
+        shard_id: int, routed_at: int | None = None,
     ) -> None:
         self.peer_client = peer_client
         self.peer_id = peer_id
         self.api_url = api_url
         self.collection_uuid = collection_uuid
         self.shard_id = shard_id
+        # The shard version of the placement this replica was picked from, sent with writes
+        # (cluster/write_routing.py).
+        self.routed_at = routed_at
 
     def __repr__(self) -> str:
         return (f"RemoteShardAccess(peer={self.peer_id}, {self.api_url}, "
@@ -35,12 +38,18 @@ class RemoteShardAccess:
             self.api_url, self.collection_uuid, self.shard_id, method, *args
         )
 
+    async def _write(self, method: str, *args: object) -> object:
+        return await self.peer_client.call_shard(
+            self.api_url, self.collection_uuid, self.shard_id, method, *args,
+            routed_at=self.routed_at,
+        )
+
     async def upsert(self, batch: PointBatch, sync: bool) -> int:
-        return await self._call("upsert", batch, sync)
+        return await self._write("upsert", batch, sync)
 
     async def update(self, kind: str, ids: list[PointId] | None, point_filter, args: tuple,
                      sync: bool) -> int | None:
-        return await self._call("update", kind, ids, point_filter, tuple(args), sync)
+        return await self._write("update", kind, ids, point_filter, tuple(args), sync)
 
     async def retrieve(self, ids: list[PointId]) -> list[Record]:
         return await self._call("retrieve", list(ids))

@@ -1,11 +1,13 @@
 """A shard's replicas across peers, offered as one ShardAccess.
 
 Writes go to every Active and Partial (recovering) replica in parallel and are acknowledged once
-`write_consistency_factor` Active replicas applied them; a replica that could not be reached is
-reported (and marked Dead through consensus). With fewer Active replicas than the factor, the
-write is refused before it reaches any replica. Reads go to one Active replica, this node's own
-first, and to the next one when a replica fails; a read `consistency` above one asks several
-and answers with what most of them returned.
+`write_consistency_factor` Active replicas applied them, without waiting long for a replica that
+lags; a replica that fails is marked Dead through consensus (cluster/replica_writes.py). With
+fewer Active replicas than the factor, the write is refused before it reaches any replica.
+Reads go to one Active replica, this node's own first and peers that were slow or failing lately
+last; when it fails, or has not answered within HEDGE_SECONDS, the next one is asked too and the
+first answer wins. A read `consistency` above one asks several and answers with what most of
+them returned.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from cluster.peer_health import PeerHealth
+from cluster.replica_writes import LaggingWrites, write_to_replicas
 from cluster.shard_access import ShardAccess
-from cluster.state import ACTIVE, PARTIAL, CollectionMeta
-from node.errors import BadRequest, FlotillaError, NotFound, Unavailable
+from cluster.state import ACTIVE, CollectionMeta
+from cluster.write_routing import WritesInFlight
+from node.errors import BadRequest, NotFound, Unavailable
 
 # The read consistency of the request being served (set by the API from `?consistency=`).
 READ_CONSISTENCY: ContextVar[object] = ContextVar("read_consistency", default=1)
@@ -45,6 +50,16 @@ class ClusterLinks:
     # Hand a write to the node coordinating the shard's ordered writes:
     # (peer id, meta, shard id, method, args) -> result
     forward_write: Callable[..., Awaitable[object]] | None = None
+    # The freshest metadata of a collection this node holds (the same one if it is gone).
+    current: Callable[[CollectionMeta], CollectionMeta] = lambda meta: meta
+    # Wait until this node applied a metadata version: (version, timeout) -> reached
+    wait_version: Callable[[int, float], Awaitable[bool]] | None = None
+    health: PeerHealth = field(default_factory=PeerHealth)
+    lagging: LaggingWrites = field(default_factory=LaggingWrites)
+    in_flight: WritesInFlight = field(default_factory=WritesInFlight)
+
+# A read that has not answered by then is asked of the next Active replica too.
+HEDGE_SECONDS = 0.5
 
 _READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
           "sparse_statistics",
@@ -56,22 +71,23 @@ class ReplicaSet:
         self,
         meta: CollectionMeta,
         shard_id: int,
-        replicas: dict[int, ShardAccess],
+        replicas_of: Callable[[CollectionMeta], dict[int, ShardAccess]],
         links: ClusterLinks,
     ) -> None:
         self.meta = meta
         self.shard_id = shard_id
         self.states = meta.shards.get(shard_id, {})
-        self._replicas = replicas  # peer id -> access, for the peers known to the cluster
+        # peer id -> access, for the peers known to the cluster; rebuilt for newer metadata
+        self._replicas_of = replicas_of
+        self._replicas = replicas_of(meta)
         self._links = links
         self._self_peer = links.peer_id
-        params = meta.config.get("params") or {}
-        self.write_consistency_factor = int(params.get("write_consistency_factor", 1))
 
     def _active(self) -> list[int]:
         peers = [p for p, s in self.states.items() if s == ACTIVE and p in self._replicas]
-        # This node's own replica first: no network hop.
-        return sorted(peers, key=lambda p: (p != self._self_peer, p))
+        # This node's own replica first (no network hop), peers slow or failing lately last.
+        suspect = self._links.health.suspect
+        return sorted(peers, key=lambda p: (p != self._self_peer, suspect(p), p))
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -90,23 +106,61 @@ class ReplicaSet:
             raise Unavailable(
                 f"no active replica of shard {self.shard_id} of `{self.meta.name}`"
             )
-        wanted, need_all = _replicas_to_ask(READ_CONSISTENCY.get(), len(candidates))
-        results: list[object] = []
-        errors: list[str] = []
-        for peer in candidates:
-            try:
-                results.append(await getattr(self._replicas[peer], method)(*args, **kwargs))
-            except (Unavailable, NotFound) as exc:  # down, or not holding it: try the next one
-                errors.append(f"peer {peer}: {exc}")
-                continue
-            if len(results) >= wanted:
-                return _majority(results)
-        if results and not need_all and wanted == 1:
-            return results[0]
+        wanted, _ = _replicas_to_ask(READ_CONSISTENCY.get(), len(candidates))
+        results, errors = await self._ask(candidates, wanted, method, args, kwargs)
+        if len(results) >= wanted:
+            return _majority(results)
         raise Unavailable(
             f"shard {self.shard_id} of `{self.meta.name}`: {len(results)} of {wanted} replicas "
             f"answered ({'; '.join(errors)})"
         )
+
+    async def _ask(self, candidates: list[int], wanted: int, method: str, args: tuple,
+                   kwargs: dict) -> tuple[list[object], list[str]]:
+        """Ask `wanted` replicas, in order; the next one too whenever one fails or none has
+        answered for HEDGE_SECONDS. The first `wanted` answers win; the rest are cancelled."""
+        waiting = list(candidates)
+        running: dict[asyncio.Task, int] = {}
+        results: list[object] = []
+        errors: list[str] = []
+        health = self._links.health
+
+        def ask_next() -> None:
+            peer = waiting.pop(0)
+            call = getattr(self._replicas[peer], method)(*args, **kwargs)
+            running[asyncio.ensure_future(call)] = peer
+
+        for _ in range(min(wanted, len(waiting))):
+            ask_next()
+        try:
+            while running and len(results) < wanted:
+                done, _ = await asyncio.wait(running, timeout=HEDGE_SECONDS if waiting else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:  # every call running has taken HEDGE_SECONDS already
+                    for peer in running.values():
+                        if peer != self._self_peer:
+                            health.slow(peer)
+                    ask_next()
+                    continue
+                for task in done:
+                    peer = running.pop(task)
+                    error = task.exception()
+                    if error is None:
+                        results.append(task.result())
+                        if peer != self._self_peer:
+                            health.answered(peer)
+                    elif isinstance(error, (Unavailable, NotFound)):  # down, or not holding it
+                        errors.append(f"peer {peer}: {error}")
+                        if isinstance(error, Unavailable) and peer != self._self_peer:
+                            health.slow(peer)
+                        if waiting and len(running) + len(results) < wanted:
+                            ask_next()
+                    else:
+                        raise error
+        finally:
+            for task in running:
+                task.cancel()
+        return results, errors
 
     # ---- writes ---------------------------------------------------------------------------
 
@@ -150,41 +204,15 @@ class ReplicaSet:
         raise Unavailable(f"no active replica of shard {self.shard_id} of `{self.meta.name}`")
 
     async def _fan_out(self, method: str, args: tuple) -> object:
-        active = self._active()
-        factor = self.write_consistency_factor
-        if len(active) < factor:
-            self._links.quorum_failure(self.meta.name)
-            raise Unavailable(
-                f"shard {self.shard_id} of `{self.meta.name}` has {len(active)} active "
-                f"replica(s), fewer than write_consistency_factor {factor}: nothing was written"
-            )
-        recovering = [p for p, s in self.states.items() if s == PARTIAL and p in self._replicas]
-        targets = active + recovering
-        results = await asyncio.gather(
-            *(getattr(self._replicas[p], method)(*args) for p in targets),
-            return_exceptions=True,
-        )
-        applied: list[object] = []
-        for peer, result in zip(targets, results, strict=True):
-            if isinstance(result, (Unavailable, NotFound)):  # down, or the replica is missing
-                log.warning("replica of %s/%s on peer %s failed a write: %s",
-                            self.meta.name, self.shard_id, peer, result)
-                await self._links.report_failure(self.meta, self.shard_id, peer)
-            elif isinstance(result, FlotillaError):
-                raise result  # bad input fails the same way on every replica
-            elif isinstance(result, BaseException):
-                raise result
-            elif peer in active:
-                applied.append(result)
-        if len(applied) < factor:
-            self._links.quorum_failure(self.meta.name)
-            raise Unavailable(
-                f"shard {self.shard_id} of `{self.meta.name}`: the write reached "
-                f"{len(applied)} of the {factor} replicas write_consistency_factor asks for; "
-                "it is not acknowledged"
-            )
-        seqs = [r for r in applied if isinstance(r, int)]
-        return max(seqs) if seqs else None
+        return await write_to_replicas(self.meta, self.shard_id, method, args, self._links,
+                                       self._replicas_for)
+
+    def _replicas_for(self, meta: CollectionMeta) -> dict[int, ShardAccess]:
+        local_missing = (self._self_peer in meta.shards.get(self.shard_id, {})
+                         and self._self_peer not in self._replicas)
+        if meta is self.meta and not local_missing:
+            return self._replicas
+        return self._replicas_of(meta)
 
 
 def parse_ordering(raw: str | None) -> str:

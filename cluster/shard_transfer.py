@@ -2,10 +2,16 @@
 (replicate_shard, move_shard).
 
 The receiving node runs the transfer: it starts it through consensus (its replica becomes
-Partial, so writes reach it while reads do not), waits a moment for every node to see that,
-drops what it held, streams the points page by page from an Active replica (another one if
-that fails), re-applies the writes that arrived meanwhile, and finishes through consensus
-(Active). A node that restarts mid-transfer starts the stream again.
+Partial, so writes reach it while reads do not), drops what it held, streams the points page by
+page from an Active replica (another one if that fails), applies again the live writes it
+received since the transfer began, and finishes through consensus (Active). A node that
+restarts mid-transfer starts the stream again.
+
+A write routed before a coordinator saw the Partial replica does not reach it; such a write
+cannot be missed (cluster/write_routing.py): before the first page, the source must have
+applied this node's metadata version and every write it accepted before, so every write it
+applies later was routed with the Partial replica among the targets, or is refused as stale
+and routed again.
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ from node.errors import FlotillaError, Unavailable
 log = logging.getLogger(__name__)
 
 PAGE = 256
-# Time for a state change to reach every node before the stream starts: a write coordinated by
-# a node that has not yet seen the Partial replica would not reach it.
-SETTLE_SECONDS = 0.5
 RETRY_SECONDS = 1.0
 
 RemoteFactory = Callable[[int, str, CollectionMeta, int], ShardAccess]
+# (source API address, metadata version) -> whether the source applied it and the writes it
+# had accepted before
+SourceCaughtUp = Callable[[str, int], Awaitable[bool]]
 
 
 class ShardTransfers:
@@ -40,6 +46,7 @@ class ShardTransfers:
         shards: LocalShards,
         remote: RemoteFactory,
         progress: dict[tuple[str, int], float],
+        source_caught_up: SourceCaughtUp,
     ) -> None:
         self._peer_id = peer_id
         self._state = state
@@ -47,6 +54,7 @@ class ShardTransfers:
         self._shards = shards
         self._remote = remote
         self._progress = progress
+        self._source_caught_up = source_caught_up
         self._running: dict[tuple[str, int], asyncio.Task] = {}
 
     async def reconcile(self) -> None:
@@ -78,7 +86,6 @@ class ShardTransfers:
 
     async def _run(self, name: str, record: dict) -> None:
         shard_id = record["shard_id"]
-        await asyncio.sleep(SETTLE_SECONDS)
         while True:
             meta = self._state().collections.get(name)
             if meta is None or not _transfer_to(meta, shard_id, self._peer_id):
@@ -99,26 +106,38 @@ class ShardTransfers:
         local = self._shards.get(meta, shard_id)
         if local is None:
             raise Unavailable(f"the receiving replica of {meta.name}/{shard_id} is not open yet")
-        await asyncio.to_thread(local.begin_transfer)
-        try:
-            start = None
-            copied = 0
-            while True:
-                source = self._source(meta, shard_id, record["from"])
-                total = max(await source.count(), 1)
-                records = await source.scroll(None, start, PAGE + 1)
-                page = records[:PAGE]
-                if page:
-                    await asyncio.to_thread(local.apply_transfer_batch, batch_from_records(page))
-                    copied += len(page)
-                    self._progress[(meta.name, shard_id)] = min(copied / total, 1.0)
-                if len(records) <= PAGE:
-                    break
-                start = records[PAGE][0]
-        finally:
-            await asyncio.to_thread(local.end_transfer)
+        await asyncio.to_thread(local.restart_transfer_stream, record.get("id", 0))
+        start = None
+        copied = 0
+        checked: set[int] = set()  # sources known to have caught up with this node
+        while True:
+            peer, source = self._source(meta, shard_id, record["from"])
+            if peer not in checked:
+                await self._wait_source(meta, shard_id, peer)
+                checked.add(peer)
+            total = max(await source.count(), 1)
+            records = await source.scroll(None, start, PAGE + 1)
+            page = records[:PAGE]
+            if page:
+                await asyncio.to_thread(local.apply_transfer_batch, batch_from_records(page))
+                copied += len(page)
+                self._progress[(meta.name, shard_id)] = min(copied / total, 1.0)
+            if len(records) <= PAGE:
+                break
+            start = records[PAGE][0]
+        await asyncio.to_thread(local.replay_transfer_queue)
 
-    def _source(self, meta: CollectionMeta, shard_id: int, preferred: int) -> ShardAccess:
+    async def _wait_source(self, meta: CollectionMeta, shard_id: int, peer: int) -> None:
+        """The source has applied the metadata this node has (this transfer's start among
+        it) and the writes it accepted before: see the module docstring."""
+        version = self._state().version
+        api = self._state().peers[peer]["api"]
+        if not await self._source_caught_up(api, version):
+            raise Unavailable(f"the source of {meta.name}/{shard_id} (peer {peer}) has not "
+                              f"applied metadata version {version} yet")
+
+    def _source(self, meta: CollectionMeta, shard_id: int,
+                preferred: int) -> tuple[int, ShardAccess]:
         """The preferred source while it is Active, else another Active replica."""
         current = self._state().collections.get(meta.name, meta)
         replicas = current.shards.get(shard_id, {})
@@ -126,7 +145,7 @@ class ShardTransfers:
         candidates = [preferred] + sorted(p for p in replicas if p != preferred)
         for peer in candidates:
             if replicas.get(peer) == ACTIVE and peer != self._peer_id and peer in peers:
-                return self._remote(peer, peers[peer]["api"], current, shard_id)
+                return peer, self._remote(peer, peers[peer]["api"], current, shard_id)
         raise Unavailable(f"no active replica of {meta.name}/{shard_id} to copy from")
 
 

@@ -27,8 +27,9 @@ from cluster.point_router import PointRouter
 from cluster.query_router import QueryRouter
 from cluster.replica_set import ClusterLinks
 from cluster.shard_transfer import ShardTransfers
-from cluster.state import ACTIVE, DEAD, MetadataState
+from cluster.state import ACTIVE, DEAD, PARTIAL, CollectionMeta, MetadataState
 from cluster.strict_mode import RateLimiter
+from cluster.write_routing import ReplicaWritesIn, WritesInFlight, routed_version, transfer_into
 from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
@@ -44,6 +45,12 @@ FLUSH_CHECK_SECONDS = 1.0
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 RECONCILE_SECONDS = 2.0
 REMOVE_MEMBER_RETRY_SECONDS = 300.0
+# How long a failed replica is retried to be marked Dead while there is no quorum.
+REPORT_RETRY_SECONDS = 120.0
+# How long a starting node keeps trying to record its addresses in the metadata.
+REGISTER_SECONDS = 60.0
+# How long a graceful stop waits for writes still running on slow replicas.
+LAGGING_WRITES_SECONDS = 12.0
 
 
 def load_or_create_peer_id(storage: Path) -> int:
@@ -81,21 +88,26 @@ class Node:
         self.catalog = Catalog(self._propose, self._state, self._after_metadata_change,
                                default_shard_number=self._default_shard_number)
         self.peer_client = None
-        links = None
+        self.links = links = None
+        self.writes_in: ReplicaWritesIn | None = None
+        self._failures_reported: set[tuple[str, int, int]] = set()
         if settings.cluster.enabled:
-            links = ClusterLinks(
+            self.links = links = ClusterLinks(
                 peer_id=self.peer_id, peers=lambda: self._state().peers,
-                remote=self._remote_shard, report_failure=self._mark_dead,
+                remote=self._remote_shard, report_failure=self._report_replica_failure,
                 quorum_failure=lambda c: self.metrics.cluster.quorum_failures.labels(
                     collection=c).inc(),
                 forward_write=self._forward_write,
+                current=self._current_meta, wait_version=self._applied_version,
             )
+            self.writes_in = ReplicaWritesIn(self.peer_id, self._state, self.shards.get,
+                                             self._applied_version, links.in_flight)
         self.views = views = CollectionViews(self.catalog, self.shards, links)
         self.transfers = None
         if settings.cluster.enabled:
             self.transfers = ShardTransfers(self.peer_id, self._state, self._propose,
                                             self.shards, self._remote_shard,
-                                            self.transfer_progress)
+                                            self.transfer_progress, self._source_caught_up)
         self.rate_limiter = RateLimiter()
         self.points = PointRouter(self.catalog, views, self.rate_limiter)
         self.queries = QueryRouter(views, self.rate_limiter)
@@ -171,7 +183,19 @@ class Node:
     def _remote_shard(self, peer_id: int, api: str, meta, shard_id: int):
         from cluster.remote_shard import RemoteShardAccess
 
-        return RemoteShardAccess(self.peer_client, peer_id, api, meta.uuid, shard_id)
+        return RemoteShardAccess(self.peer_client, peer_id, api, meta.uuid, shard_id,
+                                 routed_at=routed_version(meta, shard_id))
+
+    def _current_meta(self, meta: CollectionMeta) -> CollectionMeta:
+        latest = self._state().collections.get(meta.name)
+        return latest if latest is not None and latest.uuid == meta.uuid else meta
+
+    async def _source_caught_up(self, api: str, version: int) -> bool:
+        """Whether a transfer's source applied metadata `version` and the writes it had
+        accepted before (see cluster/write_routing.py)."""
+        result = await self.peer_client.get_json(
+            api, f"/internal/v1/metadata/version?at_least={version}", timeout=5.0)
+        return isinstance(result, dict) and bool(result.get("reached"))
 
     async def _forward_write(self, peer_id: int, meta, shard_id: int, method: str,
                              args: tuple) -> object:
@@ -181,15 +205,54 @@ class Node:
         return await self.peer_client.coordinate_write(peers[peer_id]["api"], meta.uuid,
                                                        shard_id, method, *args)
 
-    async def _mark_dead(self, meta, shard_id: int, peer_id: int) -> None:
-        """A replica failed a write: through consensus it stops serving until recovered."""
+    async def _report_replica_failure(self, meta: CollectionMeta, shard_id: int,
+                                      peer_id: int) -> None:
+        """A replica missed a write: through consensus an Active one turns Dead and a Partial
+        one's transfer is aborted, so it serves nothing until a transfer restores it. Tried
+        again while there is no quorum; one report at a time per replica."""
+        key = (meta.uuid, shard_id, peer_id)
+        if key in self._failures_reported:
+            return
+        self._failures_reported.add(key)
         try:
+            deadline = asyncio.get_running_loop().time() + REPORT_RETRY_SECONDS
+            while True:
+                try:
+                    await self._mark_replica_failed(meta, shard_id, peer_id)
+                    return
+                except Unavailable as exc:  # no quorum here now: the change must still happen
+                    if asyncio.get_running_loop().time() > deadline:
+                        log.error("replica %s/%s on peer %s missed a write but could not be "
+                                  "marked Dead: %s", meta.name, shard_id, peer_id, exc)
+                        return
+                    await asyncio.sleep(0.5)
+                except FlotillaError as exc:  # changed meanwhile, or the last Active copy
+                    log.info("replica %s/%s on peer %s stays: %s", meta.name, shard_id,
+                             peer_id, exc)
+                    return
+        finally:
+            self._failures_reported.discard(key)
+
+    async def _mark_replica_failed(self, meta: CollectionMeta, shard_id: int,
+                                   peer_id: int) -> None:
+        current = self._state().collections.get(meta.name)
+        if current is None or current.uuid != meta.uuid:
+            return  # the collection is gone
+        state = current.shards.get(shard_id, {}).get(peer_id)
+        if state == ACTIVE:
             await self._propose({"op": "set_replica_state", "collection": meta.name,
                                  "shard_id": shard_id, "peer_id": peer_id, "state": DEAD,
                                  "from_state": ACTIVE})
             self.metrics.cluster.replicas_marked_dead.labels(collection=meta.name).inc()
-        except FlotillaError as exc:  # already Dead, or the last active copy: keep it
-            log.info("replica %s/%s on peer %s stays: %s", meta.name, shard_id, peer_id, exc)
+            return
+        record = transfer_into(current, shard_id, peer_id)
+        # A transfer that started after the write was routed streams it in anyway.
+        if state == PARTIAL and record is not None and \
+                record.get("id", 0) <= routed_version(meta, shard_id):
+            await self._propose({"op": "abort_transfer", "collection": meta.name,
+                                 "shard_id": shard_id, "to": peer_id})
+            log.warning("transfer of %s/%s to peer %s aborted: the replica missed a write",
+                        meta.name, shard_id, peer_id)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -205,12 +268,7 @@ class Node:
             )
             await self.peer_client.start()
         self.consensus = await self._start_consensus()
-        known = self._state().peers.get(self.peer_id)
-        if known != {"uri": self.raft_address, "api": self.api_address}:
-            await self._propose(
-                {"op": "add_peer", "peer_id": self.peer_id, "uri": self.raft_address,
-                 "api": self.api_address}
-            )
+        await self._register_peer()
         await self.reconcile()
         self.ready = True
         self._tasks = [
@@ -224,6 +282,23 @@ class Node:
             self._reconcile_wanted.set()
         log.info("node %s ready: api %s, raft %s", self.peer_id, self.api_address,
                  self.raft_address)
+
+    async def _register_peer(self) -> None:
+        """Record this peer's addresses in the metadata. A Raft leader change meanwhile (the
+        node that let this one join may restart) leaves the outcome unknown: check, retry."""
+        assert self.consensus is not None
+        wanted = {"uri": self.raft_address, "api": self.api_address}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REGISTER_SECONDS
+        while self._state().peers.get(self.peer_id) != wanted:
+            try:
+                await self._propose({"op": "add_peer", "peer_id": self.peer_id, **wanted})
+            except Unavailable as exc:
+                if loop.time() > deadline:
+                    raise
+                log.info("registering this peer: %s; retrying", exc)
+                with contextlib.suppress(Unavailable):
+                    await self.consensus.wait_ready(timeout=5.0)  # caught up: did it commit?
 
     # ---- metadata -----------------------------------------------------------------------
 
@@ -263,6 +338,16 @@ class Node:
         )
 
     async def wait_metadata_version(self, version: int, timeout: float) -> bool:
+        """Wait (briefly) until this node has applied metadata `version`, shards included,
+        and has applied the writes to its replicas that were routed before it had."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not await self._applied_version(version, timeout):
+            return False
+        running = self.links.in_flight.snapshot() if self.links is not None else []
+        return await WritesInFlight.drain(running, max(deadline - loop.time(), 0.01))
+
+    async def _applied_version(self, version: int, timeout: float) -> bool:
         """Wait (briefly) until this node has applied metadata `version`, shards included."""
         deadline = asyncio.get_running_loop().time() + timeout
         while self._state().version < version:
@@ -381,6 +466,10 @@ class Node:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.links is not None:
+            # Writes acknowledged while a replica still ran them: let them end, and failures
+            # be reported, so no replica that missed one stays Active.
+            await self.links.lagging.drain(LAGGING_WRITES_SECONDS)
         async with self._reconcile_lock:
             await asyncio.to_thread(self.shards.close)
         if self.consensus is not None:

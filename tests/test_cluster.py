@@ -252,12 +252,13 @@ class Traffic:
     each operation logged as (start, end, ok, detail)."""
 
     def __init__(self, cluster: Cluster, name: str, writer: NodeProcess, reader: NodeProcess,
-                 first_id: int, client_timeout: float = 15) -> None:
+                 first_id: int, client_timeout: float | None = 15) -> None:
         self.cluster, self.name = cluster, name
         self.writer_node, self.reader_node = writer, reader
         self.next_id = first_id
         self.client_timeout = client_timeout
         self.acked: dict[int, int] = {}  # id -> version acknowledged last
+        self.lock = threading.Lock()  # the writer updates `acked` while readers sample it
         self.uncertain: set[int] = set()
         self.writes: list[tuple[float, float, bool, str]] = []
         self.reads: list[tuple[float, float, bool, str]] = []
@@ -282,7 +283,8 @@ class Traffic:
         while not self.stop.is_set():
             batch += 1
             if batch % 4 == 0 and self.acked:  # overwrite some acknowledged points
-                ids = rng.sample(sorted(self.acked), min(10, len(self.acked)))
+                with self.lock:
+                    ids = rng.sample(sorted(self.acked), min(10, len(self.acked)))
                 version = batch
             else:
                 ids = list(range(self.next_id, self.next_id + 10))
@@ -296,15 +298,16 @@ class Traffic:
                 self.writes.append((started, time.monotonic(), False, repr(exc)))
                 continue
             self.writes.append((started, time.monotonic(), True, ""))
-            for i in ids:
-                self.acked[i] = version
+            with self.lock:
+                self.acked.update(dict.fromkeys(ids, version))
         client.close()
 
     def _read(self, seed: int) -> None:
         rng = random.Random(seed)
         client = QdrantClient(url=self.reader_node.url, timeout=self.client_timeout)
         while not self.stop.is_set():
-            known = list(self.acked.items())
+            with self.lock:
+                known = list(self.acked.items())
             sample = dict(rng.sample(known, min(20, len(known))))
             started = time.monotonic()
             try:
@@ -336,6 +339,15 @@ class Traffic:
     def slowest_around(log: list, moment: float, window: float = 10.0) -> float:
         spans = [end - start for start, end, ok, _ in log if moment - 1 < start < moment + window]
         return max(spans, default=0.0)
+
+    @staticmethod
+    def percentiles(log: list, since: float, until: float) -> str:
+        """p50 and p99 of the operations that ran between `since` and `until`."""
+        spans = sorted(end - start for start, end, _, _ in log if end >= since and start < until)
+        if not spans:
+            return "none"
+        p99 = spans[min(len(spans) - 1, int(0.99 * len(spans)))]
+        return f"p50 {spans[len(spans) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
 
 
 def verify_acknowledged(cluster: Cluster, name: str, traffic: Traffic) -> None:
@@ -556,6 +568,10 @@ def test_raft_leader_killed(cluster: Cluster) -> None:
 
 
 def test_frozen_node_is_marked_dead_and_recovers(cluster: Cluster) -> None:
+    """A node frozen with SIGSTOP (rf 2, wcf 1) holds up no write and no read: the clients
+    keep qdrant-client's default timeout (5 s), and none of their operations may fail, while
+    its replicas are Active, once they are marked Dead, and while they recover after SIGCONT.
+    Every acknowledged write ends on every replica, at its acknowledged version."""
     name = f"frozen_{random.randrange(10**6)}"
     frozen = non_leaders(cluster)[0]
     writer = next(n for n in cluster.nodes if n is not frozen)
@@ -564,7 +580,7 @@ def test_frozen_node_is_marked_dead_and_recovers(cluster: Cluster) -> None:
     with cluster.client(writer) as client:
         create(client, name, shards=3, rf=2, wcf=1)
         client.upsert(name, points(range(1000)), wait=True)
-    traffic = Traffic(cluster, name, writer, reader, first_id=1000, client_timeout=90)
+    traffic = Traffic(cluster, name, writer, reader, first_id=1000, client_timeout=None)
     traffic.acked.update(dict.fromkeys(range(1000), 0))
     try:
         with traffic:
@@ -588,9 +604,11 @@ def test_frozen_node_is_marked_dead_and_recovers(cluster: Cluster) -> None:
         verify_acknowledged(cluster, name, traffic)
         print(
             f"\nSIGSTOP ({len(traffic.acked)} points): replicas marked Dead after "
-            f"{dead_after:.2f}s, slowest write "
-            f"{Traffic.slowest_around(traffic.writes, frozen_at, 90):.2f}s, slowest read "
-            f"{Traffic.slowest_around(traffic.reads, frozen_at, 90):.2f}s; "
+            f"{dead_after:.2f}s; while frozen, writes "
+            f"{Traffic.percentiles(traffic.writes, frozen_at, resumed_at)} (slowest "
+            f"{Traffic.slowest_around(traffic.writes, frozen_at, 90):.2f}s), reads "
+            f"{Traffic.percentiles(traffic.reads, frozen_at, resumed_at)} (slowest "
+            f"{Traffic.slowest_around(traffic.reads, frozen_at, 90):.2f}s); "
             f"SIGCONT -> all replicas Active {active_after:.2f}s"
         )
     finally:

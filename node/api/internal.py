@@ -16,15 +16,18 @@ allow on loopback addresses alone, serves them openly, as it does its public API
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import inspect
 
 from aiohttp import web
 
+from cluster.peer_client import WRITE_METHODS
 from cluster.replica_set import WRITE_ORDERING
 from cluster.shard_access import LocalShardAccess
 from cluster.state import CollectionMeta
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
+from cluster.write_routing import ROUTED_AT_HEADER
 from node.api.envelope import Handler, error_response, ok
 from node.engine.point_changes import POINT_CHANGES
 from node.errors import BadRequest, NotFound
@@ -64,16 +67,22 @@ def routes(node: Node) -> list[web.RouteDef]:
         if method not in SHARD_METHODS:
             raise BadRequest(f"internal API: unknown shard method {method!r}")
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
-        shard = _local_shard(node, uuid, shard_id)
+        if method in WRITE_METHODS and shard_id.isdigit() and node.writes_in is not None:
+            # A write is checked against the placement it was routed with first.
+            replica = node.writes_in.accept(uuid, int(shard_id),
+                                            request.headers.get(ROUTED_AT_HEADER))
+        else:
+            replica = contextlib.nullcontext(_local_shard(node, uuid, shard_id))
         args, kwargs = await _read_call(request)
-        bound = getattr(LocalShardAccess(shard), method)
-        try:
-            inspect.signature(bound).bind(*args, **kwargs)
-        except TypeError as exc:
-            raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
-        if method == "update":
-            _check_update_kind(args, kwargs)
-        result = await bound(*args, **kwargs)
+        async with replica as shard:
+            bound = getattr(LocalShardAccess(shard), method)
+            try:
+                inspect.signature(bound).bind(*args, **kwargs)
+            except TypeError as exc:
+                raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
+            if method == "update":
+                _check_update_kind(args, kwargs)
+            result = await bound(*args, **kwargs)
         return _wire_response(await _encode(method, result))
 
     async def coordinate(request: web.Request) -> web.Response:

@@ -65,8 +65,10 @@ class LocalShard:
         self.lock = threading.RLock()
         # Payload field -> index schema, as the collection's metadata lists them.
         self.payload_schemas: dict[str, dict] = {}
-        # Live writes received while a shard transfer streams points in (None: no transfer).
+        # Live writes received since a shard transfer into this replica began (None: no
+        # transfer), and which transfer that is (its metadata version).
         self._transfer_queue: list[tuple] | None = None
+        self._transfer_id: int | None = None
         path.mkdir(parents=True, exist_ok=True)
         (path / "segments").mkdir(exist_ok=True)
         manifest = self._read_manifest()
@@ -158,19 +160,34 @@ class LocalShard:
         return seq
 
     # ---- receiving a shard transfer -----------------------------------------------------
-    # While a transfer streams the source's points in, live writes are applied and also
-    # queued; once the stream ends the queue is applied again, in order. Every op sets values
-    # (never adds to them), so this leaves each point as the last write made it, whether the
-    # streamed copy of the point was taken before or after that write.
+    # From the first live write that reaches the replica as a receiver (or the stream's start,
+    # whichever comes first) until the replica stops being one, live writes are applied and
+    # also queued. Each stream attempt drops every point first and applies the whole queue
+    # again at its end, in order. Every op sets values (never adds to them), so this leaves
+    # each point as the last write made it, whether its streamed copy was taken before or
+    # after that write, and however many attempts the stream took.
 
-    def begin_transfer(self) -> None:
-        """Drop every point held here and start queueing live writes."""
+    def receiving(self, transfer_id: int) -> bool:
+        return self._transfer_queue is not None and self._transfer_id == transfer_id
+
+    def begin_transfer(self, transfer_id: int) -> None:
+        """Start receiving transfer `transfer_id`: drop every point held here and queue live
+        writes from now on. Nothing happens if that transfer began already."""
         with self.lock:
             self._check_open()
-            ids = [pid for s in self.segments for pid in s.id_to_offset]
-            if ids:
-                self._append_and_apply(("delete", ids), from_transfer=True)
-            self._transfer_queue = []
+            if self.receiving(transfer_id):
+                return
+            self._drop_all_points()
+            self._transfer_queue, self._transfer_id = [], transfer_id
+        self.wal.sync()
+
+    def restart_transfer_stream(self, transfer_id: int) -> None:
+        """Before a stream attempt: drop every point; the queued live writes stay queued."""
+        with self.lock:
+            self._check_open()
+            if not self.receiving(transfer_id):
+                self._transfer_queue, self._transfer_id = [], transfer_id
+            self._drop_all_points()
         self.wal.sync()
 
     def apply_transfer_batch(self, batch: PointBatch) -> None:
@@ -178,13 +195,24 @@ class LocalShard:
             self._check_open()
             self._append_and_apply(("upsert", batch), from_transfer=True)
 
-    def end_transfer(self) -> None:
-        """Apply the writes that arrived during the stream again, then stop queueing."""
+    def replay_transfer_queue(self) -> None:
+        """After a stream: apply every live write queued since the transfer began, again."""
         with self.lock:
-            queued, self._transfer_queue = self._transfer_queue or [], None
-            for op in queued:
+            for op in list(self._transfer_queue or []):
                 self._append_and_apply(op, from_transfer=True)
         self.wal.sync()
+
+    def end_transfer(self, as_of: int) -> None:
+        """The metadata at version `as_of` says the replica is not receiving (Active, Dead):
+        stop queueing, unless the transfer began after that version."""
+        with self.lock:
+            if self._transfer_id is not None and self._transfer_id <= as_of:
+                self._transfer_queue, self._transfer_id = None, None
+
+    def _drop_all_points(self) -> None:
+        ids = [pid for s in self.segments for pid in s.id_to_offset]
+        if ids:
+            self._append_and_apply(("delete", ids), from_transfer=True)
 
     def _after_write(self, seq: int, sync: bool) -> int:
         if sync:
