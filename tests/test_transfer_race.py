@@ -85,9 +85,9 @@ def replica_contents(cluster: Cluster, node, ids: list[int]) -> dict[int, int]:
 
 
 def test_write_routed_before_a_transfer_started_reaches_the_receiver(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path, size=3)
+    delay = {"FLOTILLA_TEST_DELAY_METADATA": f"start_transfer={LAG_SECONDS}"}
+    cluster = Cluster(tmp_path, size=3, env=lambda index: delay if index == 2 else {})
     lagging = cluster.nodes[2]
-    lagging.env = {"FLOTILLA_TEST_DELAY_METADATA": f"start_transfer={LAG_SECONDS}"}
     cluster.start()
     try:
         healthy = cluster.nodes[:2]
