@@ -450,3 +450,32 @@ def test_error_envelope_on_every_rejection_has_no_result(http: HttpSession) -> N
     body = response.json()
     assert body.get("result") is None
     assert set(body) <= {"status", "time", "result"}
+
+
+# --- requests schemathesis (tests/fuzz) once answered with a 500 --------------------------------
+
+PAYLOAD_KEY_REJECTIONS = [
+    pytest.param("/points/payload", {"payload": {"city": "London", "color": "green"},
+                                     "points": [], "shard_key": None, "key": {}}, id="set-key-obj"),
+    pytest.param("/points/payload", {"payload": {"city": "London", "color": "green"},
+                                     "points": [], "filter": None, "shard_key": None,
+                                     "key": [None, None]}, id="set-key-list"),
+    pytest.param("/points/payload", {"payload": {"city": "London"}, "points": [1], "key": {}},
+                 id="set-key-obj-on-a-point"),
+    pytest.param("/points/payload/delete", {"keys": [{}], "points": [], "filter": None,
+                                            "shard_key": None}, id="delete-keys-obj"),
+    pytest.param("/points/payload/delete", {"keys": [[None, None]], "points": [],
+                                            "filter": None, "shard_key": None},
+                 id="delete-keys-list"),
+    pytest.param("/points/payload/delete", {"keys": ["keep", {}], "points": [1]},
+                 id="delete-keys-obj-on-a-point"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "body"), PAYLOAD_KEY_REJECTIONS)
+def test_payload_keys_that_are_not_strings(
+    http: HttpSession, four_dim: str, suffix: str, body: dict[str, Any]
+) -> None:
+    response = http.post(f"/collections/{four_dim}{suffix}?wait=true", json=body)
+    assert_rejected(response, INVALID, ("key",))
+    assert_only_point_one(http, four_dim)

@@ -31,14 +31,19 @@ class PathPart:
 ParsedKey = tuple[PathPart, ...]
 
 
-@lru_cache(maxsize=4096)
 def parse_key(key: str) -> ParsedKey:
     """Split a payload key into path parts; raise BadRequest naming the problem if malformed.
 
     The result is a tuple because it is cached and shared between callers.
     """
+    # Checked before the cache sees it: a list or object from a request body is unhashable.
     if not isinstance(key, str) or not key:
         raise BadRequest("payload key must be a non-empty string")
+    return _parse_text_key(key)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text_key(key: str) -> ParsedKey:
     parts: list[PathPart] = []
     pos = 0
     while True:
