@@ -157,6 +157,9 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
         plan.pairs = _read_pairs(value.get("context") or [], "query.discover.context")
     elif key == "context":
         plan.kind, plan.pairs = "context", _read_pairs(value, "query.context")
+        if not plan.pairs:  # nothing to score by, as qdrant-client's reference mode says too
+            raise BadRequest("query.context: at least one pair of positive and negative "
+                             "examples is needed")
     elif key == "fusion":
         if value not in ("rrf", "dbsf"):
             raise BadRequest(f"query.fusion: unknown fusion {value!r}, expected rrf or dbsf")

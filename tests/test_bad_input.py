@@ -479,3 +479,25 @@ def test_payload_keys_that_are_not_strings(
     response = http.post(f"/collections/{four_dim}{suffix}?wait=true", json=body)
     assert_rejected(response, INVALID, ("key",))
     assert_only_point_one(http, four_dim)
+
+
+EMPTY_CONTEXT_PREFETCH = {
+    "prefetch": None, "query": {"context": []}, "using": None, "filter": None, "params": None,
+    "score_threshold": None, "limit": 1, "lookup_from": None,
+}
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param({"shard_key": None, "limit": 1, "prefetch": {
+        "prefetch": EMPTY_CONTEXT_PREFETCH, "query": None, "using": None, "filter": None,
+        "params": None, "score_threshold": None, "limit": 1, "lookup_from": None}},
+        id="nested-prefetch"),
+    pytest.param({"query": {"context": []}}, id="top-level"),
+    pytest.param({"prefetch": [{"query": [1, 2, 3, 4]}, {"query": {"context": []}}],
+                  "query": {"fusion": "rrf"}}, id="fused"),
+])
+def test_query_with_an_empty_context(
+    http: HttpSession, four_dim: str, body: dict[str, Any]
+) -> None:
+    response = http.post(f"/collections/{four_dim}/points/query", json=body)
+    assert_rejected(response, INVALID, ("context",))
