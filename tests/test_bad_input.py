@@ -501,3 +501,21 @@ def test_query_with_an_empty_context(
 ) -> None:
     response = http.post(f"/collections/{four_dim}/points/query", json=body)
     assert_rejected(response, INVALID, ("context",))
+
+
+@pytest.mark.parametrize(("method", "suffix"), [
+    ("PUT", ""), ("PATCH", ""), ("POST", "/points/scroll"), ("POST", "/points/count"),
+])
+def test_a_null_body_is_refused(
+    http: HttpSession, four_dim: str, unique_name: str, method: str, suffix: str
+) -> None:
+    """`null` is not an absent body: schemathesis's PATCH with it was taken as "change nothing",
+    and a PUT with it created a collection."""
+    before = http.get(f"/collections/{four_dim}").json()["result"]["config"]
+    for name in (four_dim, f"{unique_name}_new"):
+        response = http.request(method, f"/collections/{name}{suffix}", data=b"null",
+                                headers=JSON_HEADERS)
+        assert_rejected(response, INVALID, ("null", "object"))
+    assert not exists(http, f"{unique_name}_new")
+    assert http.get(f"/collections/{four_dim}").json()["result"]["config"] == before
+    assert_only_point_one(http, four_dim)

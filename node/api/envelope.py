@@ -49,9 +49,12 @@ async def read_json(request: web.Request, *, required: bool = True) -> object:
             raise BadRequest("the request body is empty; expected a JSON object")
         return None
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"malformed JSON in the request body: {exc}") from None
+    if body is None:  # not an absent body: `null` is no request Qdrant's API takes
+        raise BadRequest("the request body is null; expected a JSON object")
+    return body
 
 
 @web.middleware
