@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean bench bench-quick system-tools deploy-check
+.PHONY: run test lint clean bench bench-quick system-tools deploy-check fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ bench: $(VENV)/installed-test.stamp
 
 bench-quick: $(VENV)/installed-test.stamp
 	$(BIN)/python -m bench --mode quick
+
+# Fuzzing (tests/fuzz): schemathesis against a real node for FUZZ_SECONDS, from Qdrant's OpenAPI
+# spec in ../shared/reference; prints the requests sent, the statuses, failures and the node's RSS.
+FUZZ_SECONDS ?= 600
+FUZZ_MIN_REQUESTS ?= 20000
+fuzz: $(VENV)/installed-test.stamp
+	cd tests && ../$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS) --min-requests $(FUZZ_MIN_REQUESTS)
 
 clean:
 	rm -rf $(VENV) storage
