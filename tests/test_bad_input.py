@@ -4,11 +4,13 @@ was wrong, and leave no trace (no collection created, no point written)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import psutil
 import pytest
 import requests
-from nodeproc import HttpSession
+from nodeproc import HttpSession, NodeProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -519,3 +521,20 @@ def test_a_null_body_is_refused(
     assert not exists(http, f"{unique_name}_new")
     assert http.get(f"/collections/{four_dim}").json()["result"]["config"] == before
     assert_only_point_one(http, four_dim)
+
+
+def test_bad_datetimes_in_filters_are_not_kept(
+    http: HttpSession, node: NodeProcess, four_dim: str
+) -> None:
+    """parse_datetime caches what it parses (65,536 entries): it once kept every long string a
+    filter's range held, so a client's refused requests grew the node for good (fuzzing showed
+    the node's RSS creeping up; 2,000 such filters of 32 KB held 60 MiB)."""
+    process = psutil.Process(node.pid)
+    before = process.memory_info().rss
+    for _ in range(1000):
+        text = uuid.uuid4().hex * 2048  # 64 KB, a new string each time
+        body = {"filter": {"must": [{"key": "keep", "range": {"gt": text}}]}, "exact": True}
+        response = http.post(f"/collections/{four_dim}/points/count", json=body)
+        assert_rejected(response, INVALID, ("datetime",))
+    grown = process.memory_info().rss - before
+    assert grown < 24 * 2**20, f"the node grew by {grown / 2**20:.0f} MiB"

@@ -451,9 +451,22 @@ _DATETIME = re.compile(
 )
 
 
-@lru_cache(maxsize=65536)
+# The longest text _DATETIME matches: date, time with 9 fraction digits, and a +hh:mm offset.
+_DATETIME_MAX_CHARS = len("2024-01-01T00:00:00.123456789+00:00")
+
+
 def parse_datetime(text: str) -> datetime | None:
     """An RFC 3339 datetime (also with a space, without seconds, or a bare date); naive is UTC."""
+    # Longer text is no datetime, and must not reach the cache: it would keep any string a
+    # request or a payload holds, 65,536 of them (a client's 2,000 bad filters of 32 KB each
+    # held 60 MiB for good).
+    if len(text) > _DATETIME_MAX_CHARS:
+        return None
+    return _parse_datetime_text(text)
+
+
+@lru_cache(maxsize=65536)
+def _parse_datetime_text(text: str) -> datetime | None:
     match = _DATETIME.fullmatch(text)
     if match is None:
         return None
