@@ -538,3 +538,21 @@ def test_bad_datetimes_in_filters_are_not_kept(
         assert_rejected(response, INVALID, ("datetime",))
     grown = process.memory_info().rss - before
     assert grown < 24 * 2**20, f"the node grew by {grown / 2**20:.0f} MiB"
+
+
+def test_long_payload_keys_are_not_kept(
+    http: HttpSession, node: NodeProcess, four_dim: str
+) -> None:
+    """Parsed payload keys are cached (4,096 of them): long ones must not be, or requests with
+    long keys (valid ones, answered 200) grow the node for good, up to 4,096 times their size."""
+    process = psutil.Process(node.pid)
+    before = process.memory_info().rss
+    for _ in range(1000):
+        key = uuid.uuid4().hex * 2048  # 64 KB, a new key each time
+        body = {"filter": {"must": [{"key": key, "match": {"value": 1}}]}, "exact": True}
+        response = http.post(f"/collections/{four_dim}/points/count", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["result"]["count"] == 0
+    grown = process.memory_info().rss - before
+    assert grown < 24 * 2**20, f"the node grew by {grown / 2**20:.0f} MiB"
+    assert_only_point_one(http, four_dim)

@@ -29,6 +29,9 @@ class PathPart:
 
 
 ParsedKey = tuple[PathPart, ...]
+# Keys up to this long are cached. The cache keeps 4,096 keys; unbounded in length, requests
+# with long keys (2,000 counts with 32 KB keys) left the node 60 MiB larger for good.
+CACHED_KEY_CHARS = 256
 
 
 def parse_key(key: str) -> ParsedKey:
@@ -39,6 +42,8 @@ def parse_key(key: str) -> ParsedKey:
     # Checked before the cache sees it: a list or object from a request body is unhashable.
     if not isinstance(key, str) or not key:
         raise BadRequest("payload key must be a non-empty string")
+    if len(key) > CACHED_KEY_CHARS:  # parsed each time rather than kept
+        return _parse_text_key.__wrapped__(key)
     return _parse_text_key(key)
 
 
