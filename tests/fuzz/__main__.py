@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("\n".join(["", "===== fuzzing summary =====", *report.lines(),
                      f"node log and reports: {workdir}"]))
-    failed = report.failures or report.server_errors or report.crashed
+    failed = (report.failures or report.server_errors or report.crashed
+              or not report.memory_came_back)
+    if not failed and args.keep is None:
+        shutil.rmtree(workdir / "storage", ignore_errors=True)  # the log and reports stay
     if report.requests < args.min_requests:
         print(f"too few requests: {report.requests} < {args.min_requests}")
         failed = True
