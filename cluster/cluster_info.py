@@ -3,6 +3,8 @@ and the manual shard operations of `POST /collections/{name}/cluster`."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from cluster.state import CollectionMeta, MetadataState
 from node.errors import BadRequest
 
@@ -22,11 +24,18 @@ def cluster_status(state: MetadataState, peer_id: int, raft: dict) -> dict:
             "role": raft.get("role"),
             "is_voter": raft.get("is_voter", True),
         },
-        "consensus_thread_status": {
-            "consensus_thread_status": "working" if raft.get("has_quorum") else "stopped",
-        },
+        "consensus_thread_status": _thread_status(raft),
         "message_send_failures": {},
     }
+
+
+def _thread_status(raft: dict) -> dict:
+    if not raft.get("has_quorum"):
+        return {"consensus_thread_status": "stopped"}
+    # Qdrant's "working" carries the time of the consensus thread's last step; pysyncobj's
+    # thread steps every few milliseconds, so now is that time to within a tick.
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return {"consensus_thread_status": "working", "last_update": now.replace("+00:00", "Z")}
 
 
 def collection_cluster_info(meta: CollectionMeta, peer_id: int, local_points: dict) -> dict:

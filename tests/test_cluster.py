@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,20 @@ def test_metadata_made_on_one_node_is_seen_on_all(cluster: Cluster) -> None:
         assert ca.delete_collection(name)
         assert not cb.collection_exists(name)
         assert not cc.collection_exists(f"{name}_alias")
+
+
+def test_cluster_status_is_in_qdrant_shape(cluster: Cluster) -> None:
+    """`GET /cluster` once left out `last_update` of a working consensus thread, which
+    qdrant-client requires (schemathesis's response schema check found it)."""
+    for node in cluster.nodes:
+        status = cluster.get(node, "/cluster")["consensus_thread_status"]
+        assert status["consensus_thread_status"] == "working", status
+        assert abs(datetime.fromisoformat(status["last_update"].replace("Z", "+00:00"))
+                   - datetime.now(timezone.utc)) < timedelta(minutes=1)
+        with cluster.client(node) as client:
+            parsed = client.http.distributed_api.cluster_status().result
+            assert parsed.status == "enabled"
+            assert parsed.consensus_thread_status.last_update is not None
 
 
 # --- 2. alias switch ------------------------------------------------------------------------
