@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="schemathesis seed")
     parser.add_argument("--phases", default=",".join(ALL_PHASES),
                         help="schemathesis phases, comma-separated")
+    parser.add_argument("--cluster", action="store_true",
+                        help="fuzz a node with clustering on (a cluster of one)")
     parser.add_argument("--min-requests", type=int, default=0,
                         help="fail when fewer requests were sent")
     parser.add_argument("--keep", type=Path, default=None,
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         report = run_fuzz(args.seconds, workdir, workers=args.workers, seed_value=args.seed,
-                          phases=tuple(args.phases.split(",")))
+                          phases=tuple(args.phases.split(",")), cluster=args.cluster)
     except SpecMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

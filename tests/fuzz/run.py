@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from nodeproc import HttpSession, NodeProcess, wait_for
+from nodeproc import LOOPBACK, HttpSession, NodeProcess, free_port, wait_for
 from schemathesis.cli import schemathesis as schemathesis_cli
 
 from fuzz import hooks, seed, spec
@@ -80,10 +80,16 @@ class FuzzReport:
 
 
 def run_fuzz(seconds: float, workdir: Path, *, workers: int = 1, seed_value: int | None = None,
-             phases: tuple[str, ...] = ALL_PHASES) -> FuzzReport:
-    """Fuzz a fresh node for `seconds`; its storage and logs go under `workdir`."""
+             phases: tuple[str, ...] = ALL_PHASES, cluster: bool = False) -> FuzzReport:
+    """Fuzz a fresh node for `seconds`; its storage and logs go under `workdir`. With `cluster`
+    the node runs with clustering on, as a cluster of one (Raft, the cluster API's shard
+    operations)."""
     openapi = spec.load_spec()  # before anything starts: a missing spec is the first thing to say
-    node = NodeProcess(workdir / "storage", name="fuzz-node")
+    raft_port = free_port()
+    raft_uri = f"http://{LOOPBACK}:{raft_port}"
+    cluster_args = ["--cluster-enabled", "--uri", raft_uri, "--peers", raft_uri] if cluster else []
+    node = NodeProcess(workdir / "storage", name="fuzz-node", p2p_port=raft_port,
+                       extra_args=cluster_args)
     node.start_and_wait()
     try:
         with HttpSession(node.url, timeout=REQUEST_TIMEOUT) as http:
