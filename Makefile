@@ -53,10 +53,13 @@ bench-quick: $(VENV)/installed-test.stamp
 
 # Fuzzing (tests/fuzz): schemathesis against a real node for FUZZ_SECONDS, from Qdrant's OpenAPI
 # spec in ../shared/reference; prints the requests sent, the statuses, failures and the node's RSS.
+# FUZZ_ARGS=--cluster fuzzes a node with clustering on; `python -m fuzz --help` in tests/ for more.
 FUZZ_SECONDS ?= 600
 FUZZ_MIN_REQUESTS ?= 20000
+FUZZ_ARGS ?=
 fuzz: $(VENV)/installed-test.stamp
-	cd tests && ../$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS) --min-requests $(FUZZ_MIN_REQUESTS)
+	cd tests && ../$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS) \
+		--min-requests $(FUZZ_MIN_REQUESTS) $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) storage
