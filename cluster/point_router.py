@@ -30,6 +30,7 @@ from cluster.point_update import (
 from cluster.scroll_request import parse_scroll
 from cluster.state import CollectionMeta
 from cluster.strict_mode import RateLimiter
+from node.ascii_digits import parse_ascii_uint
 from node.engine.filters import compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import PointBatch, batch_from_records, subset
@@ -218,7 +219,8 @@ class PointRouter:
         ]
 
     async def get_point(self, name: str, raw_id: str) -> dict:
-        pid: object = int(raw_id) if raw_id.isdigit() else raw_id
+        number = parse_ascii_uint(raw_id)
+        pid: object = raw_id if number is None else number
         records = await self.retrieve(name, [pid], with_payload=True, with_vector=True)
         if not records:
             raise NotFound(f"No point with id {raw_id} found")

@@ -23,6 +23,7 @@ from cluster.replica_writes import LaggingWrites, write_to_replicas
 from cluster.shard_access import ShardAccess
 from cluster.state import ACTIVE, CollectionMeta
 from cluster.write_routing import WritesInFlight
+from node.ascii_digits import parse_ascii_uint
 from node.errors import BadRequest, NotFound, Unavailable
 
 # The read consistency of the request being served (set by the API from `?consistency=`).
@@ -229,8 +230,9 @@ def parse_read_consistency(raw: str | None) -> object:
         return 1
     if raw in ("majority", "quorum", "all"):
         return raw
-    if raw.isdigit() and int(raw) >= 1:
-        return int(raw)
+    replicas = parse_ascii_uint(raw)
+    if replicas is not None and replicas >= 1:
+        return replicas
     raise BadRequest(
         f"consistency: expected a positive number, majority, quorum or all; got {raw!r}"
     )

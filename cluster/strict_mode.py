@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 
 from cluster.query_request import QueryPlan
+from node.ascii_digits import parse_ascii_uint
 from node.engine.filters import CompiledFilter
 from node.errors import BadRequest, FlotillaError
 
@@ -115,9 +116,10 @@ def check_upsert(strict: dict | None, batch_size: int, points_now: int) -> None:
 def parse_timeout(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    seconds = parse_ascii_uint(raw)
+    if seconds is None or seconds < 1:
         raise BadRequest(f"timeout: expected a positive number of seconds, got {raw!r}")
-    return int(raw)
+    return seconds
 
 
 def check_timeout(strict: dict | None) -> None:

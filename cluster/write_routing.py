@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from cluster.state import PARTIAL, CollectionMeta, MetadataState
+from node.ascii_digits import parse_ascii_uint
 from node.engine.shard import LocalShard
 from node.errors import FlotillaError, NotFound, Unavailable
 
@@ -139,7 +140,7 @@ class ReplicaWritesIn:
     async def accept(self, collection_uuid: str, shard_id: int,
                      routed_at_header: str | None) -> AsyncIterator[LocalShard]:
         """The local replica to apply a peer's write to, once the write's routing checks out."""
-        routed_at = int(routed_at_header) if (routed_at_header or "").isdigit() else None
+        routed_at = parse_ascii_uint(routed_at_header)
         meta = self._meta(collection_uuid)
         if routed_at is not None and (meta is None or routed_version(meta, shard_id) < routed_at):
             # The coordinator knows a newer placement: apply it here first (this replica may

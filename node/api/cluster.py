@@ -6,6 +6,7 @@ from aiohttp import web
 
 from cluster.cluster_info import cluster_status, collection_cluster_info, shard_operation
 from node.api.envelope import ok, query_flag, read_json
+from node.ascii_digits import parse_ascii_uint
 from node.errors import BadRequest
 from node.runtime import Node
 
@@ -19,9 +20,10 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def remove_peer(request: web.Request) -> web.Response:
         raw = request.match_info["peer_id"]
-        if not raw.isdigit():
+        peer_id = parse_ascii_uint(raw)
+        if peer_id is None:
             raise BadRequest(f"peer id must be a number, got {raw!r}")
-        await node.remove_peer(int(raw), force=query_flag(request, "force"))
+        await node.remove_peer(peer_id, force=query_flag(request, "force"))
         return ok(request, True)
 
     async def collection_cluster(request: web.Request) -> web.Response:
