@@ -45,6 +45,7 @@ class FuzzReport:
     rss_before: int = 0
     rss_after: int = 0
     housekeeping_requests: int = 0
+    parser_refusals: int = 0
     schemathesis_exit: int | None = None
     slowest: dict[str, float] = field(default_factory=dict)
 
@@ -64,6 +65,8 @@ class FuzzReport:
             f"requests sent: {self.requests} (and {self.housekeeping_requests} to restore seeds)",
             f"statuses: {statuses}",
             f"server errors (5xx): {self.server_errors}",
+            f"request lines or headers over aiohttp's 8,190 bytes, refused by its parser in "
+            f"plain text (not Qdrant's envelope): {self.parser_refusals}",
             f"node crashed: {'yes' if self.crashed else 'no'}",
             f"node RSS: {self.rss_before / 2**20:.1f} MiB before, "
             f"{self.rss_after / 2**20:.1f} MiB after (at most {RSS_SLACK_BYTES / 2**20:.0f} MiB "
@@ -119,6 +122,7 @@ def run_fuzz(seconds: float, workdir: Path, *, workers: int = 1, seed_value: int
                 requests=session.requests,
                 statuses=dict(session.statuses),
                 housekeeping_requests=session.housekeeping_requests,
+                parser_refusals=session.parser_refusals,
                 schemathesis_exit=exit_code,
                 slowest=session.slowest,
                 rss_before=rss_before,
