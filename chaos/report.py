@@ -109,7 +109,8 @@ def timeline(path: Path, verdict: dict, history: History) -> None:
     top.set_ylim(-0.5, len(processes) + 0.2)
     top.legend(loc="upper right", fontsize=7, ncols=3)
     top.set_title(f"{verdict['scenario']} seed {verdict['seed']}: {verdict['status']}")
-    bottom.set_yscale("log")
+    if any(op.latency > 0 for op in history.ops if op.end):
+        bottom.set_yscale("log")
     bottom.set_ylabel("latency (s)")
     bottom.set_xlabel("seconds since start")
     fig.tight_layout()

@@ -38,7 +38,7 @@ from chaos.scenarios import Scenario
 from chaos.schedule import plan
 from chaos.workload import Clients
 
-FORMATION_LIMIT = 30.0  # give up forming after this long (the target is the scenario's own)
+FORMATION_LIMIT = 20.0  # give up forming after this long (the target is the scenario's own)
 SETTLE_LIMIT = 90.0  # after healing: leader, every replica Active, metadata agreed
 MONITOR_PERIOD = 0.2
 
@@ -129,11 +129,18 @@ class Run:
                 mount_tmpfs(storage, scenario.tmpfs_node[1])
                 self.tmpfs.append(storage)
             self.nodes.add(index, storage)
+        formation = Check("cluster-forms", True)
+        self.checks.append(formation)
         for attempt in range(scenario.formation_tries):
-            last = attempt == scenario.formation_tries - 1
-            self._form(ctx, wipe=attempt > 0)
-            if not last:
+            if attempt:
                 self.nodes.stop_all()
+            formed, detail = self._form(ctx, wipe=attempt > 0)
+            if not formed:
+                formation.fail(f"try {attempt + 1}: {detail}")
+        formation.figures = {"tries": scenario.formation_tries,
+                             "formed": sum(1 for t in self.figures["formation_s"] if t)}
+        if not formed:
+            return  # nothing to run a workload on; the failed formation is the finding
         clients = Clients(ctx)
         workloads = scenario.workloads(scenario)
         admin = QdrantClient(url=self.nodes[0].url, timeout=30, check_compatibility=False)
@@ -169,7 +176,7 @@ class Run:
         self.figures["recovery_s"] = round(time.monotonic() - healed_at, 3) if settled else None
         data = sorted({w.collection for w in workloads if hasattr(w, "collection")})
         final = collect(ctx, data, clients)
-        self.checks = run_checkers(self.history, final)
+        self.checks += run_checkers(self.history, final)
         clients.close()
         self.figures["run_end_s"] = round(self.history.now(), 3)
 
@@ -185,7 +192,7 @@ class Run:
 
     # --- formation -----------------------------------------------------------------------------
 
-    def _form(self, ctx: RunContext, wipe: bool) -> None:
+    def _form(self, ctx: RunContext, wipe: bool) -> tuple[bool, str]:
         nodes = [self.nodes[i] for i in range(self.n_nodes)]
         if wipe:
             for node in nodes:
@@ -197,7 +204,7 @@ class Run:
             first.join_args = []
             first.start()
             if not wait_until(lambda: self.nodes.formed([first]), FORMATION_LIMIT):
-                raise RuntimeError("the first node never led its cluster of one")
+                return False, "the first node never led its cluster of one"
             began = time.monotonic()  # the clock starts when the others start, back to back
             for node in rest:
                 node.join_args = ["--bootstrap", first.raft_uri]
@@ -213,9 +220,12 @@ class Run:
                  for i, v in self.nodes.cluster_views(nodes).items()}
         self.history.note("formation", formed=formed, seconds=took, views=views)
         self.figures["formation_s"].append(took if formed else None)
-        if not formed:
-            raise FormationError(f"{len(nodes)} nodes did not form one cluster within "
-                                 f"{FORMATION_LIMIT:.0f} s: {views}")
+        if formed:
+            return True, f"formed in {took} s"
+        # Which peers each node lists and which leader it names, by node index.
+        named = {i: {"members": v["peers"], "leader": _index_of(self.nodes, v["leader"])}
+                 for i, v in views.items()}
+        return False, f"no single cluster after {FORMATION_LIMIT:.0f} s: {named}"
 
     # --- faults --------------------------------------------------------------------------------
 
@@ -324,8 +334,9 @@ class Run:
             self.topology.destroy()
 
 
-class FormationError(RuntimeError):
-    pass
+def _index_of(nodes: Nodes, peer_id: int | None) -> int | None:
+    node = nodes.by_peer_id(peer_id)
+    return node.index if node is not None else None
 
 
 def _expected_figure(figures: dict, key: str) -> float | None:
