@@ -131,8 +131,9 @@ class Upserts(Workload):
 
     def __init__(self, collection: str, rf: int, wcf: int, shards: int | None = None,
                  processes: int = 2, batch: int = 4, delete_every: int = 5,
-                 avoid: tuple[int, ...] = (), reads: bool = True) -> None:
+                 avoid: tuple[int, ...] = (), reads: bool = True, pace: float = 0.0) -> None:
         self.collection, self.rf, self.wcf = collection, rf, wcf
+        self.pace = pace  # seconds between two operations of a process
         self.shards, self.n_processes, self.batch = shards, processes, batch
         self.delete_every, self.avoid, self.reads = delete_every, avoid, reads
 
@@ -181,6 +182,7 @@ class Upserts(Workload):
                 record(ctx.history, name, "upsert", node,
                        lambda c=client, pts=points: c.upsert(self.collection, pts, wait=True),
                        collection=self.collection, ids=ids)
+                time.sleep(self.pace)
         return run
 
     def _reader(self, ctx: RunContext, clients: Clients):
@@ -201,7 +203,7 @@ class Upserts(Workload):
                            lambda c=client: c.scroll(self.collection, limit=20,
                                                      with_vectors=False),
                            collection=self.collection)
-                time.sleep(0.01)
+                time.sleep(max(0.01, self.pace))
         return run
 
 
@@ -215,7 +217,8 @@ class HotPoints(Workload):
 
     def __init__(self, collection: str, keys: int = 3, rf: int = 3, wcf: int = 2,
                  read_consistency: str | int = "majority", readers: int = 2,
-                 avoid: tuple[int, ...] = ()) -> None:
+                 avoid: tuple[int, ...] = (), pace: float = 0.0) -> None:
+        self.pace = pace
         self.collection, self.keys, self.rf, self.wcf = collection, keys, rf, wcf
         self.read_consistency, self.readers, self.avoid = read_consistency, readers, avoid
 
@@ -246,7 +249,7 @@ class HotPoints(Workload):
                            self.collection, payload={"v": v}, points=[key], wait=True,
                            ordering=models.WriteOrdering.STRONG),
                        collection=self.collection, key=key, value=value)
-                time.sleep(0.02)
+                time.sleep(max(0.02, self.pace))
         return run
 
     def _reader(self, ctx: RunContext, clients: Clients, name: str):
@@ -266,7 +269,7 @@ class HotPoints(Workload):
                        lambda c=client, k=key: c.retrieve(self.collection, [k],
                                                           consistency=consistency),
                        result=value_of, collection=self.collection, key=key)
-                time.sleep(0.01)
+                time.sleep(max(0.01, self.pace))
         return run
 
 
