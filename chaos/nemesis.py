@@ -378,3 +378,49 @@ class KillSoleUpToDate(Nemesis):
     def stop(self, ctx: RunContext) -> dict:
         return {"restarted": ctx.restart(self.killed)}
 
+
+
+class StaleCoordinatorRecovery(Nemesis):
+    """Provoke the Partial-state race: kill a node C so that its replicas go Dead, cut another
+    node D off from the Raft leader only (D still reaches every data replica and still takes
+    client writes), restart C so that it recovers while D coordinates writes with the placement
+    it had before. Every write D acknowledges must still reach C's recovered replica."""
+
+    name = "stale-coordinator-recovery"
+    needs_network = True
+
+    def __init__(self, collection: str, dead_wait: float = 1.5, hold: float = 3.0) -> None:
+        self.collection = collection
+        self.dead_wait = dead_wait
+        self.hold = hold  # how long D stays stale once C's recovery started
+        self.recovering: ChaosNode | None = None
+
+    def start(self, ctx: RunContext) -> dict:
+        leader = ctx.leader()
+        others = [n for n in ctx.member_nodes() if n is not leader]
+        ctx.rng.shuffle(others)
+        if leader is None or len(others) < 2:
+            return {"skipped": "needs a leader and two other nodes"}
+        self.recovering, coordinator = others[0], others[1]
+        self.recovering.kill()
+        time.sleep(self.dead_wait)  # writes meanwhile mark its replicas Dead
+        ctx.links.cut([(coordinator.index, leader.index)])
+        back = ctx.restart(self.recovering)
+        peer = self.recovering.peer_id
+
+        def recovering() -> bool:
+            states = [r.get(peer) for r in ctx.placement(self.collection).values()]
+            return "Dead" not in states
+
+        began = time.monotonic()
+        started = wait_until(recovering, 15.0, interval=0.1)
+        detail = {"node": self.recovering.index, "stale_coordinator": coordinator.index,
+                  "leader": leader.index, "restarted": back,
+                  "recovery_started_after_s": round(time.monotonic() - began, 3)
+                  if started else None}
+        time.sleep(self.hold)
+        return detail
+
+    def stop(self, ctx: RunContext) -> dict:
+        ctx.links.heal()
+        return {}

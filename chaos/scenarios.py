@@ -76,13 +76,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         expect={"write_p99_s": 1.5, "read_p99_s": 1.5}),
     Scenario(
         "replica-recovery",
-        "rf=2, wcf=1: replicas recover (killed node restarts, replicate_shard, move_shard) "
-        "while writes arrive through every node: a write coordinated by a node that has not "
-        "yet seen the recovering replica's Partial state must still reach it.",
+        "4 nodes, rf=2, wcf=1: replicas recover while writes arrive through every node (a "
+        "killed node restarts while another node is cut off from the Raft leader only, "
+        "replicate_shard, move_shard): a write coordinated by a node that has not yet seen the "
+        "recovering replica's Partial state must still reach it.",
         _upserts_only(rf=2, wcf=1, processes=3),
-        lambda s: [nem.Kill("random"), nem.ShardTransfer(MAIN, "replicate_shard"),
+        lambda s: [nem.StaleCoordinatorRecovery(MAIN), nem.StaleCoordinatorRecovery(MAIN),
+                   nem.ShardTransfer(MAIN, "replicate_shard"),
                    nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=24.0,
-        fault_length=3.0),
+        fault_length=3.5),
     Scenario(
         "kill-random",
         "kill -9 of a random node, restarted when the fault heals; rf=2 wcf=1, hot points "
