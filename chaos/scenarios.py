@@ -23,7 +23,7 @@ class Scenario:
     workloads: Callable[[Scenario], list[Workload]]
     nemeses: Callable[[Scenario], list[nem.Nemesis]]
     nodes: int = 3
-    duration: float = 18.0  # seconds of workload; faults stop a little before its end
+    duration: float = 14.0  # seconds of workload; faults stop a little before its end
     fault_length: float = 4.0
     fault_gap: float = 2.5
     warmup: float = 1.5
@@ -72,7 +72,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         lambda s: [Upserts(MAIN, rf=2, wcf=1, avoid=(2,), processes=3, pace=0.1),
                    HotPoints("chaos-hot", rf=2, wcf=1, avoid=(2,), read_consistency=1,
                              pace=0.1)],
-        lambda s: [nem.Pause("node:2")], duration=20.0, fault_length=5.0,
+        lambda s: [nem.Pause("node:2")], duration=16.0, fault_length=5.0,
         expect={"write_p99_s": 1.5, "read_p99_s": 1.5}),
     Scenario(
         "replica-recovery",
@@ -83,7 +83,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         _upserts_only(rf=2, wcf=1, processes=3),
         lambda s: [nem.StaleCoordinatorRecovery(MAIN), nem.StaleCoordinatorRecovery(MAIN),
                    nem.ShardTransfer(MAIN, "replicate_shard"),
-                   nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=24.0,
+                   nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=22.0,
         fault_length=3.5),
     Scenario(
         "kill-random",
@@ -106,7 +106,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         lambda s: [Upserts(MAIN, rf=2, wcf=1), Upserts("chaos-rf1", rf=1, wcf=1, processes=1),
                    AliasSwitch()],
         lambda s: [nem.Restart(graceful=True), nem.Restart(graceful=False),
-                   nem.RollingRestart()], duration=22.0, short=True),
+                   nem.RollingRestart()], duration=16.0, short=True),
     Scenario(
         "partition-isolate",
         "one node cut off from the others (clients still reach it), and one node's links "
@@ -118,7 +118,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "(two sides that cannot talk and one node that talks to both); rf=3 wcf=2.",
         _standard(rf=3, wcf=2),
         lambda s: [nem.Partition("halves"), nem.Partition("leader"), nem.Partition("bridge")],
-        nodes=5, duration=20.0),
+        nodes=5, duration=16.0),
     Scenario(
         "packet-loss",
         "30% of the packets between one node and the others dropped, both ways; rf=3 wcf=2.",
@@ -134,14 +134,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "replicate_shard during writes; rf=2 wcf=1.",
         _upserts_only(rf=2, wcf=1),
         lambda s: [nem.RemoveAndRejoin(), nem.ShardTransfer(MAIN, "move_shard"),
-                   nem.ShardTransfer(MAIN, "replicate_shard")], nodes=4, duration=22.0,
+                   nem.ShardTransfer(MAIN, "replicate_shard")], nodes=4, duration=18.0,
         fault_length=4.0),
     Scenario(
         "kill-sole-up-to-date",
         "rf=2 wcf=1: a node frozen until its replicas are marked Dead, then the node with the "
         "only up-to-date replica killed and restarted: no acknowledged write may be lost.",
         _upserts_only(rf=2, wcf=1),
-        lambda s: [nem.KillSoleUpToDate(MAIN)], duration=24.0, fault_length=3.0,
+        lambda s: [nem.KillSoleUpToDate(MAIN)], duration=20.0, fault_length=3.0,
         fault_gap=4.0),
     Scenario(
         "mixed",
@@ -151,6 +151,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         lambda s: [nem.Kill("random"), nem.Kill("leader"), nem.Pause("random"),
                    nem.Restart(graceful=True), nem.Partition("isolate"),
                    nem.Partition("halves"), nem.Partition("bridge"), nem.PacketLoss(30),
-                   nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=30.0,
+                   nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=24.0,
         fault_length=3.0, fault_gap=2.0),
 ]}
