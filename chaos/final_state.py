@@ -9,7 +9,8 @@ counts) are read through every node.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import orjson
 import requests
@@ -170,3 +171,29 @@ def collect(ctx: RunContext, data_collections: list[str], clients) -> FinalState
             except Exception as exc:  # noqa: BLE001 - a node that cannot answer is a finding
                 cstate.replica_errors.append(f"reads through node {node.index}: {exc}")
     return state
+
+
+def save(final: FinalState, path: Path) -> None:
+    path.write_bytes(orjson.dumps(asdict(final), option=orjson.OPT_NON_STR_KEYS))
+
+
+def _point_id(key: str) -> int | str:
+    return int(key) if key.isdigit() else key
+
+
+def load(path: Path) -> FinalState:
+    """The final state `save` wrote (JSON object keys back to shard, peer, node and point ids)."""
+    raw = orjson.loads(path.read_bytes())
+    final = FinalState(metadata={int(k): v for k, v in raw["metadata"].items()},
+                       unreachable=raw["unreachable"])
+    for name, c in raw["collections"].items():
+        final.collections[name] = CollectionState(
+            replicas={int(s): {int(p): {_point_id(i): d for i, d in content.items()}
+                               for p, content in peers.items()}
+                      for s, peers in c["replicas"].items()},
+            replica_errors=c["replica_errors"],
+            scrolls={int(n): ids for n, ids in c["scrolls"].items()},
+            scrolls_all={int(n): ids for n, ids in c["scrolls_all"].items()},
+            counts={int(n): v for n, v in c["counts"].items()},
+            filtered_counts={int(n): tuple(v) for n, v in c["filtered_counts"].items()})
+    return final

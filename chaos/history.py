@@ -3,7 +3,7 @@ with when it started and healed, and what the cluster said about its leader mean
 
 Times are seconds since the run's start (monotonic clock). The history is written as JSON lines
 (`history.jsonl`) so that a failing run can be inspected or its checkers run again
-(`python -m chaos.replay RUN_DIR`).
+(`python -m chaos.replay RUN_DIR`, with `final_state.json`).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from chaos.checkers import Check, run_checkers
 from chaos.context import RunContext
 from chaos.figures import summary
 from chaos.final_state import collect, metadata_of
+from chaos.final_state import save as save_final_state
 from chaos.history import History
 from chaos.links import Links
 from chaos.nemesis import Nemesis, mount_tmpfs, unmount
@@ -176,6 +177,7 @@ class Run:
         self.figures["recovery_s"] = round(time.monotonic() - healed_at, 3) if settled else None
         data = sorted({w.collection for w in workloads if hasattr(w, "collection")})
         final = collect(ctx, data, clients)
+        save_final_state(final, self.run_dir / "final_state.json")
         self.checks += run_checkers(self.history, final)
         clients.close()
         self.figures["run_end_s"] = round(self.history.now(), 3)
