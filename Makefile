@@ -51,13 +51,15 @@ bench: $(VENV)/installed-test.stamp
 bench-quick: $(VENV)/installed-test.stamp
 	$(BIN)/python -m bench --mode quick
 
-# The chaos harness cuts links with nftables inside the network namespaces it creates (root
-# only; without root or nft it falls back to loopback and process faults).
+# The chaos harness cuts links with nftables and delays them through an iptables NFQUEUE inside
+# the network namespaces it creates (root only; without them it falls back to loopback and
+# process faults).
+CHAOS_DEBS := nftables iptables
 chaos-deps:
-	@if [ "$$(id -u)" = 0 ] && ! command -v nft >/dev/null; then \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null 2>&1 || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; } || \
-		echo "nftables not installed: chaos scenarios run on loopback with process faults only"; \
+	@if [ "$$(id -u)" = 0 ] && ! { command -v nft && command -v iptables; } >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHAOS_DEBS) >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHAOS_DEBS); } || \
+		echo "$(CHAOS_DEBS) not installed: chaos runs on loopback with process faults only"; \
 	fi
 
 # Every chaos scenario with 3 seeds (README, "Chaos testing"); non-zero on a violated invariant.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -424,3 +425,42 @@ class StaleCoordinatorRecovery(Nemesis):
     def stop(self, ctx: RunContext) -> dict:
         ctx.links.heal()
         return {}
+
+
+class Latency(Nemesis):
+    """Delay (and, with jitter, reorder) every packet one node sends to the other members:
+    iptables hands them to a netfilter queue that `chaos.delayer` releases after
+    `delay_ms` +- `jitter_ms`. The kernel here has no `tc netem`, so this stands in for it."""
+
+    needs_network = True
+
+    def __init__(self, delay_ms: int = 150, jitter_ms: int = 100) -> None:
+        self.delay_ms, self.jitter_ms = delay_ms, jitter_ms
+        self.name = f"latency-{delay_ms}ms" + (f"-jitter-{jitter_ms}ms" if jitter_ms else "")
+        self.node: ChaosNode | None = None
+        self.delayer: subprocess.Popen | None = None
+
+    def start(self, ctx: RunContext) -> dict:
+        self.node = _pick(ctx, "random")
+        self.delayer = subprocess.Popen(
+            [*ctx.topology.exec_prefix(self.node.index), sys.executable, "-m", "chaos.delayer",
+             "--delay-ms", str(self.delay_ms), "--jitter-ms", str(self.jitter_ms),
+             "--seed", str(ctx.rng.randrange(1 << 30))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # bound to its queue before packets go there
+        for other in ctx.member_nodes():
+            if other is not self.node:
+                ctx.topology.run_in_node(self.node.index, "iptables", "-A", "OUTPUT", "-d",
+                                         other.host, "-j", "NFQUEUE", "--queue-num", "0",
+                                         "--queue-bypass")
+        return {"node": self.node.index, "delay_ms": self.delay_ms,
+                "jitter_ms": self.jitter_ms}
+
+    def stop(self, ctx: RunContext) -> dict:
+        ctx.topology.run_in_node(self.node.index, "iptables", "-F", "OUTPUT")
+        self.delayer.terminate()
+        try:
+            self.delayer.wait(5)
+        except subprocess.TimeoutExpired:
+            self.delayer.kill()
+        return {"node": self.node.index}

@@ -39,8 +39,10 @@ class TopologyError(RuntimeError):
 
 
 def namespaces_available() -> bool:
-    """Root, and the tools to make namespaces and cut links (iproute2 and nft)."""
-    return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("ip", "nft", "nsenter"))
+    """Root, and the tools to make namespaces and cut, drop and delay links (iproute2, nft,
+    iptables for the latency queue)."""
+    return os.geteuid() == 0 and all(shutil.which(tool)
+                                     for tool in ("ip", "nft", "iptables", "nsenter"))
 
 
 def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -72,11 +74,31 @@ def _kill_inside(name: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
+def tmpfs_dir(run_dir: Path, index: int) -> Path:
+    """Where node `index` of this process's run keeps its storage on a tmpfs; the name
+    carries the pid so that a later run can unmount it if this one crashes."""
+    return run_dir / f"{PREFIX}-{os.getpid()}-tmpfs-node-{index}"
+
+
+def _remove_stale_mounts() -> list[str]:
+    removed = []
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.startswith("tmpfs ")]
+    for point in points:
+        match = re.search(rf"/{PREFIX}-(\d+)-tmpfs-node-\d+$", point)
+        if match and not _pid_alive(int(match.group(1))):
+            subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
+            removed.append(point)
+    return removed
+
+
 def remove_stale() -> list[str]:
-    """Delete the namespaces of runs whose process is gone; the names removed."""
+    """Delete the namespaces (and tmpfs mounts) of runs whose process is gone; what was
+    removed."""
     removed = []
     if os.geteuid() != 0 or not shutil.which("ip"):
         return removed
+    removed += _remove_stale_mounts()
     for name in _netns_names():
         match = _STALE_NAME.match(name)
         if match and not _pid_alive(int(match.group(1))):

@@ -124,9 +124,12 @@ class ChaosNode:
                                     headers={SECRET_HEADER: CLUSTER_SECRET})
             if response.status_code != 200:
                 return None
-            return response.json().get("result")
+            result = response.json().get("result")
         except (requests.RequestException, ValueError):
             return None
+        if path == "/cluster" and isinstance(result, dict):
+            self.peer_id = result.get("peer_id", self.peer_id)  # new after a wiped rejoin
+        return result
 
     def ready(self) -> bool:
         if not self.is_running() or self.paused:

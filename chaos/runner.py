@@ -126,7 +126,7 @@ class Run:
         for index in range(self.n_nodes):
             storage = None
             if scenario.tmpfs_node and scenario.tmpfs_node[0] == index:
-                storage = self.run_dir / f"node-{index}-tmpfs"
+                storage = netns.tmpfs_dir(self.run_dir, index)
                 mount_tmpfs(storage, scenario.tmpfs_node[1])
                 self.tmpfs.append(storage)
             self.nodes.add(index, storage)

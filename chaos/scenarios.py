@@ -124,6 +124,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "30% of the packets between one node and the others dropped, both ways; rf=3 wcf=2.",
         _standard(rf=3, wcf=2), lambda s: [nem.PacketLoss(30)]),
     Scenario(
+        "latency",
+        "every packet one node sends to the others delayed 150 ms +- 100 ms (so reordered "
+        "too); rf=3 wcf=2.",
+        _standard(rf=3, wcf=2), lambda s: [nem.Latency(150, 100)]),
+    Scenario(
         "disk-full",
         "node 0 keeps its storage on a 96 MB tmpfs that a ballast file fills up; rf=2 wcf=1.",
         _upserts_only(rf=2, wcf=1), lambda s: [nem.FillDisk(0)], tmpfs_node=(0, 96),
@@ -151,6 +156,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         lambda s: [nem.Kill("random"), nem.Kill("leader"), nem.Pause("random"),
                    nem.Restart(graceful=True), nem.Partition("isolate"),
                    nem.Partition("halves"), nem.Partition("bridge"), nem.PacketLoss(30),
+                   nem.Latency(150, 100),
                    nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=24.0,
         fault_length=3.0, fault_gap=2.0),
 ]}
