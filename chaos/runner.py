@@ -42,6 +42,9 @@ from chaos.workload import Clients
 FORMATION_LIMIT = 20.0  # give up forming after this long (the target is the scenario's own)
 SETTLE_LIMIT = 90.0  # after healing: leader, every replica Active, metadata agreed
 MONITOR_PERIOD = 0.2
+# Replicas that differ are read again for this long (longer than a peer's 10 s write timeout).
+QUIESCE_LIMIT = 15.0
+QUIESCE_PAUSE = 3.0
 
 
 class RunResult:
@@ -176,11 +179,27 @@ class Run:
         settled = self._settle(ctx, "final")
         self.figures["recovery_s"] = round(time.monotonic() - healed_at, 3) if settled else None
         data = sorted({w.collection for w in workloads if hasattr(w, "collection")})
-        final = collect(ctx, data, clients)
+        final = self._final_state(ctx, data, clients)
         save_final_state(final, self.run_dir / "final_state.json")
         self.checks += run_checkers(self.history, final)
         clients.close()
         self.figures["run_end_s"] = round(self.history.now(), 3)
+
+    def _final_state(self, ctx: RunContext, data: list[str], clients: Clients):
+        """The final state, read again while replicas differ, for as long as a write the
+        workload gave up on may still be on its way (a peer waits up to 10 s for a replica):
+        only a difference that outlasts that is a divergence."""
+        deadline = time.monotonic() + QUIESCE_LIMIT
+        reads = 0
+        while True:
+            final = collect(ctx, data, clients)
+            reads += 1
+            if not _replicas_differ(final) or time.monotonic() >= deadline:
+                self.history.note("final-reads", reads=reads,
+                                  replicas_differ=_replicas_differ(final))
+                return final
+            time.sleep(QUIESCE_PAUSE)
+            self._settle(ctx, f"reread-{reads}")
 
     @property
     def _workload_start(self) -> float:
@@ -334,6 +353,11 @@ class Run:
             unmount(path)
         with contextlib.suppress(Exception):
             self.topology.destroy()
+
+
+def _replicas_differ(final) -> bool:
+    return any(len({frozenset(c.items()) for c in replicas.values()}) > 1
+               for state in final.collections.values() for replicas in state.replicas.values())
 
 
 def _index_of(nodes: Nodes, peer_id: int | None) -> int | None:
