@@ -60,6 +60,14 @@ def _leaderless(history: History, start: float, end: float, old_leader: int | No
     return round(end - start, 3)
 
 
+def _all_active_after(history: History, healed: float, end: float) -> float | None:
+    """From the heal, how long until the leader saw every replica Active (None: not seen)."""
+    for sample in history.samples:
+        if healed <= sample.time <= end and sample.all_active:
+            return round(sample.time - healed, 3)
+    return None
+
+
 def _leader_at(history: History, time: float) -> int | None:
     before = [s for s in history.samples if s.time <= time]
     if not before:
@@ -86,6 +94,8 @@ def per_fault(history: History, run_end: float) -> list[dict]:
             limit = min(limit, max(faults[i + 1].start, healed))
         leader = _leader_at(history, fault.start)
         victims = {fault.detail.get("node"), fault.detail.get("killed")}
+        if "killed_at_s" in fault.detail:
+            leader = _leader_at(history, fault.detail["killed_at_s"])
         groups = fault.detail.get("groups") or []
         if groups and len(groups[0]) <= len(groups[-1]):
             victims.update(groups[0])
@@ -98,7 +108,9 @@ def per_fault(history: History, run_end: float) -> list[dict]:
             "read_latency": latencies([op for op in reads if fault.start <= op.start < healed]),
         }
         if leader is not None and leader in victims:
-            row["leader_failover_s"] = _leaderless(history, fault.start, limit, leader)
+            lost_at = fault.detail.get("killed_at_s", fault.start)
+            row["leader_failover_s"] = _leaderless(history, lost_at, limit, leader)
+        row["all_active_after_heal_s"] = _all_active_after(history, healed, run_end)
         rows.append(row)
     return rows
 
@@ -118,4 +130,8 @@ def summary(history: History, run_end: float) -> dict:
         "longest_without_read_s": max((f["longest_without_read_s"] for f in faults),
                                       default=None),
         "leader_failover_s": max(failovers) if failovers else None,
+        # None for a fault after whose heal the leader never saw every replica Active in time
+        "all_active_after_heal_s": max(
+            (f["all_active_after_heal_s"] for f in faults), default=None,
+            key=lambda v: float("inf") if v is None else v),
     }

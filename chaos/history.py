@@ -60,6 +60,7 @@ class Sample:
 
     time: float
     leaders: dict[int, int | None]
+    all_active: bool | None = None  # every replica of the data collections Active (leader's view)
 
 
 class History:
@@ -99,9 +100,9 @@ class History:
         fault.end = self.now()
         fault.detail.update(detail)
 
-    def sample(self, leaders: dict[int, int | None]) -> None:
+    def sample(self, leaders: dict[int, int | None], all_active: bool | None = None) -> None:
         with self._lock:
-            self.samples.append(Sample(self.now(), leaders))
+            self.samples.append(Sample(self.now(), leaders, all_active))
 
     def note(self, what: str, **detail: object) -> None:
         with self._lock:
@@ -132,7 +133,7 @@ class History:
                 history.faults.append(Fault(**row))
             elif kind == "sample":
                 leaders = {int(k): v for k, v in row["leaders"].items()}
-                history.samples.append(Sample(row["time"], leaders))
+                history.samples.append(Sample(row["time"], leaders, row.get("all_active")))
             else:
                 history.notes.append(row)
         return history

@@ -372,6 +372,7 @@ class KillSoleUpToDate(Nemesis):
             if self.killed is self.frozen:
                 self.killed = next(n for n in ctx.member_nodes() if n is not self.frozen)
         self.killed.kill()
+        detail["killed_at_s"] = round(ctx.history.now(), 3)  # failover counts from here
         self.frozen.resume()
         detail.update({"shard": sole[0] if sole else None, "killed": self.killed.index})
         return detail

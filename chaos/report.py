@@ -62,15 +62,15 @@ def markdown(verdict: dict) -> str:
               f"longest leader failover {_fmt(figures.get('leader_failover_s'))} s.",
               "", "## Faults", "",
               "| fault | start s | end s | no write s | no read s | write p99 s | "
-              "read p99 s | failover s | detail |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "read p99 s | failover s | all Active s | detail |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for f in figures["faults"]:
         detail = orjson.dumps(f["detail"]).decode()[:160]
         lines.append(
             f"| {f['fault']} | {f['start_s']} | {f['end_s']} | {f['longest_without_write_s']} | "
             f"{f['longest_without_read_s']} | {_fmt(f['write_latency']['p99_s'])} | "
             f"{_fmt(f['read_latency']['p99_s'])} | {_fmt(f.get('leader_failover_s'))} | "
-            f"`{detail}` |")
+            f"{_fmt(f.get('all_active_after_heal_s'))} | `{detail}` |")
     failing = [c for c in verdict["invariants"] if not c["ok"]]
     if failing or verdict["errors"]:
         lines += ["", "## What went wrong", ""]

@@ -37,7 +37,7 @@ from chaos.nodes import Nodes, wait_until
 from chaos.report import write_report
 from chaos.scenarios import Scenario
 from chaos.schedule import plan
-from chaos.workload import Clients
+from chaos.workload import Clients, Upserts
 
 FORMATION_LIMIT = 20.0  # give up forming after this long (the target is the scenario's own)
 SETTLE_LIMIT = 90.0  # after healing: leader, every replica Active, metadata agreed
@@ -77,6 +77,7 @@ class Run:
         self.figures: dict = {"formation_s": []}
         self.errors: list[str] = []
         self.tmpfs: list[Path] = []
+        self.data_collections: list[str] = []
         self._cleaned = False
 
     # --- the run ------------------------------------------------------------------------------
@@ -151,6 +152,8 @@ class Run:
         for workload in workloads:
             workload.setup(ctx, admin)
         self._settle(ctx, "setup")
+        self.data_collections = sorted({w.collection for w in workloads
+                                         if isinstance(w, Upserts)})
         nemeses = scenario.nemeses(scenario)
         schedule = plan(_seeded(self.seed, "schedule"), len(nemeses), self.duration,
                         scenario.warmup, scenario.fault_length, scenario.fault_gap)
@@ -281,7 +284,23 @@ class Run:
                     continue
                 leader = self.nodes.by_peer_id(view["raft_info"].get("leader"))
                 leaders[node.index] = leader.index if leader is not None else None
-            self.history.sample(leaders)
+            self.history.sample(leaders, self._all_active(ctx, leaders))
+
+    def _all_active(self, ctx: RunContext, leaders: dict[int, int | None]) -> bool | None:
+        """Whether the leader named by most nodes sees every replica of the data collections
+        Active (None when there is no such leader or it does not answer)."""
+        named = [i for i in leaders.values() if i is not None]
+        if not named:
+            return None
+        leader = self.nodes[max(set(named), key=named.count)]
+        for name in self.data_collections:
+            info = leader.get(f"/internal/v1/collections/{name}", timeout=0.5)
+            if info is None:
+                return None
+            if any(state != "Active" for replicas in info["shards"].values()
+                   for state in replicas.values()):
+                return False
+        return True
 
     # --- healing and settling ----------------------------------------------------------------
 

@@ -56,6 +56,7 @@ def _row(verdict: dict | None, scenario: str, seed: int, code: int, took: float)
         "longest_without_read_s": figures.get("longest_without_read_s"),
         "leader_failover_s": figures.get("leader_failover_s"),
         "recovery_s": figures.get("recovery_s"),
+        "all_active_after_heal_s": figures.get("all_active_after_heal_s"),
         "formation_s": figures.get("formation_s"),
         "write_p99_s": figures["write_latency"]["p99_s"],
         "read_p99_s": figures["read_latency"]["p99_s"],
@@ -70,7 +71,7 @@ def summary_markdown(rows: list[dict], total_s: float) -> str:
              f"{sum(r['status'] == 'pass' for r in rows)} passed, "
              f"{sum(r['status'] == 'skipped' for r in rows)} skipped.", "",
              "| scenario | seed | status | ok/failed/unknown ops | acked lost | divergent | "
-             "no write s | no read s | failover s | recovery s | write p99 s | read p99 s | "
+             "no write s | no read s | failover s | all Active s | write p99 s | read p99 s | "
              "what failed |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -82,7 +83,7 @@ def summary_markdown(rows: list[dict], total_s: float) -> str:
             f"{ops.get('ok', '-')}/{ops.get('failed', '-')}/{ops.get('unknown', '-')} | "
             f"{r.get('acked_writes_lost', '-')} | {r.get('divergent_replicas', '-')} | "
             f"{r.get('longest_without_write_s', '-')} | {r.get('longest_without_read_s', '-')} | "
-            f"{r.get('leader_failover_s', '-')} | {r.get('recovery_s', '-')} | "
+            f"{r.get('leader_failover_s', '-')} | {r.get('all_active_after_heal_s', '-')} | "
             f"{r.get('write_p99_s', '-')} | {r.get('read_p99_s', '-')} | "
             f"{failed or r.get('reason', '')} |")
     return "\n".join(lines) + "\n"
