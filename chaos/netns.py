@@ -243,7 +243,8 @@ class LoopbackTopology:
         raise TopologyError("link faults need network namespaces (run as root)")
 
     def describe(self) -> str:
-        return "loopback fallback (not root): nodes on 127.0.0.1, process faults only"
+        return ("loopback fallback (no network namespaces: not root, tools missing or "
+                "--loopback): nodes on 127.0.0.1, process faults only")
 
 
 _given_ports: set[int] = set()

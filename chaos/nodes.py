@@ -173,7 +173,9 @@ class Nodes:
         return [n for n in self if n.is_running() and not n.paused]
 
     def stop_all(self) -> None:
+        """SIGTERM to every node at once, then wait for each (SIGKILL after 10 s)."""
         for node in self:
+            node.signal(signal.SIGTERM)
             node.resume()
         for node in self:
             node.stop(timeout=10.0)

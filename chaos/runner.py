@@ -39,7 +39,7 @@ from chaos.scenarios import Scenario
 from chaos.schedule import plan
 from chaos.workload import Clients, Upserts
 
-FORMATION_LIMIT = 20.0  # give up forming after this long (the target is the scenario's own)
+FORMATION_LIMIT = 15.0  # give up forming after this long (the target is the scenario's own)
 SETTLE_LIMIT = 90.0  # after healing: leader, every replica Active, metadata agreed
 MONITOR_PERIOD = 0.2
 # Replicas that differ are read again for this long (longer than a peer's 10 s write timeout).
@@ -109,7 +109,8 @@ class Run:
 
     def _why_skip(self) -> str | None:
         if self.scenario.needs_network and not self.topology.isolated:
-            return "needs network namespaces (root, iproute2, nft): " + self.topology.describe()
+            return ("needs network namespaces (root, iproute2, nft, iptables): "
+                    + self.topology.describe())
         if self.scenario.needs_root and not self.topology.isolated:
             return "needs root (tmpfs mount)"
         return None

@@ -23,9 +23,9 @@ class Scenario:
     workloads: Callable[[Scenario], list[Workload]]
     nemeses: Callable[[Scenario], list[nem.Nemesis]]
     nodes: int = 3
-    duration: float = 14.0  # seconds of workload; faults stop a little before its end
-    fault_length: float = 4.0
-    fault_gap: float = 2.5
+    duration: float = 13.0  # seconds of workload; faults stop a little before its end
+    fault_length: float = 3.5
+    fault_gap: float = 2.0
     warmup: float = 1.5
     formation: str = "static"  # static (--peers), or concurrent (--bootstrap, all at once)
     formation_tries: int = 1
@@ -83,7 +83,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         _upserts_only(rf=2, wcf=1, processes=3),
         lambda s: [nem.StaleCoordinatorRecovery(MAIN), nem.StaleCoordinatorRecovery(MAIN),
                    nem.ShardTransfer(MAIN, "replicate_shard"),
-                   nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=22.0,
+                   nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=20.0,
         fault_length=3.5),
     Scenario(
         "kill-random",
@@ -139,14 +139,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "replicate_shard during writes; rf=2 wcf=1.",
         _upserts_only(rf=2, wcf=1),
         lambda s: [nem.RemoveAndRejoin(), nem.ShardTransfer(MAIN, "move_shard"),
-                   nem.ShardTransfer(MAIN, "replicate_shard")], nodes=4, duration=18.0,
+                   nem.ShardTransfer(MAIN, "replicate_shard")], nodes=4, duration=16.0,
         fault_length=4.0),
     Scenario(
         "kill-sole-up-to-date",
         "rf=2 wcf=1: a node frozen until its replicas are marked Dead, then the node with the "
         "only up-to-date replica killed and restarted: no acknowledged write may be lost.",
         _upserts_only(rf=2, wcf=1),
-        lambda s: [nem.KillSoleUpToDate(MAIN)], duration=20.0, fault_length=3.0,
+        lambda s: [nem.KillSoleUpToDate(MAIN)], duration=18.0, fault_length=3.0,
         fault_gap=4.0),
     Scenario(
         "mixed",
@@ -157,6 +157,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
                    nem.Restart(graceful=True), nem.Partition("isolate"),
                    nem.Partition("halves"), nem.Partition("bridge"), nem.PacketLoss(30),
                    nem.Latency(150, 100),
-                   nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=24.0,
+                   nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=20.0,
         fault_length=3.0, fault_gap=2.0),
 ]}
