@@ -19,7 +19,7 @@ from chaos.context import RunContext
 from chaos.nodes import CLUSTER_SECRET, SECRET_HEADER, ChaosNode
 from cluster.wire import CONTENT_TYPE, decode, encode
 
-SCROLL_PAGE = 512
+SCROLL_PAGE = 2000
 
 
 @dataclass

@@ -196,7 +196,9 @@ class Run:
         deadline = time.monotonic() + QUIESCE_LIMIT
         reads = 0
         while True:
+            began = time.monotonic()
             final = collect(ctx, data, clients)
+            self.history.note("final-read", seconds=round(time.monotonic() - began, 3))
             reads += 1
             if not _replicas_differ(final) or time.monotonic() >= deadline:
                 self.history.note("final-reads", reads=reads,
