@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +25,6 @@ class RunContext:
     run_dir: Path
     rng: random.Random  # the fault schedule's own generator: the same seed, the same faults
     members: list[int] = field(default_factory=list)  # indexes of the cluster's nodes
-    # Nodes a nemesis has taken down or frozen: workloads may still send to them, the
-    # checkers wait for them to come back.
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def member_nodes(self) -> list[ChaosNode]:
         return [self.nodes[i] for i in self.members]
