@@ -94,7 +94,10 @@ class Restart(Nemesis):
 
     def start(self, ctx: RunContext) -> dict:
         node = _pick(ctx, "random")
-        node.stop() if self.graceful else node.kill()
+        if self.graceful:
+            node.stop()
+        else:
+            node.kill()
         began = time.monotonic()
         back = ctx.restart(node)
         return {"node": node.index, "ready": back, "down_s": round(time.monotonic() - began, 3)}

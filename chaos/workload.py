@@ -7,8 +7,8 @@ connection broke mid-request). For a write, failed and unknown are both indeterm
 have been applied.
 
 Every process draws from its own generator seeded with (seed, process name): the same seed sends
-the same operations to the same nodes in the same order. Only which ids a delete picks depends on
-nothing but that generator too (earlier ids of the same process), never on outcomes.
+the same operations to the same nodes in the same order. No choice depends on an outcome: a
+delete picks among ids its process tried to write earlier, acknowledged or not.
 """
 
 from __future__ import annotations
