@@ -190,9 +190,9 @@ class Run:
         self.figures["run_end_s"] = round(self.history.now(), 3)
 
     def _final_state(self, ctx: RunContext, data: list[str], clients: Clients):
-        """The final state, read again while replicas differ, for as long as a write the
-        workload gave up on may still be on its way (a peer waits up to 10 s for a replica):
-        only a difference that outlasts that is a divergence."""
+        """The final state, read again while replicas (or counts) differ, for as long as a
+        write the workload gave up on may still be on its way (a peer waits up to 10 s for a
+        replica): only a difference that outlasts that is a divergence."""
         deadline = time.monotonic() + QUIESCE_LIMIT
         reads = 0
         while True:
@@ -378,8 +378,15 @@ class Run:
 
 
 def _replicas_differ(final) -> bool:
-    return any(len({frozenset(c.items()) for c in replicas.values()}) > 1
-               for state in final.collections.values() for replicas in state.replicas.values())
+    """Whether replicas of a shard differ, or counts differ from scrolls or between nodes."""
+    for state in final.collections.values():
+        if any(len({frozenset(c.items()) for c in replicas.values()}) > 1
+               for replicas in state.replicas.values()):
+            return True
+        if len(set(state.counts.values())) > 1 or any(
+                count != len(state.scrolls.get(node, [])) for node, count in state.counts.items()):
+            return True
+    return False
 
 
 def _index_of(nodes: Nodes, peer_id: int | None) -> int | None:

@@ -83,7 +83,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         _upserts_only(rf=2, wcf=1, processes=3),
         lambda s: [nem.StaleCoordinatorRecovery(MAIN), nem.StaleCoordinatorRecovery(MAIN),
                    nem.ShardTransfer(MAIN, "replicate_shard"),
-                   nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=20.0,
+                   nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=17.0,
         fault_length=3.5),
     Scenario(
         "kill-random",
@@ -157,6 +157,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
                    nem.Restart(graceful=True), nem.Partition("isolate"),
                    nem.Partition("halves"), nem.Partition("bridge"), nem.PacketLoss(30),
                    nem.Latency(150, 100),
-                   nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=20.0,
+                   nem.ShardTransfer(MAIN, "move_shard")], nodes=5, duration=18.0,
         fault_length=3.0, fault_gap=2.0),
 ]}
