@@ -287,6 +287,19 @@ def collections_as_acknowledged(history: History, final: FinalState) -> Check:
     return check
 
 
+def nodes_stay_up(history: History, final: FinalState) -> Check:
+    """No node process exits unless the harness ends it (a full disk, say, must not kill it);
+    answers with status 500 are counted too (a fault is no reason for an internal error)."""
+    check = Check("nodes-stay-up", True)
+    crashes = [n for n in history.notes if n.get("what") == "crash"]
+    for crash in crashes:
+        check.fail(f"node {crash['node']} exited by itself with code {crash['exit_code']} "
+                   f"(noticed at {crash['time']:.2f}s)")
+    check.figures = {"crashes": len(crashes),
+                     "http_500": sum(1 for op in history.ops if http_status(op) == 500)}
+    return check
+
+
 CHECKERS: list[Callable[[History, FinalState], Check]] = [
     acknowledged_writes,
     no_phantoms_or_duplicates,
@@ -296,6 +309,7 @@ CHECKERS: list[Callable[[History, FinalState], Check]] = [
     alias_never_missing,
     hot_points_in_order,
     collections_as_acknowledged,
+    nodes_stay_up,
 ]
 
 

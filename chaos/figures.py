@@ -11,6 +11,9 @@ from chaos.history import OK, OUTCOMES, History, Op
 # After a fault heals, the cluster may still take a moment to serve again: the window in which
 # a fault's unavailability is measured runs this long past its end (or to the next fault).
 AFTER_HEAL = 10.0
+# Faults that take a node away (so a leader among their victims must be replaced); a leader that
+# only sees loss or latency may rightly stay leader, and has no failover time.
+LEADER_LOSING = ("kill", "pause", "partition", "restart", "rolling", "remove", "stale")
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -107,7 +110,7 @@ def per_fault(history: History, run_end: float) -> list[dict]:
             "write_latency": latencies([op for op in writes if fault.start <= op.start < healed]),
             "read_latency": latencies([op for op in reads if fault.start <= op.start < healed]),
         }
-        if leader is not None and leader in victims:
+        if leader is not None and leader in victims and fault.name.startswith(LEADER_LOSING):
             lost_at = fault.detail.get("killed_at_s", fault.start)
             row["leader_failover_s"] = _leaderless(history, lost_at, limit, leader)
         row["all_active_after_heal_s"] = _all_active_after(history, healed, run_end)

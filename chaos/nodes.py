@@ -39,6 +39,9 @@ class ChaosNode:
     proc: subprocess.Popen | None = None
     paused: bool = False
     peer_id: int | None = None
+    # Set when the harness ends the process (kill, stop); an exit without it is a crash.
+    ended_by_harness: bool = False
+    crash_reported: bool = False
     join_args: list[str] = field(default_factory=list)
 
     @property
@@ -81,6 +84,18 @@ class ChaosNode:
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         self.paused = False
+        self.ended_by_harness = False
+        self.crash_reported = False
+
+    def crashed(self) -> int | None:
+        """The exit code of a process that ended without the harness asking, reported once."""
+        if self.proc is None or self.ended_by_harness or self.crash_reported:
+            return None
+        code = self.proc.poll()
+        if code is None:
+            return None
+        self.crash_reported = True
+        return code
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -89,6 +104,7 @@ class ChaosNode:
 
     def kill(self) -> None:
         """SIGKILL, as a crash or a pulled plug."""
+        self.ended_by_harness = True
         if self.is_running():
             self.signal(signal.SIGKILL)
             self.proc.wait(10)
@@ -97,6 +113,7 @@ class ChaosNode:
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (a paused node gets SIGCONT too, or it never acts on it); SIGKILL after
         `timeout`."""
+        self.ended_by_harness = True
         if not self.is_running():
             return
         self.signal(signal.SIGTERM)
@@ -175,6 +192,7 @@ class Nodes:
     def stop_all(self) -> None:
         """SIGTERM to every node at once, then wait for each (SIGKILL after 10 s)."""
         for node in self:
+            node.ended_by_harness = True
             node.signal(signal.SIGTERM)
             node.resume()
         for node in self:

@@ -278,6 +278,7 @@ class Run:
     def _monitor(self, ctx: RunContext, stop: threading.Event) -> None:
         """Every node's idea of the leader, a few times a second, for the failover figure."""
         while not stop.wait(MONITOR_PERIOD):
+            self._note_crashes(ctx)
             leaders: dict[int, int | None] = {}
             for node in ctx.member_nodes():
                 if not node.is_running() or node.paused:
@@ -288,6 +289,12 @@ class Run:
                 leader = self.nodes.by_peer_id(view["raft_info"].get("leader"))
                 leaders[node.index] = leader.index if leader is not None else None
             self.history.sample(leaders, self._all_active(ctx, leaders))
+
+    def _note_crashes(self, ctx: RunContext) -> None:
+        for node in ctx.member_nodes():
+            code = node.crashed()
+            if code is not None:
+                self.history.note("crash", node=node.index, exit_code=code)
 
     def _all_active(self, ctx: RunContext, leaders: dict[int, int | None]) -> bool | None:
         """Whether the leader named by most nodes sees every replica of the data collections
@@ -308,6 +315,7 @@ class Run:
     # --- healing and settling ----------------------------------------------------------------
 
     def _heal_all(self, ctx: RunContext) -> None:
+        self._note_crashes(ctx)
         if self.topology.isolated:
             ctx.links.heal()
         for node in ctx.member_nodes():

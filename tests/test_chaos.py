@@ -118,3 +118,10 @@ def test_short_scenario_passes(scenario: str, tmp_path):
     if verdict["status"] != "skipped":
         assert verdict["figures"]["operations"]["total"]["ok"] > 0
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_node_that_exits_by_itself_is_a_crash():
+    history = _history_with(("upsert", {"collection": "c", "ids": [1]}, OK))
+    assert checkers.nodes_stay_up(history, FinalState()).ok
+    history.note("crash", node=0, exit_code=1)
+    assert not checkers.nodes_stay_up(history, FinalState()).ok
