@@ -43,6 +43,7 @@ class ChaosNode:
     ended_by_harness: bool = False
     crash_reported: bool = False
     join_args: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a fault injected at start
 
     @property
     def name(self) -> str:
@@ -76,7 +77,7 @@ class ChaosNode:
             return
         self.storage.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "FLOTILLA__CLUSTER__SECRET": CLUSTER_SECRET}
+               "FLOTILLA__CLUSTER__SECRET": CLUSTER_SECRET, **self.extra_env}
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start {time.strftime('%H:%M:%S')}\n".encode())
             log.flush()

@@ -134,7 +134,8 @@ class Run:
                 storage = netns.tmpfs_dir(self.run_dir, index)
                 mount_tmpfs(storage, scenario.tmpfs_node[1])
                 self.tmpfs.append(storage)
-            self.nodes.add(index, storage)
+            node = self.nodes.add(index, storage)
+            node.extra_env = dict(scenario.node_env.get(index, {}))
         formation = Check("cluster-forms", True)
         self.checks.append(formation)
         for attempt in range(scenario.formation_tries):

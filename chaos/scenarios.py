@@ -30,6 +30,8 @@ class Scenario:
     formation: str = "static"  # static (--peers), or concurrent (--bootstrap, all at once)
     formation_tries: int = 1
     tmpfs_node: tuple[int, int] | None = None  # (node index, size in MB) for disk-full
+    # Environment of chosen nodes, by index: faults injected from the start (node/fault_injection)
+    node_env: dict[int, dict[str, str]] = field(default_factory=dict)
     expect: dict[str, float] = field(default_factory=dict)
     short: bool = False  # in the short set that `make test` runs
 
@@ -85,6 +87,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
                    nem.ShardTransfer(MAIN, "replicate_shard"),
                    nem.ShardTransfer(MAIN, "move_shard")], nodes=4, duration=17.0,
         fault_length=3.5),
+    Scenario(
+        "recovery-lagging-coordinator",
+        "4 nodes, rf=2, wcf=1: node 3 applies every start_transfer 2.5 s late (its Raft lags, "
+        "through FLOTILLA_TEST_DELAY_METADATA) while replicas recover (replicate_shard, "
+        "move_shard, a killed node restarting) and writes arrive through every node: the "
+        "writes node 3 coordinates in that window must still reach the recovering replica.",
+        _upserts_only(rf=2, wcf=1, processes=3),
+        lambda s: [nem.ShardTransfer(MAIN, "replicate_shard"),
+                   nem.ShardTransfer(MAIN, "move_shard"), nem.Kill("node:1")],
+        nodes=4, duration=17.0, fault_length=4.0,
+        node_env={3: {"FLOTILLA_TEST_DELAY_METADATA": "start_transfer=2.5"}}),
     Scenario(
         "kill-random",
         "kill -9 of a random node, restarted when the fault heals; rf=2 wcf=1, hot points "
