@@ -237,9 +237,10 @@ def alias_never_missing(history: History, final: FinalState) -> Check:
 
 
 def hot_points_in_order(history: History, final: FinalState) -> Check:
-    """Per key (ordering=strong writes of 1, 2, 3, ...): a read never returns a value older than
-    one acknowledged before the read started, nor older than one another read returned before
-    it started, nor a value no write had yet tried to write."""
+    """Per key (ordering=strong writes of 1, 2, 3, ...): a read asking enough replicas to meet
+    the write quorum (r + wcf > rf) never returns a value older than one acknowledged before the
+    read started, nor older than one another read returned before it started, nor a value no
+    write had yet tried to write."""
     check = Check("hot-points-in-order", True)
     stale = future = 0
     keys = {op.args["key"] for op in history.ops if op.kind == "hot_write"}
@@ -247,8 +248,10 @@ def hot_points_in_order(history: History, final: FinalState) -> Check:
         writes = [op for op in _ops(history, "hot_write") if op.args["key"] == key]
         reads = sorted((op for op in _ops(history, "hot_read")
                         if op.args["key"] == key and op.outcome == OK), key=lambda o: o.end)
+        # Reads that need not see the last write (r + wcf <= rf) still bound the others.
+        judged = [op for op in reads if op.args.get("overlap", True)]
         acked = sorted((op for op in writes if op.outcome == OK), key=lambda o: o.end)
-        for read in reads:
+        for read in judged:
             value = read.result if read.result is not None else 0
             floor_write = max((w.args["value"] for w in acked if w.end < read.start), default=0)
             floor_read = max((r.result or 0 for r in reads if r.end < read.start), default=0)

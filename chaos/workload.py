@@ -252,10 +252,18 @@ class HotPoints(Workload):
                 time.sleep(max(0.02, self.pace))
         return run
 
+    def overlaps(self) -> bool:
+        """Whether every read asks a replica that acknowledged the last write (r + wcf > rf):
+        only then must a read never go back in time."""
+        asked = {"majority": self.rf // 2 + 1, "quorum": self.rf // 2 + 1,
+                 "all": self.rf}.get(self.read_consistency, self.read_consistency)
+        return int(asked) + self.wcf > self.rf
+
     def _reader(self, ctx: RunContext, clients: Clients, name: str):
         consistency = self.read_consistency
         if isinstance(consistency, str):
             consistency = models.ReadConsistencyType(consistency)
+        overlap = self.overlaps()
 
         def value_of(records: list) -> int | None:
             return records[0].payload.get("v") if records else None
@@ -268,7 +276,8 @@ class HotPoints(Workload):
                 record(ctx.history, name, "hot_read", node,
                        lambda c=client, k=key: c.retrieve(self.collection, [k],
                                                           consistency=consistency),
-                       result=value_of, collection=self.collection, key=key)
+                       result=value_of, collection=self.collection, key=key,
+                       overlap=overlap)
                 time.sleep(max(0.01, self.pace))
         return run
 

@@ -125,3 +125,11 @@ def test_a_node_that_exits_by_itself_is_a_crash():
     assert checkers.nodes_stay_up(history, FinalState()).ok
     history.note("crash", node=0, exit_code=1)
     assert not checkers.nodes_stay_up(history, FinalState()).ok
+
+
+def test_a_read_that_need_not_meet_the_write_quorum_is_not_judged():
+    history = _history_with(
+        ("hot_write", {"collection": "h", "key": 1, "value": 2}, OK),
+        ("hot_read", {"collection": "h", "key": 1, "result": 1, "overlap": False}, OK),
+    )
+    assert checkers.hot_points_in_order(history, FinalState()).ok
