@@ -42,8 +42,8 @@ from chaos.workload import Clients, Upserts
 FORMATION_LIMIT = 15.0  # give up forming after this long (the target is the scenario's own)
 SETTLE_LIMIT = 90.0  # after healing: leader, every replica Active, metadata agreed
 MONITOR_PERIOD = 0.2
-# Replicas that differ are read again for this long (longer than a peer's 10 s write timeout).
-QUIESCE_LIMIT = 15.0
+# Replicas that differ are read again for this long (past a peer's 10 s write timeout).
+QUIESCE_LIMIT = 11.0
 QUIESCE_PAUSE = 3.0
 
 

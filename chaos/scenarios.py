@@ -23,7 +23,7 @@ class Scenario:
     workloads: Callable[[Scenario], list[Workload]]
     nemeses: Callable[[Scenario], list[nem.Nemesis]]
     nodes: int = 3
-    duration: float = 13.0  # seconds of workload; faults stop a little before its end
+    duration: float = 12.0  # seconds of workload; faults stop a little before its end
     fault_length: float = 3.5
     fault_gap: float = 2.0
     warmup: float = 1.5
@@ -111,7 +111,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario(
         "pause-random",
         "SIGSTOP of a random node for a few seconds, then SIGCONT; rf=2 wcf=2.",
-        _standard(rf=2, wcf=2), lambda s: [nem.Pause("random")]),
+        _standard(rf=2, wcf=2), lambda s: [nem.Pause("random")], short=True),
     Scenario(
         "restarts",
         "graceful restarts, crash restarts and a rolling restart of every node; rf=1 and "
@@ -119,7 +119,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         lambda s: [Upserts(MAIN, rf=2, wcf=1), Upserts("chaos-rf1", rf=1, wcf=1, processes=1),
                    AliasSwitch()],
         lambda s: [nem.Restart(graceful=True), nem.Restart(graceful=False),
-                   nem.RollingRestart()], duration=16.0, short=True),
+                   nem.RollingRestart()], duration=16.0),
     Scenario(
         "partition-isolate",
         "one node cut off from the others (clients still reach it), and one node's links "
@@ -140,7 +140,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "latency",
         "every packet one node sends to the others delayed 150 ms +- 100 ms (so reordered "
         "too); rf=3 wcf=2.",
-        _standard(rf=3, wcf=2), lambda s: [nem.Latency(150, 100)]),
+        _standard(rf=3, wcf=2), lambda s: [nem.Latency(150, 100)], short=True),
     Scenario(
         "disk-full",
         "node 0 keeps its storage on a 96 MB tmpfs that a ballast file fills up; rf=2 wcf=1.",
@@ -159,7 +159,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "rf=2 wcf=1: a node frozen until its replicas are marked Dead, then the node with the "
         "only up-to-date replica killed and restarted: no acknowledged write may be lost.",
         _upserts_only(rf=2, wcf=1),
-        lambda s: [nem.KillSoleUpToDate(MAIN)], duration=18.0, fault_length=3.0,
+        lambda s: [nem.KillSoleUpToDate(MAIN)], duration=16.0, fault_length=3.0,
         fault_gap=4.0),
     Scenario(
         "mixed",

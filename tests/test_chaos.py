@@ -113,10 +113,11 @@ def test_short_scenario_passes(scenario: str, tmp_path):
     runs = list(tmp_path.glob(f"{scenario}-seed1-*"))
     report = (runs[0] / "report.md").read_text() if runs else "(no run directory)"
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}\n{report}"
+    if not runs and "SKIPPED" in done.stdout:
+        pytest.skip(done.stdout.strip())  # link faults without namespaces (not root)
     verdict = json.loads((runs[0] / "verdict.json").read_text())
     assert verdict["status"] == "pass"
-    if verdict["status"] != "skipped":
-        assert verdict["figures"]["operations"]["total"]["ok"] > 0
+    assert verdict["figures"]["operations"]["total"]["ok"] > 0
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
