@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean bench bench-quick system-tools deploy-check fuzz
+.PHONY: run test lint clean bench bench-quick system-tools deploy-check fuzz chaos chaos-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/installed.stamp: pyproject.toml | $(BIN)/python
 # The bench extra too: `make test` runs a tiny smoke of the benchmark code; and the deploy
 # extra: it validates deploy/.
 $(VENV)/installed-test.stamp: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench,deploy]'
+	$(BIN)/pip install --quiet -e '.[test,bench,deploy,chaos]'
 	touch $(VENV)/installed.stamp $@
 
 # Programs the tests run that PyPI does not have: Prometheus and promtool (Debian's package),
@@ -34,7 +34,7 @@ run: $(VENV)/installed.stamp
 lint: $(VENV)/installed-test.stamp
 	$(BIN)/ruff check .
 
-test: $(VENV)/installed-test.stamp system-tools
+test: $(VENV)/installed-test.stamp system-tools chaos-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -60,6 +60,21 @@ FUZZ_ARGS ?=
 fuzz: $(VENV)/installed-test.stamp
 	cd tests && ../$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS) \
 		--min-requests $(FUZZ_MIN_REQUESTS) $(FUZZ_ARGS)
+
+# The chaos harness cuts links with nftables and delays them through an iptables NFQUEUE inside
+# the network namespaces it creates (root only; without them it falls back to loopback and
+# process faults).
+CHAOS_DEBS := nftables iptables
+chaos-deps:
+	@if [ "$$(id -u)" = 0 ] && ! { command -v nft && command -v iptables; } >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHAOS_DEBS) >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHAOS_DEBS); } || \
+		echo "$(CHAOS_DEBS) not installed: chaos runs on loopback with process faults only"; \
+	fi
+
+# Every chaos scenario with 3 seeds (README, "Chaos testing"); non-zero on a violated invariant.
+chaos: $(VENV)/installed-test.stamp chaos-deps
+	$(BIN)/python -m chaos.suite --seeds 3
 
 clean:
 	rm -rf $(VENV) storage

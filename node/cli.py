@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from chaos import cli as chaos_cli
 from node import __version__, cluster_up
 from node.settings import Settings, SettingsError, load_settings
 
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_run_serve)
     # `cluster up --nodes N`: several local nodes for trying things out.
     cluster_up.register(commands)
+    # `chaos list|run`: fault-injection scenarios (the chaos package, README "Chaos testing").
+    chaos_cli.register(commands)
     return parser
 
 
