@@ -38,11 +38,13 @@ test: $(VENV)/installed-test.stamp system-tools chaos-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-# deploy/ checked by the tools that consume it, then the dashboard and alerts against a real
-# Prometheus scraping a real cluster, which also redraws docs/dashboard.png.
+# deploy/ checked by the tools that consume it; the dashboard and alerts against a real
+# Prometheus scraping a real cluster (redrawing docs/dashboard.png); the StatefulSet's pods
+# and the compose services started from their own commands, the StatefulSet formed 10 times.
 deploy-check: $(VENV)/installed-test.stamp system-tools
-	FLOTILLA_DASHBOARD_PNG=docs/dashboard.png $(BIN)/python -m pytest -q \
-		tests/test_deploy_files.py tests/test_dashboard.py
+	FLOTILLA_DASHBOARD_PNG=docs/dashboard.png FLOTILLA_FORMATION_RUNS=10 \
+		$(BIN)/python -m pytest -q -s tests/test_deploy_files.py tests/test_dashboard.py \
+		tests/test_deploy_startup.py
 
 # Benchmarks (README, "Benchmarks"): figures and target ratios, never a pass/fail on speed.
 bench: $(VENV)/installed-test.stamp

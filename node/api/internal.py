@@ -29,6 +29,7 @@ from cluster.state import CollectionMeta
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.write_routing import ROUTED_AT_HEADER
 from node.api.envelope import Handler, error_response, ok
+from node.ascii_digits import parse_ascii_uint
 from node.engine.point_changes import POINT_CHANGES
 from node.errors import BadRequest, NotFound
 from node.runtime import Node
@@ -67,9 +68,10 @@ def routes(node: Node) -> list[web.RouteDef]:
         if method not in SHARD_METHODS:
             raise BadRequest(f"internal API: unknown shard method {method!r}")
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
-        if method in WRITE_METHODS and shard_id.isdigit() and node.writes_in is not None:
+        routed_shard = parse_ascii_uint(shard_id)
+        if method in WRITE_METHODS and routed_shard is not None and node.writes_in is not None:
             # A write is checked against the placement it was routed with first.
-            replica = node.writes_in.accept(uuid, int(shard_id),
+            replica = node.writes_in.accept(uuid, routed_shard,
                                             request.headers.get(ROUTED_AT_HEADER))
         else:
             replica = contextlib.nullcontext(_local_shard(node, uuid, shard_id))
@@ -93,7 +95,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
         meta = next((m for m in list(node.catalog.state.collections.values())
                      if m.uuid == uuid), None)
-        if meta is None or not shard_id.isdigit() or int(shard_id) not in meta.shards:
+        if meta is None or parse_ascii_uint(shard_id) not in meta.shards:
             raise NotFound(f"shard {shard_id} of collection {uuid} is unknown to this node")
         args, kwargs = await _read_call(request)
         token = WRITE_ORDERING.set("leader")
@@ -114,9 +116,10 @@ def routes(node: Node) -> list[web.RouteDef]:
     async def metadata_version(request: web.Request) -> web.Response:
         """Answers once this node applied metadata version `at_least` (or the wait ends)."""
         raw = request.query.get("at_least", "0")
-        if not raw.isdigit():
+        at_least = parse_ascii_uint(raw)
+        if at_least is None:
             raise BadRequest("internal API: at_least must be a number")
-        reached = await node.wait_metadata_version(int(raw), METADATA_WAIT_SECONDS)
+        reached = await node.wait_metadata_version(at_least, METADATA_WAIT_SECONDS)
         return ok(request, {"version": node.catalog.state.version, "reached": reached})
 
     return [
@@ -134,8 +137,9 @@ def _local_shard(node: Node, uuid: str, shard_id: str):
         (m for m in list(node.catalog.state.collections.values()) if m.uuid == uuid), None
     )
     shard = None
-    if meta is not None and shard_id.isdigit():
-        shard = node.shards.get(meta, int(shard_id))
+    number = parse_ascii_uint(shard_id)
+    if meta is not None and number is not None:
+        shard = node.shards.get(meta, number)
     if shard is None:
         raise NotFound(f"shard {shard_id} of collection {uuid} is not on this node "
                        f"(peer {node.peer_id})")
