@@ -330,6 +330,17 @@ def wait_for(
         time.sleep(interval)
 
 
+def cluster_of_one(storage_path: Path, name: str, *args: str,
+                   env: Mapping[str, str] | None = None) -> NodeProcess:
+    """A node with clustering on, alone in its cluster (the internal API exists only so),
+    started and ready; `args` are further `serve` flags."""
+    proc = NodeProcess(storage_path, name=name, env=env)
+    proc.extra_args = ["--cluster-enabled", "--uri", f"http://{proc.host}:{proc.p2p_port}",
+                       *args]
+    proc.start_and_wait()
+    return proc
+
+
 def connect(proc: NodeProcess) -> QdrantClient:
     """A new client for a node; after every restart, since pooled connections to the dead
     process are useless."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import jwt
 import pytest
 import requests
-from nodeproc import LOOPBACK, REPO_ROOT, NodeProcess
+from nodeproc import REPO_ROOT, NodeProcess, cluster_of_one
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
@@ -100,11 +100,8 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 @pytest.fixture(scope="module")
 def clustered_with_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     """API key set, no cluster secret: how most Qdrant users configure a node."""
-    base = tmp_path_factory.mktemp("internal_keyed")
-    node = NodeProcess(base / "storage", name="internal_keyed",
-                       env={"QDRANT__SERVICE__API_KEY": ADMIN})
-    node.extra_args = ["--cluster-enabled", "--uri", f"http://{LOOPBACK}:{node.p2p_port}"]
-    node.start_and_wait()
+    node = cluster_of_one(tmp_path_factory.mktemp("internal_keyed") / "storage",
+                          "internal_keyed", env={"QDRANT__SERVICE__API_KEY": ADMIN})
     _call(node, "PUT", "/collections/c", ADMIN, {"vectors": {"size": DIM, "distance": "Dot"}})
     try:
         yield node

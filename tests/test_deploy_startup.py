@@ -15,14 +15,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from manifest_pods import (
-    Pod,
-    PodNetwork,
-    compose_pods,
-    render_kustomization,
-    statefulset_pods,
-    wait_until,
-)
+from manifest_pods import Pod, PodNetwork, compose_pods, render_kustomization, statefulset_pods
+from nodeproc import wait_for
 from qdrant_client import QdrantClient, models
 
 pytestmark = [
@@ -61,14 +55,20 @@ def _all_replicas_active(pods: list[Pod]) -> bool:
     return True
 
 
+def _wait_one_cluster(pods: list[Pod], timeout: float, interval: float = 0.1) -> None:
+    """Wait for one cluster of `pods`; a failure shows what every pod logged."""
+    try:
+        wait_for(lambda: _one_cluster(pods), timeout, "one cluster", interval)
+    except AssertionError as failed:
+        logs = "\n".join(f"--- {p.spec.name}\n{p.log_tail()}" for p in pods)
+        raise AssertionError(f"{failed}:\n{logs}") from None
+
+
 def _form(network: PodNetwork, pods: list[Pod]) -> float:
     started = time.monotonic()
     network.start_all(pods)
-    formed = wait_until(lambda: _one_cluster(pods), FORM_TIMEOUT, interval=0.05)
-    elapsed = time.monotonic() - started
-    assert formed, "no single cluster within {:g}s:\n{}".format(
-        FORM_TIMEOUT, "\n".join(f"--- {p.spec.name}\n{p.log_tail()}" for p in pods))
-    return elapsed
+    _wait_one_cluster(pods, FORM_TIMEOUT, interval=0.05)
+    return time.monotonic() - started
 
 
 def _client(pod: Pod) -> QdrantClient:
@@ -93,8 +93,8 @@ def _survive_a_restart_and_grow(network: PodNetwork, pods: list[Pod]) -> None:
     victim.kill()
     _write(_client(pods[2]), range(300, 400))  # acknowledged while the pod is down
     victim.start()  # the same pod identity and volume, as the StatefulSet restarts it
-    assert wait_until(lambda: _one_cluster(pods), 60), victim.log_tail()
-    assert wait_until(lambda: _all_replicas_active(pods), 60), "replicas not recovered"
+    _wait_one_cluster(pods, 60)
+    wait_for(lambda: _all_replicas_active(pods), 60, "every replica Active again")
     for pod in pods:
         count = _client(pod).count("deploy", exact=True).count
         assert count == 400, f"{pod.spec.name} counts {count}"
@@ -103,8 +103,7 @@ def _survive_a_restart_and_grow(network: PodNetwork, pods: list[Pod]) -> None:
     new_pods = [network.add(spec) for spec in grown[len(pods):]]
     network.start_all(new_pods)
     everyone = pods + new_pods
-    assert wait_until(lambda: _one_cluster(everyone), 60), \
-        "\n".join(p.log_tail() for p in new_pods)
+    _wait_one_cluster(everyone, 60)
     assert _client(new_pods[-1]).count("deploy", exact=True).count == 400
 
 

@@ -8,13 +8,12 @@ import math
 import pickle
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 import requests
-from nodeproc import NodeProcess, free_port
+from nodeproc import NodeProcess, cluster_of_one, free_port
 from qdrant_client import QdrantClient, models
 
 from cluster.peer_client import PeerClient, PeerRefused, PeerUnavailable
@@ -187,17 +186,9 @@ def _vector(i: int) -> list[float]:
     return [((i * 7 + j * 3) % 11) / 10 for j in range(DIM)]
 
 
-def _cluster_of_one(base: Path, name: str, *args: str) -> NodeProcess:
-    """The internal API exists only with clustering on: a node that is a cluster of one."""
-    proc = NodeProcess(base / "storage", name=name)
-    proc.extra_args = ["--cluster-enabled", "--uri", f"http://127.0.0.1:{proc.p2p_port}", *args]
-    proc.start_and_wait()
-    return proc
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    proc = _cluster_of_one(tmp_path_factory.mktemp("internal_node"), "internal_node")
+    proc = cluster_of_one(tmp_path_factory.mktemp("internal_node") / "storage", "internal_node")
     try:
         yield proc
     finally:
@@ -352,8 +343,8 @@ async def test_unreachable_peer() -> None:
 
 @pytest.fixture(scope="module")
 def secret_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    proc = _cluster_of_one(tmp_path_factory.mktemp("secret_node"), "secret_node",
-                           "--cluster-secret", "s3")
+    proc = cluster_of_one(tmp_path_factory.mktemp("secret_node") / "storage", "secret_node",
+                          "--cluster-secret", "s3")
     try:
         yield proc
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from nodeproc import LOOPBACK, NodeProcess, wait_for
+from nodeproc import LOOPBACK, NodeProcess, cluster_of_one, wait_for
 from pysyncobj.encryptor import getEncryptor
 from pysyncobj.node import TCPNode
 
@@ -46,18 +46,12 @@ def _frame(message: object, secret: str | None) -> bytes:
     return struct.pack("i", len(data)) + data
 
 
-def _cluster_of_one(base: Path, *args: str) -> NodeProcess:
-    proc = NodeProcess(base / "storage", name=base.name)
-    proc.extra_args = ["--cluster-enabled", "--uri", f"http://{LOOPBACK}:{proc.p2p_port}", *args]
-    proc.start_and_wait()
-    return proc
-
-
 @pytest.fixture(params=[None, SECRET], ids=["no-secret", "secret"])
 def raft_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[NodeProcess,
                                                                               str | None]]:
     secret = request.param
-    proc = _cluster_of_one(tmp_path, *(["--cluster-secret", secret] if secret else []))
+    proc = cluster_of_one(tmp_path / "storage", tmp_path.name,
+                          *(["--cluster-secret", secret] if secret else []))
     try:
         yield proc, secret
     finally:

@@ -65,15 +65,6 @@ def auth_middleware(node: Node):
             return decode_token(credential, service.api_key)
         raise Unauthorized("Invalid API key or token")
 
-    def collection_of(request: web.Request) -> str | None:
-        name = request.match_info.get("collection_name")
-        if name is None:
-            return None
-        try:
-            return node.catalog.resolve(name).name
-        except NotFound:
-            return name  # checked as named: a credential without it learns nothing
-
     async def check_value_exists(condition: ValueExists) -> None:
         try:
             found = await node.points.count(condition.collection,
@@ -94,8 +85,8 @@ def auth_middleware(node: Node):
         resource = request.match_info.route.resource
         if resource is not None and not access.is_full:
             need = route_need(request.method, resource.canonical)
-            collection = collection_of(request)
-            access.check(need, collection)
+            name = request.match_info.get("collection_name")
+            access.check(need, None if name is None else _resolved(node, name))
             if need is Need.READ and request.body_exists:
                 for other in _lookup_collections(await read_json(request, required=False)):
                     access.check(Need.READ, _resolved(node, other))
@@ -106,6 +97,8 @@ def auth_middleware(node: Node):
 
 
 def _resolved(node: Node, name: str) -> str:
+    """The collection a name or alias stands for; an unknown name is checked as named, so a
+    credential without it learns nothing of whether it exists."""
     try:
         return node.catalog.resolve(name).name
     except NotFound:
