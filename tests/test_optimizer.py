@@ -402,11 +402,15 @@ def test_merge_while_serving(own_node: NodeProcess) -> None:
     count, dim = 3000, 16
     points = make_points(np.random.default_rng(8), range(count), dim, "v1")
     client = connect(own_node)
-    # 20 kB of 64-byte vectors: a segment is sealed every ~320 points; no merges at first.
+    # 20 kB of 64-byte vectors: a batch of 500 is over the threshold. Waiting for green after
+    # each batch seals one segment per batch however slowly the optimizer thread gets the CPU
+    # (otherwise a loaded machine seals fewer, larger segments); no merges at first.
     create(client, name, dim, indexing_threshold=20, default_segment_number=16)
-    upsert(client, name, points, batch=500)
     http = HttpSession(own_node.url)
-    _, first = status_trace(http, name, timeout=60)
+    ids = sorted(points)
+    for start in range(0, count, 500):
+        upsert(client, name, {pid: points[pid] for pid in ids[start:start + 500]}, batch=500)
+        _, first = status_trace(http, name, timeout=60)
     assert first["segments_count"] > 3, first
     expected = change_under_traffic(own_node, http, name, points, "merge", lambda: (
         client.update_collection(
