@@ -24,12 +24,12 @@ def cluster_status(state: MetadataState, peer_id: int, raft: dict) -> dict:
             "role": raft.get("role"),
             "is_voter": raft.get("is_voter", True),
         },
-        "consensus_thread_status": _thread_status(raft),
+        "consensus_thread_status": consensus_thread_status(raft),
         "message_send_failures": {},
     }
 
 
-def _thread_status(raft: dict) -> dict:
+def consensus_thread_status(raft: dict) -> dict:
     if not raft.get("has_quorum"):
         return {"consensus_thread_status": "stopped"}
     # Qdrant's "working" carries the time of the consensus thread's last step; pysyncobj's
@@ -48,13 +48,17 @@ def collection_cluster_info(meta: CollectionMeta, peer_id: int, local_points: di
                               "state": state})
             else:
                 remote.append({"shard_id": shard_id, "peer_id": replica_peer, "state": state})
-    transfers = [
+    return {"peer_id": peer_id, "shard_count": len(meta.shards), "local_shards": local,
+            "remote_shards": remote, "shard_transfers": shard_transfer_infos(meta)}
+
+
+def shard_transfer_infos(meta: CollectionMeta) -> list[dict]:
+    """The collection's transfers in progress, as Qdrant's `ShardTransferInfo`."""
+    return [
         {"shard_id": t["shard_id"], "from": t["from"], "to": t["to"],
          "sync": t["kind"] != "recovery", "method": "stream_records"}
         for t in meta.transfers
     ]
-    return {"peer_id": peer_id, "shard_count": len(meta.shards), "local_shards": local,
-            "remote_shards": remote, "shard_transfers": transfers}
 
 
 def shard_operation(meta: CollectionMeta, body: object) -> dict:

@@ -35,6 +35,8 @@ class LocalShards:
         self._on_optimizer_run = on_optimizer_run
         self._shards: dict[ShardKey, LocalShard] = {}
         self._configs: dict[str, dict] = {}  # collection uuid -> config the shards were given
+        # Points the optimizer put into graphs since this process started, per shard.
+        self._optimized_points: dict[ShardKey, int] = {}
         self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
 
@@ -46,6 +48,10 @@ class LocalShards:
 
     def all(self) -> list[LocalShard]:
         return list(self._shards.values())
+
+    def optimized_points(self, meta: CollectionMeta, shard_id: int) -> int:
+        """Points the optimizer inserted into this shard's graphs since the node started."""
+        return self._optimized_points.get((meta.uuid, shard_id), 0)
 
     def reconcile(self, state: MetadataState) -> None:
         """Open, create, reconfigure and drop local shards to match `state`. Idempotent."""
@@ -82,6 +88,7 @@ class LocalShards:
         name = meta.name
 
         def count_run(kind: str, inserted: int) -> None:
+            self._optimized_points[key] = self._optimized_points.get(key, 0) + inserted
             if self._on_optimizer_run is not None:
                 self._on_optimizer_run(name, kind, inserted)
 

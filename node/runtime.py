@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cluster.catalog import Catalog
@@ -67,6 +69,9 @@ def load_or_create_peer_id(storage: Path) -> int:
 class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Telemetry names a process by a random id, as Qdrant does, and tells when it started.
+        self.telemetry_id = str(uuid.uuid4())
+        self.started_at = datetime.now(timezone.utc)
         # First: a certificate that does not load stops the start before anything is opened.
         self.tls = NodeTls.from_settings(settings)
         storage = Path(settings.storage.storage_path)

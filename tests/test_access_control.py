@@ -114,6 +114,7 @@ def _internal_routes(uuid: str) -> list[tuple[str, str, bytes | None]]:
     return [
         ("GET", "/internal/v1/collections/c", None),
         ("GET", "/internal/v1/metadata/version", None),
+        ("GET", "/internal/v1/telemetry", None),
         ("POST", f"{shard}/count", encode({"args": []})),
         ("POST", f"{shard}/scan", encode({"args": [None]})),
         ("POST", f"{shard}/upsert", encode({"args": []})),

@@ -6,6 +6,7 @@ answers the wire-encoded result. Errors come back in Qdrant's JSON envelope with
 engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard is not here,
 400 for an unknown method or an undecodable body.
 `GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
+`GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`.
 
 These routes share the public port and exist only on a node with clustering on. Every request
 carries the node credential in `X-Flotilla-Secret`: the cluster secret, or the API key where no
@@ -28,12 +29,15 @@ from cluster.shard_access import LocalShardAccess
 from cluster.state import CollectionMeta
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.write_routing import ROUTED_AT_HEADER
+from node.api.access import FULL_ACCESS
 from node.api.envelope import Handler, error_response, ok
+from node.api.telemetry import details_level
 from node.ascii_digits import parse_ascii_uint
 from node.engine.point_changes import POINT_CHANGES
 from node.errors import BadRequest, NotFound
 from node.runtime import Node
 from node.settings import internal_credential
+from node.telemetry import TelemetryDetail, node_telemetry
 
 PREFIX = "/internal/v1"
 SECRET_HEADER = "X-Flotilla-Secret"
@@ -122,7 +126,13 @@ def routes(node: Node) -> list[web.RouteDef]:
         reached = await node.wait_metadata_version(at_least, METADATA_WAIT_SECONDS)
         return ok(request, {"version": node.catalog.state.version, "reached": reached})
 
+    async def telemetry(request: web.Request) -> web.Response:
+        """This node's telemetry, whole, for a peer's `GET /cluster/telemetry`."""
+        detail = TelemetryDetail(level=details_level(request))
+        return ok(request, await asyncio.to_thread(node_telemetry, node, detail, FULL_ACCESS))
+
     return [
+        web.get(f"{PREFIX}/telemetry", guarded(telemetry)),
         web.get(f"{PREFIX}/metadata/version", guarded(metadata_version)),
         web.post(f"{PREFIX}/coordinate/{{collection_uuid}}/{{shard_id}}/{{method}}",
                  guarded(coordinate)),

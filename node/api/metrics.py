@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from node.api.cluster_metrics import ClusterMetrics
 from node.api.qdrant_metrics import QdrantMetrics
 from node.api.source_collector import SourceCollector
+from node.response_stats import ResponseStats
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ class NodeMetrics:
         self._stats = _CollectionStatsCollector()
         self.registry.register(self._stats)
         self.cluster = ClusterMetrics(self.registry)
+        # The same traffic in the shape of Qdrant's telemetry (`GET /telemetry`).
+        self.rest_responses = ResponseStats()
+        self.grpc_responses = ResponseStats()
         if process_metrics:
             ProcessCollector(registry=self.registry)
             GCCollector(registry=self.registry)
@@ -133,6 +137,7 @@ class NodeMetrics:
     def _make_middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
         requests_total = self.http_requests
         duration = self.http_duration
+        responses = self.rest_responses
         # (method, endpoint, status) -> the two labelled children: resolving labels costs more
         # than the rest of the bookkeeping, and the set of keys is small (route templates).
         children: dict[tuple[str, str, int], tuple] = {}
@@ -165,6 +170,11 @@ class NodeMetrics:
                     )
                 pair[0].inc()
                 pair[1].observe(elapsed)
+                # Per collection only for answered requests: a 404's name is any string.
+                collection = (request.match_info.get("collection_name")
+                              if 200 <= status < 300 else None)
+                responses.record(f"{method} {endpoint}", status, elapsed, time.time(),
+                                 failed=status >= 400, collection=collection)
 
         return metrics_middleware
 
