@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from fuzz.spec import load_spec
+from jsonschema import Draft202012Validator
 
 
 def _json_schema(node: Any) -> Any:

@@ -20,6 +20,7 @@ import pytest
 from nodeproc import HttpSession, NodeProcess, connect, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient, models
+from spec_schema import problems
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -618,3 +619,64 @@ def test_metrics_count_index_builds(
     wait_for(
         lambda: optimizer_runs(http, unique_name, "index") > runs, 10, "the counter to increase"
     )
+
+
+# --- GET /collections/{name}/optimizations ----------------------------------------------------
+
+
+def optimizations(http: HttpSession, name: str, **params: str) -> dict:
+    response = http.get(f"/collections/{name}/optimizations", params=params)
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert problems("OptimizationsResponse", result) == [], result
+    return result
+
+
+def test_optimizations_report_running_completed_and_idle(
+    client: QdrantClient, http: HttpSession, unique_name: str
+) -> None:
+    name = unique_name
+    count, dim = 10_000, 32  # the index build takes about a second: seen while it runs
+    create(client, name, dim, indexing_threshold=0)
+    upsert(client, name, make_points(np.random.default_rng(11), range(count), dim, "v1"))
+    every = {"with": "queued,completed,idle_segments"}
+    before = optimizations(http, name, **every)
+    assert before["running"] == [] and before["queued"] == [] and before["completed"] == []
+    segments = info(http, name)["segments_count"]
+    assert before["summary"]["idle_segments"] == segments == len(before["idle_segments"])
+    assert sum(s["points_count"] for s in before["idle_segments"]) == count
+
+    client.update_collection(name, optimizers_config=models.OptimizersConfigDiff(
+        indexing_threshold=20))
+    seen_running = []
+    deadline = time.monotonic() + 60
+    while info(http, name)["status"] != GREEN:
+        assert time.monotonic() < deadline, "not green after 60 s"
+        seen_running += optimizations(http, name)["running"]
+        time.sleep(0.01)
+    assert seen_running, "no optimization seen running during a one-second index build"
+    assert {r["status"] for r in seen_running} == {"optimizing"}
+    assert {r["optimizer"] for r in seen_running} <= {"indexing", "merge"}
+
+    after = optimizations(http, name, **every)
+    assert after["running"] == [] and after["queued"] == []
+    done = after["completed"]
+    assert done and {d["status"] for d in done} == {"done"}
+    assert {r["uuid"] for r in seen_running} <= {d["uuid"] for d in done}
+    assert all(d["progress"]["duration_sec"] >= 0 for d in done)
+    assert sum(s["points_count"] for d in done for s in d["segments"]) >= count
+    assert len(optimizations(http, name, completed_limit="1", **{"with": "completed"})[
+        "completed"]) == 1
+
+
+@pytest.mark.parametrize("params", [{"with": "queued,bogus"}, {"completed_limit": "-1"},
+                                    {"completed_limit": "many"}])
+def test_optimizations_bad_parameters(
+    client: QdrantClient, http: HttpSession, unique_name: str, params: dict
+) -> None:
+    create(client, unique_name, 4, indexing_threshold=0)
+    response = http.get(f"/collections/{unique_name}/optimizations", params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["status"]["error"]
+    missing = http.get("/collections/no_such_collection/optimizations")
+    assert missing.status_code == 404

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from node.api.auth import request_access
 from node.api.envelope import ok, read_json
-from node.errors import NotFound
+from node.ascii_digits import parse_ascii_uint
+from node.engine.optimization_log import optimizations_report
+from node.errors import BadRequest, NotFound
 from node.runtime import Node
 
 
@@ -67,7 +71,16 @@ def routes(node: Node) -> list[web.RouteDef]:
         )
         return ok(request, {"operation_id": catalog.state.version, "status": "completed"})
 
+    async def optimizations(request: web.Request) -> web.Response:
+        meta = catalog.resolve(request.match_info["collection_name"])
+        want = optimization_parts(request.query.get("with"))
+        limit = completed_limit(request.query.get("completed_limit"))
+        shards = list(node.shards.of_collection(meta).values())
+        # Reading the shards' state takes their locks, which an optimizer may hold a moment.
+        return ok(request, await asyncio.to_thread(optimizations_report, shards, want, limit))
+
     return [
+        web.get("/collections/{collection_name}/optimizations", optimizations),
         web.put("/collections/{collection_name}/index", create_index),
         web.delete("/collections/{collection_name}/index/{field_name}", drop_index),
         web.get("/collections", list_collections),
@@ -80,3 +93,28 @@ def routes(node: Node) -> list[web.RouteDef]:
         web.get("/collections/{collection_name}/aliases", collection_aliases),
         web.get("/aliases", all_aliases),
     ]
+
+
+OPTIONAL_PARTS = frozenset({"queued", "completed", "idle_segments"})
+DEFAULT_COMPLETED_LIMIT = 16
+
+
+def optimization_parts(raw: str | None) -> set[str]:
+    """The `with` parameter of the optimizations route: a comma-separated list."""
+    if not raw:
+        return set()
+    parts = {p.strip() for p in raw.split(",") if p.strip()}
+    unknown = parts - OPTIONAL_PARTS
+    if unknown:
+        raise BadRequest(f"with: unknown part {sorted(unknown)[0]!r}; expected any of "
+                         + ", ".join(sorted(OPTIONAL_PARTS)))
+    return parts
+
+
+def completed_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_COMPLETED_LIMIT
+    limit = parse_ascii_uint(raw)
+    if limit is None:
+        raise BadRequest(f"completed_limit: expected a non-negative integer, got {raw!r}")
+    return limit

@@ -22,6 +22,7 @@ import numpy as np
 
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
+from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
 from node.engine.payload_storage import RamPayloads
 from node.engine.point_batch import PointBatch
 from node.engine.point_changes import POINT_CHANGES
@@ -62,6 +63,7 @@ class LocalShard:
         self.path = path
         self.config = config
         self._on_optimizer_run = on_optimizer_run
+        self.optimizations = OptimizationLog()
         self.lock = threading.RLock()
         # Payload field -> index schema, as the collection's metadata lists them.
         self.payload_schemas: dict[str, dict] = {}
@@ -473,7 +475,28 @@ class LocalShard:
             )
             self._optimizer.start()
 
+    def optimization_state(self) -> dict:
+        """Running and completed optimizations, the one due next (the queue: the optimizer
+        picks one at a time) and the segments no optimization wants."""
+        with self.lock:
+            running = self.optimizations.running()
+            busy = {seg["uuid"] for r in running for seg in r.segments}
+            task = self._next_optimization(now=False)
+            queued = []
+            if task is not None:
+                kind, segments = task
+                infos = [segment_info(s.id, s.live_count) for s in segments]
+                if not busy.intersection(i["uuid"] for i in infos):
+                    queued.append({"optimizer": OPTIMIZER_NAMES.get(kind, kind),
+                                   "segments": infos})
+            wanted = busy | {i["uuid"] for q in queued for i in q["segments"]}
+            idle = [info for info in (segment_info(s.id, s.live_count) for s in self.segments)
+                    if info["uuid"] not in wanted]
+        return {"running": running, "completed": self.optimizations.completed(),
+                "queued": queued, "idle": idle}
+
     def _run_optimizer(self) -> None:
+        record = None
         try:
             while True:
                 with self.lock:
@@ -485,15 +508,21 @@ class LocalShard:
                     kind, segments = task
                     if self.appendable in segments:
                         self._seal_appendable()
+                    record = self.optimizations.start(
+                        kind, [segment_info(s.id, s.live_count) for s in segments])
                 if kind == "index":
                     inserted = self._build_indexes(segments[0])
                 else:
                     inserted = self._rebuild(segments)
+                self.optimizations.finish(record)
+                record = None
                 if self._on_optimizer_run is not None:
                     self._on_optimizer_run(kind, inserted)
         except Exception as exc:  # the shard keeps serving; the status turns red
             log.exception("optimizer of shard %s failed", self.path)
             self._optimizer_error = f"{type(exc).__name__}: {exc}"
+            if record is not None:
+                self.optimizations.finish(record, error=self._optimizer_error)
 
     def _new_segment(self, config: ShardConfig) -> Segment:
         segment = Segment.create(self.path / "segments", config)
