@@ -37,6 +37,8 @@ from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
 from node.fault_injection import delayed_apply, metadata_delays
+from node.issues import too_many_collections
+from node.issues.board import IssueBoard
 from node.memory import release_free_memory
 from node.settings import Settings, internal_credential, parse_uri
 from node.tls import NodeTls
@@ -72,6 +74,8 @@ class Node:
         # Telemetry names a process by a random id, as Qdrant does, and tells when it started.
         self.telemetry_id = str(uuid.uuid4())
         self.started_at = datetime.now(timezone.utc)
+        self.issues = IssueBoard()
+        self._collections_checked: int | None = None
         # First: a certificate that does not load stops the start before anything is opened.
         self.tls = NodeTls.from_settings(settings)
         storage = Path(settings.storage.storage_path)
@@ -326,6 +330,16 @@ class Node:
             await asyncio.to_thread(self.shards.reconcile, self._state())
         if self.transfers is not None and self.ready:
             await self.transfers.reconcile()
+        await self._check_collection_count()
+
+    async def _check_collection_count(self) -> None:
+        """The TOO_MANY_COLLECTIONS issue, looked at again when collections come or go."""
+        count = len(self._state().collections)
+        if count == self._collections_checked:
+            return
+        self._collections_checked = count
+        sizes = await asyncio.to_thread(self._points_per_collection)
+        too_many_collections.check(self.issues, list(sizes.values()))
 
     async def _after_metadata_change(self) -> None:
         """A change made through this node is answered once local shards follow it and the

@@ -1,0 +1,1 @@
+"""Performance issues and configuration suggestions, served at `GET /issues` as Qdrant does."""
