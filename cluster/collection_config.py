@@ -165,6 +165,11 @@ def _unsupported(reason: str) -> Checker:
 # --- object checkers ----------------------------------------------------------------------------
 
 
+def _metadata(value: Any, path: str) -> dict[str, Any]:
+    # Arbitrary JSON of the user's; only its top level must be an object, as a payload's.
+    return dict(_require_object(value, path))
+
+
 def _require_object(value: Any, path: str) -> dict:
     if not isinstance(value, dict):
         what = "the request body" if not path else "value"
@@ -269,6 +274,7 @@ PARAMS_DIFF_FIELDS: dict[str, Checker] = {
     "replication_factor": _uint32(1),
     "write_consistency_factor": _uint32(1),
     "read_fan_out_factor": _uint32(0),
+    "read_fan_out_delay_ms": _uint(0),
     "on_disk_payload": _boolean,
     # Resharding is not an update: the placement of every point depends on it.
     "shard_number": _unsupported(
@@ -368,6 +374,7 @@ CREATE_COLLECTION_FIELDS: dict[str, Checker] = {
     "quantization_config": _quantization,
     "sparse_vectors": _map_of(_object(SPARSE_VECTOR_FIELDS)),
     "strict_mode_config": _object(STRICT_MODE_FIELDS),
+    "metadata": _metadata,
 }
 
 UPDATE_COLLECTION_FIELDS: dict[str, Checker] = {
@@ -378,6 +385,7 @@ UPDATE_COLLECTION_FIELDS: dict[str, Checker] = {
     "quantization_config": _quantization_diff,
     "sparse_vectors": _map_of(_object(SPARSE_VECTOR_FIELDS)),
     "strict_mode_config": _object(STRICT_MODE_FIELDS),
+    "metadata": _metadata,
 }
 
 
@@ -477,6 +485,8 @@ def build_collection_config(
         "quantization_config": given.get("quantization_config"),
         "strict_mode_config": {"enabled": False, **given.get("strict_mode_config", {})},
     }
+    if given.get("metadata"):
+        config["metadata"] = given["metadata"]
     return config, given.get("init_from")
 
 
@@ -503,6 +513,8 @@ def apply_collection_update(config: dict, patch: dict) -> dict:
         new["strict_mode_config"] = _merge_strict_mode(
             new.get("strict_mode_config") or {"enabled": False}, given["strict_mode_config"]
         )
+    if "metadata" in given:
+        _merge_metadata(new, given["metadata"])
     return new
 
 
@@ -571,6 +583,16 @@ def _update_sparse_vectors(params: dict, diffs: dict[str, dict]) -> None:
             current["index"] = {**current.get("index", {}), **diff["index"]}
         if "modifier" in diff:
             current["modifier"] = diff["modifier"]
+
+
+def _merge_metadata(config: dict, diff: dict) -> None:
+    # Keys merge into what is stored; a key set to null is removed.
+    merged = {**config.get("metadata", {}), **diff}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    if merged:
+        config["metadata"] = merged
+    else:
+        config.pop("metadata", None)
 
 
 def _merge_strict_mode(current: dict, diff: dict) -> dict:

@@ -5,9 +5,10 @@ Writes go to every Active and Partial (recovering) replica in parallel and are a
 lags; a replica that fails is marked Dead through consensus (cluster/replica_writes.py). With
 fewer Active replicas than the factor, the write is refused before it reaches any replica.
 Reads go to one Active replica, this node's own first and peers that were slow or failing lately
-last; when it fails, or has not answered within HEDGE_SECONDS, the next one is asked too and the
-first answer wins. A read `consistency` above one asks several and answers with what most of
-them returned.
+last; when it fails, or has not answered within the hedge delay (the collection's
+`read_fan_out_delay_ms`, HEDGE_SECONDS when unset), the next one is asked too and the first answer
+wins; `read_fan_out_factor` asks that many more replicas from the start. A read `consistency`
+above one asks several and answers with what most of them returned.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class ClusterLinks:
     lagging: LaggingWrites = field(default_factory=LaggingWrites)
     in_flight: WritesInFlight = field(default_factory=WritesInFlight)
 
-# A read that has not answered by then is asked of the next Active replica too.
+# A read that has not answered by then is asked of the next Active replica too, unless the
+# collection sets its own `read_fan_out_delay_ms`.
 HEDGE_SECONDS = 0.5
 
 _READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
@@ -131,13 +133,14 @@ class ReplicaSet:
             call = getattr(self._replicas[peer], method)(*args, **kwargs)
             running[asyncio.ensure_future(call)] = peer
 
-        for _ in range(min(wanted, len(waiting))):
+        extra, hedge_seconds = _read_fan_out(self.meta)
+        for _ in range(min(wanted + extra, len(waiting))):
             ask_next()
         try:
             while running and len(results) < wanted:
-                done, _ = await asyncio.wait(running, timeout=HEDGE_SECONDS if waiting else None,
+                done, _ = await asyncio.wait(running, timeout=hedge_seconds if waiting else None,
                                              return_when=asyncio.FIRST_COMPLETED)
-                if not done:  # every call running has taken HEDGE_SECONDS already
+                if not done:  # every call running has taken the hedge delay already
                     for peer in running.values():
                         if peer != self._self_peer:
                             health.slow(peer)
@@ -214,6 +217,13 @@ class ReplicaSet:
         if meta is self.meta and not local_missing:
             return self._replicas
         return self._replicas_of(meta)
+
+
+def _read_fan_out(meta: CollectionMeta) -> tuple[int, float]:
+    """(replicas asked beyond the needed ones at once, seconds before asking one more)."""
+    params = meta.config.get("params", {})
+    delay_ms = params.get("read_fan_out_delay_ms") or 0
+    return params.get("read_fan_out_factor") or 0, delay_ms / 1000 if delay_ms else HEDGE_SECONDS
 
 
 def parse_ordering(raw: str | None) -> str:

@@ -1042,3 +1042,45 @@ def test_count_is_exact(client: QdrantClient, unique_name: str) -> None:
         client.upsert(unique_name, dense_points(100, 4, start=start), wait=True)
     client.upsert(unique_name, dense_points(50, 4, start=250), wait=True)  # 50 overwrites
     assert client.count(unique_name, exact=True).count == 300
+
+
+def test_metadata_set_merged_and_removed(http: HttpSession, unique_name: str) -> None:
+    response = http.put(f"/collections/{unique_name}", json={
+        "vectors": {"size": 4, "distance": "Dot"},
+        "metadata": {"model": "minilm", "owner": {"team": "search"}, "dims": 4},
+    })
+    assert response.status_code == 200, response.text
+    config = raw_info(http, unique_name)["config"]
+    assert config["metadata"] == {"model": "minilm", "owner": {"team": "search"}, "dims": 4}
+
+    # A patch merges by key; a key set to null is removed; other keys stay.
+    response = http.patch(
+        f"/collections/{unique_name}", json={"metadata": {"model": "e5", "dims": None}}
+    )
+    assert response.status_code == 200, response.text
+    assert raw_info(http, unique_name)["config"]["metadata"] == {
+        "model": "e5", "owner": {"team": "search"}
+    }
+
+    response = http.patch(f"/collections/{unique_name}", json={"metadata": ["not", "an object"]})
+    assert response.status_code == 400, response.text
+    assert "metadata" in response.json()["status"]["error"]
+    assert raw_info(http, unique_name)["config"]["metadata"]["model"] == "e5"
+
+
+def test_read_fan_out_params_stored(http: HttpSession, unique_name: str) -> None:
+    response = http.put(
+        f"/collections/{unique_name}", json={"vectors": {"size": 4, "distance": "Dot"}}
+    )
+    assert response.status_code == 200, response.text
+    response = http.patch(f"/collections/{unique_name}", json={
+        "params": {"read_fan_out_factor": 1, "read_fan_out_delay_ms": 20}
+    })
+    assert response.status_code == 200, response.text
+    params = raw_info(http, unique_name)["config"]["params"]
+    assert params["read_fan_out_factor"] == 1
+    assert params["read_fan_out_delay_ms"] == 20
+    response = http.patch(
+        f"/collections/{unique_name}", json={"params": {"read_fan_out_delay_ms": -1}}
+    )
+    assert response.status_code == 400, response.text
