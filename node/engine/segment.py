@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from node.engine import stored_pickle
 from node.engine.dense_storage import DenseStorage
 from node.engine.durable_files import fsync_dir, write_atomic
 from node.engine.hnsw_index import HnswIndex
@@ -121,7 +122,7 @@ class Segment:
     @staticmethod
     def load(directory: Path, config: ShardConfig, generation: int) -> Segment:
         with open(directory / f"state-{generation}.pkl", "rb") as f:
-            state = pickle.load(f)
+            state = stored_pickle.load(f)
         return Segment(directory, config, state, generation)
 
     # ---- counts -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from node.engine import stored_pickle
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
@@ -92,7 +93,7 @@ class LocalShard:
         )
         self.applied_seq: int = manifest.get("applied_seq", 0)
         for seq, record in self.wal.replay(self.applied_seq):
-            self._apply(pickle.loads(record), seq)
+            self._apply(stored_pickle.loads(record), seq)
             self.applied_seq = seq
         self._last_flush = time.monotonic()
         self._last_write = time.monotonic()
