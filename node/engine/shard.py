@@ -339,8 +339,13 @@ class LocalShard:
         with self.lock:
             self.config = config
             self._pending_at_start = False
+            vectors_changed = [s.adopt_vectors(config) for s in self.segments]
             if self._storage_mismatch(self.appendable):
                 self._seal_appendable()
+            if any(vectors_changed):
+                # WAL records from before the change must not be replayed into a vector
+                # created later under the same name: persist now, so replay starts after it.
+                self.flush(force=True)
         self.maybe_start_optimizer()
 
     def _storage_mismatch(self, segment: Segment) -> bool:
@@ -559,6 +564,8 @@ class LocalShard:
             if name in segment.indexes:
                 continue
             with self.lock:
+                if name not in segment.dense:
+                    continue  # removed from the collection since this build began
                 live = segment.live_offsets()
                 segment.building = True
             try:
@@ -567,6 +574,8 @@ class LocalShard:
                 with self.lock:
                     if self._closed:
                         return inserted
+                    if name not in segment.dense or name not in self.config.dense:
+                        continue  # the vector was removed meanwhile; the flush drops the files
                     segment.attach_index(name, built, self.config.index_layout(name))
                     segment.building = False  # listed now: the flush keeps them
                     self.flush(force=True)
@@ -614,6 +623,7 @@ class LocalShard:
                 return inserted
             for source in sources:
                 self._replay_touched(source, target)
+            target.adopt_vectors(self.config)  # vectors added or removed while it was built
             at = min(self.segments.index(source) for source in sources)
             self.segments = [s for s in self.segments if s not in sources]
             self.segments.insert(at, target)
