@@ -19,6 +19,7 @@ from cluster.collection_view import CollectionView
 from cluster.order_by import order_points, require_ordered_index
 from cluster.query_request import QueryPlan
 from node.engine.filters import compile_filter
+from node.engine.formula import Candidate, score_points
 from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
@@ -29,7 +30,7 @@ from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
 from node.errors import BadRequest, NotFound
 
-RRF_RANK_CONSTANT = 2  # 1 / (k + rank), as Qdrant's rrf
+RRF_RANK_CONSTANT = 2  # the default k of 1 / (k + rank), as Qdrant's rrf
 
 
 Lookup = Callable[[str], Awaitable[CollectionView]]
@@ -90,7 +91,9 @@ class QueryExecutor:
         if plan.prefetch:
             sources = await asyncio.gather(*(self._evaluate(view, p) for p in plan.prefetch))
             if plan.kind == "fusion":
-                return _fuse(plan.fusion, list(sources), k)
+                return _fuse(plan, list(sources), k)
+            if plan.kind == "formula":
+                return await self._formula(view, plan, list(sources), k)
             restrict = {hit[1] for source in sources for hit in source}
             if not restrict:
                 return []
@@ -203,6 +206,26 @@ class QueryExecutor:
 
     # ---- scans: no query, order_by, sample ------------------------------------------------
 
+    async def _formula(
+        self, view: CollectionView, plan: QueryPlan, sources: list[list[Hit]], k: int
+    ) -> list[Hit]:
+        """The union of the prefetch results, rescored by the plan's formula."""
+        by_source = [{hit[1]: hit[0] for hit in source} for source in sources]
+        ids = list(dict.fromkeys(hit[1] for source in sources for hit in source))
+        stored = await self._fetch(view, ids)
+        candidates = [
+            Candidate(pid, stored[pid][0] or {}, [scores.get(pid) for scores in by_source],
+                      stored[pid][1].__contains__)
+            for pid in ids if pid in stored  # a point deleted since its prefetch is left out
+        ]
+        scores = score_points(plan.formula, candidates, plan.formula_defaults)
+        hits = [(score, c.point_id, None, {}) for score, c in zip(scores, candidates,
+                                                                     strict=True)]
+        if plan.score_threshold is not None:
+            hits = [hit for hit in hits if hit[0] >= plan.score_threshold]
+        hits.sort(key=lambda hit: (-hit[0], point_id_order(hit[1])))
+        return hits[:k]
+
     async def _scan_query(
         self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
     ) -> list[Hit]:
@@ -300,12 +323,13 @@ def _prepare_all(query: VectorQuery, prepare) -> None:
     query.pairs = [(prepare(p), prepare(n)) for p, n in query.pairs]
 
 
-def _fuse(method: str | None, sources: list[list[Hit]], k: int) -> list[Hit]:
+def _fuse(plan: QueryPlan, sources: list[list[Hit]], k: int) -> list[Hit]:
     scores: dict[PointId, float] = {}
     first: dict[PointId, Hit] = {}
-    for source in sources:
-        if method == "rrf":
-            contributions = [1.0 / (RRF_RANK_CONSTANT + rank) for rank in range(len(source))]
+    for i, source in enumerate(sources):
+        if plan.fusion == "rrf":
+            weight = 1.0 if plan.rrf_weights is None else plan.rrf_weights[i]
+            contributions = _rrf_scores(len(source), plan.rrf_k or RRF_RANK_CONSTANT, weight)
         else:
             contributions = _dbsf_normalise([hit[0] for hit in source])
         for hit, value in zip(source, contributions, strict=True):
@@ -313,6 +337,14 @@ def _fuse(method: str | None, sources: list[list[Hit]], k: int) -> list[Hit]:
             scores[hit[1]] = scores.get(hit[1], 0.0) + value
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k]
     return [(score, pid, first[pid][2], first[pid][3]) for pid, score in ranked]
+
+
+def _rrf_scores(count: int, k: int, weight: float) -> list[float]:
+    """What ranks 0..count-1 of a source add: 1 / (rank + k), a source's weight stretching
+    its ranks (rank + 1 counts as (rank + 1) / weight); a weight of 0 or less adds nothing."""
+    if weight <= 0:
+        return [0.0] * count
+    return [1.0 / ((rank + 1.0) / weight + k - 1.0) for rank in range(count)]
 
 
 def _dbsf_normalise(values: list[float]) -> list[float]:

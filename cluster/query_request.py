@@ -3,11 +3,14 @@ endpoints) into one plan: what to score, on which vector, within which filter, h
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from cluster.formula_request import parse_formula_query
 from node.engine.filters import CompiledFilter, compile_filter
+from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import SparseVector, parse_sparse
 from node.engine.search import SearchParams
@@ -19,7 +22,8 @@ VectorInput = np.ndarray | SparseVector | PointId
 
 @dataclass
 class QueryPlan:
-    kind: str | None  # nearest, recommend, discover, context, fusion, order_by, sample, or None
+    # nearest, recommend, discover, context, fusion, formula, order_by, sample, or None
+    kind: str | None
     using: str = ""
     nearest: VectorInput | None = None
     positives: list[VectorInput] = field(default_factory=list)
@@ -28,6 +32,10 @@ class QueryPlan:
     target: VectorInput | None = None
     pairs: list[tuple[VectorInput, VectorInput]] = field(default_factory=list)
     fusion: str | None = None
+    rrf_k: int | None = None  # None: Qdrant's default constant
+    rrf_weights: list[float] | None = None  # one per prefetch; None: all equal
+    formula: Expression | None = None
+    formula_defaults: dict = field(default_factory=dict)
     order_by: dict | None = None
     filter: CompiledFilter | None = None
     params: SearchParams = field(default_factory=SearchParams)
@@ -135,9 +143,13 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
     if not isinstance(raw, dict) or "indices" in raw:
         plan.kind, plan.nearest = "nearest", read_vector_input(raw, "query")
         return
+    if "formula" in raw:  # the one query object with two fields: formula and defaults
+        plan.kind = "formula"
+        plan.formula, plan.formula_defaults = parse_formula_query(raw)
+        return
     if len(raw) != 1:
         raise BadRequest("query: expected exactly one of nearest, recommend, discover, "
-                         "context, order_by, fusion, sample")
+                         "context, order_by, fusion, rrf, formula, sample")
     ((key, value),) = raw.items()
     if key == "nearest":
         plan.kind, plan.nearest = "nearest", read_vector_input(value, "query.nearest")
@@ -164,6 +176,9 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
         if value not in ("rrf", "dbsf"):
             raise BadRequest(f"query.fusion: unknown fusion {value!r}, expected rrf or dbsf")
         plan.kind, plan.fusion = "fusion", value
+    elif key == "rrf":
+        plan.kind, plan.fusion = "fusion", "rrf"
+        plan.rrf_k, plan.rrf_weights = _read_rrf(value)
     elif key == "order_by":
         plan.kind, plan.order_by = "order_by", read_order_by(value, "query.order_by")
     elif key == "sample":
@@ -172,6 +187,22 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
         plan.kind = "sample"
     else:
         raise BadRequest(f"query: unknown query kind `{key}`")
+
+
+def _read_rrf(raw: object) -> tuple[int | None, list[float] | None]:
+    if not isinstance(raw, dict) or set(raw) - {"k", "weights"}:
+        raise BadRequest("query.rrf: expected an object with `k` and/or `weights`")
+    k, weights = raw.get("k"), raw.get("weights")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise BadRequest(f"query.rrf.k: expected an integer >= 1, got {k!r}")
+    if weights is not None:
+        if not isinstance(weights, list) or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w)
+            for w in weights
+        ):
+            raise BadRequest("query.rrf.weights: expected an array of numbers")
+        weights = [float(w) for w in weights]
+    return k, weights
 
 
 def _check_examples(plan: QueryPlan, where: str) -> None:
@@ -233,6 +264,11 @@ def parse_query_plan(body: object, *, top_level: bool = True) -> QueryPlan:
         plan.prefetch = [parse_query_plan(p, top_level=False) for p in items]
     if plan.kind == "fusion" and not plan.prefetch:
         raise BadRequest("query.fusion: fusion needs `prefetch` sources to fuse")
+    if plan.kind == "formula" and not plan.prefetch:
+        raise BadRequest("query.formula: a formula rescores `prefetch` results; none given")
+    if plan.rrf_weights is not None and len(plan.rrf_weights) != len(plan.prefetch):
+        raise BadRequest(f"query.rrf.weights: {len(plan.rrf_weights)} weights given for "
+                         f"{len(plan.prefetch)} prefetches; give one per prefetch")
     return plan
 
 
