@@ -18,6 +18,7 @@ import numpy as np
 from cluster.collection_view import CollectionView
 from cluster.order_by import order_points, require_ordered_index
 from cluster.query_request import QueryPlan
+from node.engine import mmr
 from node.engine.filters import compile_filter
 from node.engine.formula import Candidate, score_points
 from node.engine.ids import PointId
@@ -99,6 +100,8 @@ class QueryExecutor:
                 return []
             if plan.kind is None:
                 raise BadRequest("query: a query is needed to combine prefetch results")
+        if plan.mmr is not None:
+            return await self._mmr(view, plan, k, restrict)
         if plan.kind in ("nearest", "recommend", "discover", "context"):
             return await self._vector_query(view, plan, k, restrict)
         if plan.kind in (None, "order_by", "sample"):
@@ -205,6 +208,31 @@ class QueryExecutor:
         _prepare_all(query, rescale)
 
     # ---- scans: no query, order_by, sample ------------------------------------------------
+
+    async def _mmr(
+        self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
+    ) -> list[Hit]:
+        """Nearest candidates (`candidates_limit`, else `limit`, of them, from the top), then
+        `k` of them picked by maximal marginal relevance; each keeps its similarity score."""
+        diversity, candidates_limit = plan.mmr
+        wanted = plan.limit if candidates_limit is None else candidates_limit
+        candidates = await self._vector_query(view, plan, wanted, restrict)
+        if not candidates:
+            return []
+        query, _ = await self._resolve(view, plan)
+        stored = await self._fetch(view, [hit[1] for hit in candidates])
+        candidates = [hit for hit in candidates if plan.using in stored.get(hit[1], ({}, {}))[1]]
+        if not candidates:
+            return []
+        rows = [stored[hit[1]][1][plan.using] for hit in candidates]
+        if query.sparse:
+            # The reference compares with the query as given, before any idf weighting.
+            given = plan.nearest if isinstance(plan.nearest, SparseVector) else query.nearest
+            to_query, between = mmr.sparse_similarities(given, rows)
+        else:
+            spec = view.config.dense[plan.using]
+            to_query, between = mmr.dense_similarities(spec, query.nearest, np.stack(rows))
+        return [candidates[i] for i in mmr.select(to_query, between, diversity, k)]
 
     async def _formula(
         self, view: CollectionView, plan: QueryPlan, sources: list[list[Hit]], k: int

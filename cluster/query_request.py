@@ -16,6 +16,8 @@ from node.engine.point_batch import SparseVector, parse_sparse
 from node.engine.search import SearchParams
 from node.errors import BadRequest
 
+MAX_MMR_CANDIDATES = 16384  # Qdrant's bound on `mmr.candidates_limit`
+
 # An example or query input before lookup: a dense vector, a sparse vector, or a point id.
 VectorInput = np.ndarray | SparseVector | PointId
 
@@ -34,6 +36,7 @@ class QueryPlan:
     fusion: str | None = None
     rrf_k: int | None = None  # None: Qdrant's default constant
     rrf_weights: list[float] | None = None  # one per prefetch; None: all equal
+    mmr: tuple[float, int | None] | None = None  # (diversity, candidates_limit)
     formula: Expression | None = None
     formula_defaults: dict = field(default_factory=dict)
     order_by: dict | None = None
@@ -143,6 +146,10 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
     if not isinstance(raw, dict) or "indices" in raw:
         plan.kind, plan.nearest = "nearest", read_vector_input(raw, "query")
         return
+    if "nearest" in raw and "mmr" in raw and len(raw) == 2:
+        plan.kind, plan.nearest = "nearest", read_vector_input(raw["nearest"], "query.nearest")
+        plan.mmr = _read_mmr(raw["mmr"])
+        return
     if "formula" in raw:  # the one query object with two fields: formula and defaults
         plan.kind = "formula"
         plan.formula, plan.formula_defaults = parse_formula_query(raw)
@@ -187,6 +194,26 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
         plan.kind = "sample"
     else:
         raise BadRequest(f"query: unknown query kind `{key}`")
+
+
+def _read_mmr(raw: object) -> tuple[float, int | None] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"diversity", "candidates_limit"}:
+        raise BadRequest("query.mmr: expected an object with `diversity` and/or "
+                         "`candidates_limit`")
+    diversity, candidates = raw.get("diversity"), raw.get("candidates_limit")
+    if diversity is None:
+        diversity = 0.5
+    if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not (
+            0 <= diversity <= 1):
+        raise BadRequest(f"query.mmr.diversity: expected a number within [0, 1], got "
+                         f"{diversity!r}")
+    if candidates is not None and (isinstance(candidates, bool) or not isinstance(
+            candidates, int) or not 0 <= candidates <= MAX_MMR_CANDIDATES):
+        raise BadRequest(f"query.mmr.candidates_limit: expected an integer within "
+                         f"[0, {MAX_MMR_CANDIDATES}], got {candidates!r}")
+    return float(diversity), candidates
 
 
 def _read_rrf(raw: object) -> tuple[int | None, list[float] | None]:
