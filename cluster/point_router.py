@@ -58,6 +58,8 @@ class PointRouter:
         for update in updates:
             strict_mode.check_filter(strict, update.filter, meta.payload_indexes, for_update=True)
             if update.batch is not None:
+                strict_mode.check_filter(strict, update.batch.update_filter,
+                                         meta.payload_indexes, for_update=True)
                 points_now = sum(await asyncio.gather(
                     *(s.count() for s in self._shards_of(meta))
                 ))

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.payload_path import parse_key
-from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_points
+from node.engine.point_batch import (
+    UPDATE_MODES,
+    PointBatch,
+    batch_from_columns,
+    batch_from_points,
+)
 from node.engine.shard_config import ShardConfig
 from node.engine.vector_update import VectorValues, parse_vector_names, parse_vector_updates
 from node.errors import BadRequest
@@ -120,6 +125,13 @@ def parse_upsert(config: ShardConfig, body: object, where: str = "") -> PointUpd
         batch = batch_from_columns(config, body["batch"])
     else:
         raise BadRequest(f"{where or 'body'}: expected `points` (a list of points) or `batch`")
+    mode = body.get("update_mode")
+    if mode is not None:
+        if mode not in UPDATE_MODES:
+            raise BadRequest(f"{where}update_mode: expected one of {', '.join(UPDATE_MODES)}, "
+                             f"got {mode!r}")
+        batch.update_mode = mode
+    batch.update_filter = compile_filter(body.get("update_filter"), f"{where}update_filter")
     return PointUpdate("upsert", list(dict.fromkeys(batch.ids)), batch=batch)
 
 

@@ -25,7 +25,7 @@ from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
 from node.engine.payload_storage import RamPayloads
-from node.engine.point_batch import PointBatch
+from node.engine.point_batch import PointBatch, subset
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.point_order import point_id_order
@@ -120,7 +120,38 @@ class LocalShard:
     # ---- writes -------------------------------------------------------------------------
 
     def upsert(self, batch: PointBatch, *, sync: bool = True) -> int:
-        return self._write(("upsert", batch), sync)
+        if batch.update_mode == "upsert" and batch.update_filter is None:
+            return self._write(("upsert", batch), sync)
+        with self.lock:
+            self._check_open()
+            written = self._writable_part(batch)
+            if written is None:
+                return self.applied_seq  # nothing to write: every point was left as it was
+            seq = self._append_and_apply(("upsert", written))
+        return self._after_write(seq, sync)
+
+    def _writable_part(self, batch: PointBatch) -> PointBatch | None:
+        """The points of a conditional upsert that its mode and filter let through, as a
+        plain upsert (what the WAL records, so a replay writes exactly the same)."""
+        keep = []
+        for pid in batch.ids:
+            segment = self._locate(pid)
+            if segment is None:
+                keep.append(batch.update_mode != "update_only")
+            elif batch.update_mode == "insert_only":
+                keep.append(False)
+            elif batch.update_filter is None:
+                keep.append(True)
+            else:
+                offset = segment.id_to_offset[pid]
+                keep.append(batch.update_filter.matches(
+                    pid, segment.payload(offset),
+                    lambda name, s=segment, o=offset: s.has_vector(o, name)))
+        if not any(keep):
+            return None
+        written = subset(batch, np.flatnonzero(keep))
+        written.update_mode, written.update_filter = "upsert", None
+        return written
 
     def update(
         self,
