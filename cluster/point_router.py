@@ -179,8 +179,9 @@ class PointRouter:
                 args = update.args
                 if update.kind == "update_vectors":
                     args = ({pid: update.vectors[pid] for pid in ids},)
-                writes.append(self._shard(meta, sid).update(update.kind, ids, None, args, sync=wait
-                ))
+                # A filter beside ids (update_vectors' update_filter) narrows them per shard.
+                writes.append(self._shard(meta, sid).update(update.kind, ids, update.filter, args,
+                                                            sync=wait))
         seqs = await asyncio.gather(*writes)
         return max((seq for seq in seqs if seq is not None), default=0)
 

@@ -107,7 +107,9 @@ def parse_update_vectors(config: ShardConfig, body: object, where: str = "") -> 
     vectors: dict[PointId, VectorValues] = {}
     for pid, values in parse_vector_updates(config, body.get("points")):
         vectors.setdefault(pid, {}).update(values)  # a later entry for the same id wins
-    return PointUpdate("update_vectors", list(vectors), vectors=vectors)
+    # Only the named points that match `update_filter` (when given) are changed.
+    condition = compile_filter(body.get("update_filter"), f"{where}update_filter")
+    return PointUpdate("update_vectors", list(vectors), condition, vectors=vectors)
 
 
 def parse_delete_vectors(config: ShardConfig, body: object, where: str = "") -> PointUpdate:

@@ -80,6 +80,20 @@ def test_update_filter(http: HttpSession, unique_name: str) -> None:
     assert versions(http, unique_name, [3, 4, 60]) == {3: 7, 4: 1}
 
 
+def test_update_vectors_with_update_filter(http: HttpSession, unique_name: str) -> None:
+    setup(http, unique_name, shard_number=2)
+    ok(http.put(f"/collections/{unique_name}/points/payload?wait=true",
+                json={"payload": {"v": 2}, "points": [1, 2, 3]}))
+    ok(http.put(f"/collections/{unique_name}/points/vectors?wait=true", json={
+        "points": [{"id": i, "vector": [9.0, 9.0]} for i in (0, 1, 2, 3, 4)],
+        "update_filter": {"must": [{"key": "v", "match": {"value": 2}}]},
+    }))
+    found = ok(http.post(f"/collections/{unique_name}/points",
+                         json={"ids": [0, 1, 2, 3, 4], "with_vector": True}))
+    changed = {p["id"] for p in found if p["vector"] == [9.0, 9.0]}
+    assert changed == {1, 2, 3}
+
+
 @pytest.mark.parametrize("body, text", [
     ({"update_mode": "replace"}, "update_mode"),
     ({"update_mode": 1}, "update_mode"),

@@ -130,6 +130,14 @@ class LocalShard:
             seq = self._append_and_apply(("upsert", written))
         return self._after_write(seq, sync)
 
+    def _stored_point_matches(self, pid: PointId, point_filter: PointFilter) -> bool:
+        segment = self._locate(pid)
+        if segment is None:
+            return False
+        offset = segment.id_to_offset[pid]
+        return point_filter.matches(pid, segment.payload(offset),
+                                    lambda name: segment.has_vector(offset, name))
+
     def _writable_part(self, batch: PointBatch) -> PointBatch | None:
         """The points of a conditional upsert that its mode and filter let through, as a
         plain upsert (what the WAL records, so a replay writes exactly the same)."""
@@ -140,13 +148,9 @@ class LocalShard:
                 keep.append(batch.update_mode != "update_only")
             elif batch.update_mode == "insert_only":
                 keep.append(False)
-            elif batch.update_filter is None:
-                keep.append(True)
             else:
-                offset = segment.id_to_offset[pid]
-                keep.append(batch.update_filter.matches(
-                    pid, segment.payload(offset),
-                    lambda name, s=segment, o=offset: s.has_vector(o, name)))
+                keep.append(batch.update_filter is None
+                            or self._stored_point_matches(pid, batch.update_filter))
         if not any(keep):
             return None
         written = subset(batch, np.flatnonzero(keep))
@@ -162,14 +166,17 @@ class LocalShard:
         *,
         sync: bool = True,
     ) -> int | None:
-        """Write the op (kind, ids, *args); with a filter, ids are the points it matches now.
+        """Write the op (kind, ids, *args); with a filter alone, ids are the points it matches
+        now; with both, the given ids that match it (a conditional update).
 
         The filter is resolved under the shard lock, in the same critical section as the write,
         so the WAL holds the exact ids the op applied to. None when no point was targeted.
         """
         with self.lock:
             self._check_open()
-            if point_filter is not None:
+            if point_filter is not None and ids is not None:
+                ids = [pid for pid in ids if self._stored_point_matches(pid, point_filter)]
+            elif point_filter is not None:
                 ids = self._ids_matching(point_filter)
             if not ids:
                 return None
