@@ -24,7 +24,7 @@ from node.engine.formula import Candidate, score_points
 from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
-from node.engine.query_scoring import NEAREST, VectorQuery
+from node.engine.query_scoring import FEEDBACK, NEAREST, VectorQuery
 from node.engine.scoring import prepare_query, smaller_is_better
 from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
@@ -102,7 +102,7 @@ class QueryExecutor:
                 raise BadRequest("query: a query is needed to combine prefetch results")
         if plan.mmr is not None:
             return await self._mmr(view, plan, k, restrict)
-        if plan.kind in ("nearest", "recommend", "discover", "context"):
+        if plan.kind in ("nearest", "recommend", "discover", "context", "relevance_feedback"):
             return await self._vector_query(view, plan, k, restrict)
         if plan.kind in (None, "order_by", "sample"):
             return await self._scan_query(view, plan, k, restrict)
@@ -141,6 +141,7 @@ class QueryExecutor:
             source_vector = plan.lookup_from[1] or name
         inputs = [plan.nearest, *plan.positives, *plan.negatives, plan.target]
         inputs += [x for pair in plan.pairs for x in pair]
+        inputs += [example for example, _ in plan.feedback]
         ids = [x for x in inputs if isinstance(x, (int, str))]
         looked_up = await self._fetch(source, ids) if ids else {}
         mentioned = set(ids) if source.meta.uuid == view.meta.uuid else set()
@@ -173,6 +174,22 @@ class QueryExecutor:
             query.target = vector_of(plan.target, "target")
             query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
                            for p, n in plan.pairs]
+        elif plan.kind == "relevance_feedback":
+            if sparse:
+                raise BadRequest("query.relevance_feedback: works on dense vectors; "
+                                 f"`{name}` is sparse")
+            query.kind = FEEDBACK
+            query.target = vector_of(plan.target, "target")
+            examples = [(vector_of(v, "feedback"), score) for v, score in plan.feedback]
+            query.scale, b, c = plan.naive
+            # Every ordered pair of examples whose scores differ pulls towards the better one,
+            # by c * (score difference) ** b.
+            for better, better_score in examples:
+                for worse, worse_score in examples:
+                    confidence = better_score - worse_score
+                    if confidence > 0:
+                        query.pairs.append((better, worse))
+                        query.weights.append(confidence**b * c)
         else:
             query.kind = "context"
             query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))

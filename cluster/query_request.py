@@ -33,6 +33,8 @@ class QueryPlan:
     strategy: str = "average_vector"
     target: VectorInput | None = None
     pairs: list[tuple[VectorInput, VectorInput]] = field(default_factory=list)
+    feedback: list[tuple[VectorInput, float]] = field(default_factory=list)  # (example, score)
+    naive: tuple[float, float, float] = (1.0, 1.0, 1.0)  # relevance feedback's a, b, c
     fusion: str | None = None
     rrf_k: int | None = None  # None: Qdrant's default constant
     rrf_weights: list[float] | None = None  # one per prefetch; None: all equal
@@ -183,6 +185,8 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
         if value not in ("rrf", "dbsf"):
             raise BadRequest(f"query.fusion: unknown fusion {value!r}, expected rrf or dbsf")
         plan.kind, plan.fusion = "fusion", value
+    elif key == "relevance_feedback":
+        _read_feedback(plan, value)
     elif key == "rrf":
         plan.kind, plan.fusion = "fusion", "rrf"
         plan.rrf_k, plan.rrf_weights = _read_rrf(value)
@@ -194,6 +198,41 @@ def _read_query(plan: QueryPlan, raw: object) -> None:
         plan.kind = "sample"
     else:
         raise BadRequest(f"query: unknown query kind `{key}`")
+
+
+def _read_feedback(plan: QueryPlan, raw: object) -> None:
+    where = "query.relevance_feedback"
+    if not isinstance(raw, dict) or set(raw) - {"target", "feedback", "strategy"}:
+        raise BadRequest(f"{where}: expected an object with `target`, `feedback` and "
+                         "`strategy`")
+    for key in ("target", "feedback", "strategy"):
+        if raw.get(key) is None:
+            raise BadRequest(f"{where}.{key}: is required")
+    plan.kind = "relevance_feedback"
+    plan.target = read_vector_input(raw["target"], f"{where}.target")
+    if not isinstance(raw["feedback"], list):
+        raise BadRequest(f"{where}.feedback: expected an array of {{example, score}}")
+    for i, item in enumerate(raw["feedback"]):
+        label = f"{where}.feedback[{i}]"
+        if not isinstance(item, dict) or set(item) != {"example", "score"}:
+            raise BadRequest(f"{label}: expected an object with `example` and `score`")
+        plan.feedback.append((read_vector_input(item["example"], f"{label}.example"),
+                              _finite_number(item["score"], f"{label}.score")))
+    strategy = raw["strategy"]
+    if not isinstance(strategy, dict) or set(strategy) != {"naive"} or not isinstance(
+            strategy["naive"], dict) or set(strategy["naive"]) != {"a", "b", "c"}:
+        raise BadRequest(f"{where}.strategy: expected {{\"naive\": {{\"a\", \"b\", \"c\"}}}}")
+    a, b, c = (_finite_number(strategy["naive"][k], f"{where}.strategy.naive.{k}")
+               for k in ("a", "b", "c"))
+    if b < 0:
+        raise BadRequest(f"{where}.strategy.naive.b: must be >= 0, got {b}")
+    plan.naive = (a, b, c)
+
+
+def _finite_number(raw: object, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise BadRequest(f"{where}: expected a number, got {raw!r}")
+    return float(raw)
 
 
 def _read_mmr(raw: object) -> tuple[float, int | None] | None:
