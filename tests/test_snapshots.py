@@ -281,3 +281,31 @@ def test_upload_size_limit(tmp_path, limit_mb: int):
             assert list((tmp_path / "storage" / "snapshots").rglob("*.partial")) == []
     finally:
         proc.stop()
+
+
+def test_cli_create_list_download_restore(node: NodeProcess, http: HttpSession,
+                                          unique_name: str, tmp_path):
+    import subprocess
+    import sys
+
+    make_collection(http, unique_name, 120)
+    expected = digest(http, unique_name)
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "node.cli", "snapshot", "--url", node.url,
+                               *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    created = json.loads(cli("create", "-c", unique_name))
+    listed = [json.loads(line) for line in cli("list", "-c", unique_name).splitlines()]
+    assert created in listed
+    out = tmp_path / "copy.snapshot"
+    cli("download", "-c", unique_name, created["name"], "-o", str(out))
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == created["checksum"]
+    cli("restore", "-c", unique_name + "_cli", str(out), "--checksum", created["checksum"])
+    assert digest(http, unique_name + "_cli") == expected
+    bad = subprocess.run([sys.executable, "-m", "node.cli", "snapshot", "--url", node.url,
+                          "restore", "-c", unique_name + "_x", str(out), "--checksum", "0" * 64],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "checksum" in bad.stderr
