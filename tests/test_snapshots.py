@@ -336,3 +336,19 @@ def test_node_killed_during_create_and_recover_comes_back_consistent(tmp_path, k
 def _quietly(call) -> None:
     with contextlib.suppress(requests.RequestException):  # the node was killed under it
         call()
+
+
+def test_snapshot_metrics(http: HttpSession, unique_name: str):
+    def created() -> float:
+        text = http.get("/metrics").text
+        lines = [line for line in text.splitlines()
+                 if line.startswith('flotilla_snapshots_created_total{kind="collection"}')]
+        return float(lines[0].split()[-1]) if lines else 0.0
+
+    make_collection(http, unique_name, 10)
+    before = created()
+    http.post(f"/collections/{unique_name}/snapshots")
+    assert created() == before + 1
+    text = http.get("/metrics").text
+    assert "flotilla_snapshot_creation_running 0.0" in text
+    assert "flotilla_snapshot_recovery_running 0.0" in text
