@@ -36,9 +36,17 @@ def capture_shard(shard: LocalShard, work: Path) -> list[CapturedFile]:
             raise Unavailable("the shard is closed")
         shard.flush(force=True)
         manifest_path = shard.path / MANIFEST
-        wanted = [MANIFEST] if manifest_path.exists() else []
-        for segment in shard.segments:
-            wanted.extend(_segment_files(shard.path, segment))
+        wanted: list[str] = []
+        if manifest_path.exists():
+            # What the manifest lists is what a node opening these files loads.
+            wanted.append(MANIFEST)
+            listed = json.loads(manifest_path.read_bytes()).get("segments", [])
+            by_id = {segment.id: segment for segment in shard.segments}
+            for entry in listed:
+                segment = by_id.get(entry["id"])
+                if segment is None or segment.generation != entry["generation"]:
+                    raise Unavailable("the shard changed during its flush; try again")
+                wanted.extend(_segment_files(shard.path, segment))
         wanted.extend(_wal_files(shard.path))
         captured = [_link(shard.path / name, work / name, name) for name in wanted]
     return captured
