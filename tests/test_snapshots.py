@@ -352,3 +352,40 @@ def test_snapshot_metrics(http: HttpSession, unique_name: str):
     text = http.get("/metrics").text
     assert "flotilla_snapshot_creation_running 0.0" in text
     assert "flotilla_snapshot_recovery_running 0.0" in text
+
+
+def test_shard_snapshot_recovers_one_shard(http: HttpSession, unique_name: str):
+    make_collection(http, unique_name, 400, shard_number=2)
+    base = f"/collections/{unique_name}/shards/0/snapshots"
+    r = http.post(base)
+    assert r.status_code == 200, r.text
+    snap = r.json()["result"]
+    data = http.get(f"{base}/{snap['name']}").content
+    before = _points(http, unique_name)
+    http.post(f"/collections/{unique_name}/points/delete?wait=true",
+              json={"points": list(range(400))})
+    assert digest(http, unique_name)[0] == 0
+    r = http.post(f"{base}/upload", params={"priority": "snapshot"},
+                  files={"snapshot": ("s.snapshot", data)})
+    assert r.status_code == 200, r.text
+    after = _points(http, unique_name)
+    assert 0 < len(after) < 400  # shard 0's points are back, shard 1 stays empty
+    assert all(before[p] == v for p, v in after.items())
+    # A collection snapshot is no shard snapshot, and the shard must be the archived one.
+    r = http.post(f"/collections/{unique_name}/shards/1/snapshots/upload",
+                  files={"snapshot": ("s.snapshot", data)})
+    assert r.status_code == 400, r.text
+    r = http.post(f"/collections/{unique_name}/shards/x/snapshots")
+    assert r.status_code == 400
+    r = http.post(f"/collections/{unique_name}/shards/7/snapshots")
+    assert r.status_code == 404
+
+
+def test_create_without_waiting(http: HttpSession, unique_name: str):
+    make_collection(http, unique_name, 50)
+    r = http.post(f"/collections/{unique_name}/snapshots", params={"wait": "false"})
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    deadline = time.monotonic() + 20
+    while not http.get(f"/collections/{unique_name}/snapshots").json()["result"]:
+        assert time.monotonic() < deadline, "the snapshot never appeared"
+        time.sleep(0.05)

@@ -39,7 +39,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         collection, shard_id = where(request)
         task = asyncio.ensure_future(snapshots.create(collection, shard_id))
         if not query_flag(request, "wait", default=True):
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            snapshots.in_background(task)
             return ok(request, None, status="accepted")
         return ok(request, await task)
 
@@ -99,7 +99,7 @@ def routes(node: Node) -> list[web.RouteDef]:
 
         task = asyncio.ensure_future(run())
         if not query_flag(request, "wait", default=True):
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            snapshots.in_background(task)
             return ok(request, None, status="accepted")
         return ok(request, await task)
 

@@ -11,6 +11,7 @@ op commits leaves the existing collection as it was.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -34,6 +35,8 @@ from node.snapshots.archive import (
 )
 from node.snapshots.capture import CapturedFile, capture_shard
 from node.snapshots.store import SnapshotStore, check_name
+
+log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 3600
 _CHUNK = 1 << 20
@@ -70,6 +73,17 @@ class Snapshots:
         self.max_bytes = settings.snapshot_max_size_mb * 1024 * 1024
         self.work = node.shards.restores.work
         self.metrics = SnapshotMetrics(node.metrics.registry)
+        self._background: set[asyncio.Task] = set()
+
+    def in_background(self, task: asyncio.Task) -> None:
+        """Keep a task of a `wait=false` request alive until it ends; its outcome is logged."""
+        self._background.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("snapshot operation failed: %s", task.exception())
 
     def start(self) -> None:
         """Remove what an interrupted create, upload or recovery left behind."""
