@@ -24,7 +24,7 @@ import aiohttp
 from prometheus_client import Counter, Gauge
 
 from cluster.collection_config import validate_collection_name
-from cluster.state import SNAPSHOT_PRIORITIES, CollectionMeta
+from cluster.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
 from node.errors import BadRequest, FlotillaError, NotFound
 from node.snapshots.archive import (
     ArchivedCollection,
@@ -130,7 +130,8 @@ class Snapshots:
         work = self.work / f"capture-{secrets.token_hex(6)}"
         self.metrics.creating.inc()
         try:
-            archived = [self._capture(meta, shard_id, work / meta.uuid) for meta in metas]
+            archived = [await asyncio.to_thread(self._capture, meta, shard_id, work / meta.uuid)
+                        for meta in metas]
             extra = {"aliases": self._aliases(metas)} if kind == "full" else {}
             checksum = await asyncio.to_thread(self._write, partial, kind, archived, extra)
             final = folder / name
@@ -144,12 +145,17 @@ class Snapshots:
 
     def _capture(self, meta: CollectionMeta, shard_id: int | None, work: Path
                  ) -> ArchivedCollection:
-        local = self.node.shards.of_collection(meta)
+        peer = self.node.peer_id
+        # A replica that is not Active (Dead, or still receiving a transfer) holds no image
+        # of the shard worth keeping.
+        local = {sid: shard for sid, shard in self.node.shards.of_collection(meta).items()
+                 if meta.shards.get(sid, {}).get(peer) == ACTIVE}
         if shard_id is not None:
             if shard_id not in meta.shards:
                 raise NotFound(f"Shard {shard_id} not found in collection {meta.name}")
             if shard_id not in local:
-                raise NotFound(f"Shard {shard_id} of collection {meta.name} is not on this peer")
+                raise NotFound(f"Shard {shard_id} of collection {meta.name} has no Active "
+                               "replica on this peer")
             local = {shard_id: local[shard_id]}
         shards: dict[int, list[CapturedFile]] = {}
         for sid, shard in sorted(local.items()):
