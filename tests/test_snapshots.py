@@ -375,6 +375,11 @@ def test_shard_snapshot_recovers_one_shard(http: HttpSession, unique_name: str):
     r = http.post(f"/collections/{unique_name}/shards/1/snapshots/upload",
                   files={"snapshot": ("s.snapshot", data)})
     assert r.status_code == 400, r.text
+    streamed = http.get(f"/collections/{unique_name}/shards/0/snapshot")
+    assert streamed.status_code == 200
+    r = http.post(f"{base}/upload", files={"snapshot": ("s.snapshot", streamed.content)})
+    assert r.status_code == 200, r.text
+    assert _points(http, unique_name) == after
     r = http.post(f"/collections/{unique_name}/shards/x/snapshots")
     assert r.status_code == 400
     r = http.post(f"/collections/{unique_name}/shards/7/snapshots")
@@ -384,7 +389,7 @@ def test_shard_snapshot_recovers_one_shard(http: HttpSession, unique_name: str):
 def test_create_without_waiting(http: HttpSession, unique_name: str):
     make_collection(http, unique_name, 50)
     r = http.post(f"/collections/{unique_name}/snapshots", params={"wait": "false"})
-    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
     deadline = time.monotonic() + 20
     while not http.get(f"/collections/{unique_name}/snapshots").json()["result"]:
         assert time.monotonic() < deadline, "the snapshot never appeared"

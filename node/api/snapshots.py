@@ -7,6 +7,7 @@ is Flotilla's own: Qdrant restores a full snapshot only when a node starts.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiohttp import BodyPartReader, web
 
@@ -40,7 +41,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         task = asyncio.ensure_future(snapshots.create(collection, shard_id))
         if not query_flag(request, "wait", default=True):
             snapshots.in_background(task)
-            return ok(request, None, status="accepted")
+            return accepted(request)
         return ok(request, await task)
 
     async def list_snapshots(request: web.Request) -> web.Response:
@@ -100,10 +101,30 @@ def routes(node: Node) -> list[web.RouteDef]:
         task = asyncio.ensure_future(run())
         if not query_flag(request, "wait", default=True):
             snapshots.in_background(task)
-            return ok(request, None, status="accepted")
+            return accepted(request)
         return ok(request, await task)
 
+    async def stream_shard(request: web.Request) -> web.StreamResponse:
+        collection, shard_id = where(request)
+        path = await snapshots.stream_shard(collection, shard_id)
+        try:
+            response = web.StreamResponse(headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": f'attachment; filename="{collection}-shard-{shard_id}'
+                                       '.snapshot"',
+            })
+            response.content_length = path.stat().st_size
+            await response.prepare(request)
+            with open(path, "rb") as archive:
+                while chunk := await asyncio.to_thread(archive.read, 1 << 20):
+                    await response.write(chunk)
+            await response.write_eof()
+            return response
+        finally:
+            path.unlink(missing_ok=True)
+
     return [
+        web.get(f"{_SHARD}/snapshot", stream_shard),
         web.post(f"{_COLLECTION}/snapshots/upload", upload),
         web.put(f"{_COLLECTION}/snapshots/recover", recover),
         web.post(f"{_COLLECTION}/snapshots", create),
@@ -122,6 +143,12 @@ def routes(node: Node) -> list[web.RouteDef]:
         web.get("/snapshots/{snapshot_name}", download),
         web.delete("/snapshots/{snapshot_name}", delete),
     ]
+
+
+def accepted(request: web.Request) -> web.Response:
+    """Qdrant's 202 for an operation left to run in the background (`wait=false`)."""
+    elapsed = time.perf_counter() - request.get("started", time.perf_counter())
+    return web.json_response({"status": "accepted", "time": elapsed}, status=202)
 
 
 async def _uploaded_chunks(request: web.Request):

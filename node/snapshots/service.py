@@ -127,21 +127,39 @@ class Snapshots:
         folder = self.folder(None if collection is None else metas[0].name, shard_id)
         name = self.store.new_name(prefix)
         partial = self.store.partial_path(folder, name)
+        try:
+            checksum = await self._build(metas, kind, shard_id, partial)
+            final = folder / name
+            self.store.commit(partial, final, checksum)
+        finally:
+            partial.unlink(missing_ok=True)
+        self.metrics.created.labels(kind=kind).inc()
+        return self.store.describe(final)
+
+    async def stream_shard(self, collection: str, shard_id: int) -> Path:
+        """A shard snapshot written to a temporary file (the caller sends and removes it)."""
+        meta = self.node.catalog.resolve(collection)
+        path = self._download_path()
+        try:
+            await self._build([meta], "shard", shard_id, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    async def _build(self, metas: list[CollectionMeta], kind: str, shard_id: int | None,
+                     target: Path) -> str:
+        """Capture the local shards and write the archive to `target`; its sha256."""
         work = self.work / f"capture-{secrets.token_hex(6)}"
         self.metrics.creating.inc()
         try:
             archived = [await asyncio.to_thread(self._capture, meta, shard_id, work / meta.uuid)
                         for meta in metas]
             extra = {"aliases": self._aliases(metas)} if kind == "full" else {}
-            checksum = await asyncio.to_thread(self._write, partial, kind, archived, extra)
-            final = folder / name
-            self.store.commit(partial, final, checksum)
+            return await asyncio.to_thread(self._write, target, kind, archived, extra)
         finally:
             self.metrics.creating.dec()
-            partial.unlink(missing_ok=True)
             shutil.rmtree(work, ignore_errors=True)
-        self.metrics.created.labels(kind=kind).inc()
-        return self.store.describe(final)
 
     def _capture(self, meta: CollectionMeta, shard_id: int | None, work: Path
                  ) -> ArchivedCollection:
