@@ -394,3 +394,18 @@ def test_create_without_waiting(http: HttpSession, unique_name: str):
     while not http.get(f"/collections/{unique_name}/snapshots").json()["result"]:
         assert time.monotonic() < deadline, "the snapshot never appeared"
         time.sleep(0.05)
+
+
+def test_malformed_uploads_are_400(http: HttpSession, unique_name: str):
+    boundary = "b0undary"
+    bad_header = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"\x1b\"\r\n\r\nx\r\n"
+                  f"--{boundary}--\r\n").encode()
+    no_field = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n"
+                f"--{boundary}--\r\n").encode()
+    for body in (bad_header, no_field):
+        r = http.post(f"/collections/{unique_name}/snapshots/upload", data=body,
+                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 400, r.text
+    r = http.post(f"/collections/{unique_name}/snapshots/upload", params={"priority": "nope"},
+                  files={"snapshot": ("s.snapshot", b"x")})
+    assert r.status_code == 400

@@ -10,6 +10,7 @@ import asyncio
 import time
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from node.api.envelope import ok, query_flag, read_json
 from node.ascii_digits import parse_ascii_uint
@@ -157,10 +158,13 @@ async def _uploaded_chunks(request: web.Request):
         async for chunk in request.content.iter_chunked(1 << 20):
             yield chunk
         return
-    reader = await request.multipart()
-    async for part in reader:
-        if isinstance(part, BodyPartReader) and part.name == "snapshot":
-            while chunk := await part.read_chunk(1 << 20):
-                yield chunk
-            return
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "snapshot":
+                while chunk := await part.read_chunk(1 << 20):
+                    yield chunk
+                return
+    except (HttpProcessingError, ValueError) as exc:
+        raise BadRequest(f"malformed multipart upload: {exc}") from None
     raise BadRequest("the upload has no `snapshot` field")
