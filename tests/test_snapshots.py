@@ -186,6 +186,12 @@ def test_qdrant_client_snapshot_methods(node: NodeProcess, unique_name: str, htt
         assert client.delete_full_snapshot(full.name)
         shard = client.create_shard_snapshot(unique_name, 0)
         assert [s.name for s in client.list_shard_snapshots(unique_name, 0)] == [shard.name]
+        client.delete(unique_name, points_selector=models.PointIdsList(points=[1, 2]))
+        location = (f"file://{node.storage_path}/snapshots/{unique_name}/shards/0/"
+                    f"{shard.name}")
+        assert client.recover_shard_snapshot(unique_name, 0, location,
+                                             priority=models.SnapshotPriority.NO_SYNC)
+        assert digest(http, unique_name) == expected
         assert client.delete_shard_snapshot(unique_name, 0, shard.name)
     finally:
         client.close()
@@ -409,3 +415,29 @@ def test_malformed_uploads_are_400(http: HttpSession, unique_name: str):
     r = http.post(f"/collections/{unique_name}/snapshots/upload", params={"priority": "nope"},
                   files={"snapshot": ("s.snapshot", b"x")})
     assert r.status_code == 400
+
+
+def test_snapshots_need_the_manage_right(tmp_path):
+    proc = NodeProcess(tmp_path / "storage", name="keyed", env={
+        "QDRANT__SERVICE__API_KEY": "admin-key", "QDRANT__SERVICE__READ_ONLY_API_KEY": "reader"})
+    proc.start_and_wait()
+    try:
+        with HttpSession(proc.url) as http:
+            admin = {"api-key": "admin-key"}
+            r = http.put("/collections/k", json={"vectors": {"size": 4, "distance": "Dot"}},
+                         headers=admin)
+            assert r.status_code == 200
+            snap = http.post("/collections/k/snapshots", headers=admin).json()["result"]
+            calls = [("POST", "/collections/k/snapshots"), ("GET", "/collections/k/snapshots"),
+                     ("GET", f"/collections/k/snapshots/{snap['name']}"),
+                     ("PUT", "/collections/k/snapshots/recover"), ("POST", "/snapshots"),
+                     ("GET", "/snapshots"), ("GET", "/collections/k/shards/0/snapshot")]
+            for method, path in calls:
+                assert http.request(method, path).status_code == 401, path
+                r = http.request(method, path, headers={"api-key": "reader"},
+                                 json={"location": "file:///x"})
+                assert r.status_code == 403, (path, r.status_code)
+            r = http.get(f"/collections/k/snapshots/{snap['name']}", headers=admin)
+            assert r.status_code == 200
+    finally:
+        proc.stop()
