@@ -7,11 +7,14 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import pickle
 import subprocess
 import sys
 import tarfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +22,8 @@ import requests
 from nodeproc import HttpSession, NodeProcess
 from qdrant_client import QdrantClient, models
 from snapshot_helpers import digest, make_collection, upsert
+
+from node.snapshots.archive import ArchivedCollection, extract_archive, write_archive
 
 
 def create_snapshot(http: HttpSession, name: str) -> dict:
@@ -441,3 +446,64 @@ def test_snapshots_need_the_manage_right(tmp_path):
             assert r.status_code == 200
     finally:
         proc.stop()
+
+
+def _rebuilt(data: bytes, tmp_path: Path, change) -> bytes:
+    """The archive `data` extracted, changed by `change(collection)` and written again with
+    correct checksums: whole as far as its manifest can tell."""
+    source, into = tmp_path / "in.snapshot", tmp_path / "x"
+    tmp_path.mkdir()
+    source.write_bytes(data)
+    into.mkdir()
+    extracted = extract_archive(source, into)
+    collection = extracted.collections[0]
+    change(collection)
+    shards = {
+        sid: [(str(f.relative_to(d)), f, f.stat().st_size) for f in sorted(d.rglob("*"))
+              if f.is_file()]
+        for sid, d in collection.shards.items()
+    }
+    out = io.BytesIO()
+    write_archive(out, "collection", [ArchivedCollection(
+        collection.name, collection.config, collection.payload_indexes, shards)])
+    return out.getvalue()
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_whole_but_hostile_archives_are_refused(http: HttpSession, unique_name: str,
+                                                tmp_path: Path):
+    """Checksums prove an archive whole, not harmless: a config no create request could give,
+    an unknown index type, or segment state that names code are refused before consensus."""
+    make_collection(http, unique_name, 120)
+    data = download(http, unique_name, create_snapshot(http, unique_name)["name"])
+    kept = digest(http, unique_name)
+    marker = tmp_path / "ran"
+
+    def bad_vectors(c):
+        c.config["params"]["vectors"] = {"size": "big", "distance": "Cosine"}
+
+    def unknown_part(c):
+        c.config["surprise"] = {}
+
+    def bad_index(c):
+        c.payload_indexes = {"tag": {"type": "nonsense"}}
+
+    def code_in_state(c):
+        for state in next(iter(c.shards.values())).rglob("state-*.pkl"):
+            state.write_bytes(pickle.dumps(_RunsCode(marker)))
+
+    for change in (bad_vectors, unknown_part, bad_index, code_in_state):
+        hostile = _rebuilt(data, tmp_path / change.__name__, change)
+        for target in (unique_name, f"{unique_name}_new"):
+            r = upload(http, target, hostile)
+            assert r.status_code == 400, (change.__name__, r.text)
+        assert digest(http, unique_name) == kept, change.__name__
+        assert http.get(f"/collections/{unique_name}_new").status_code == 404
+    assert not marker.exists()

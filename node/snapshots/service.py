@@ -23,11 +23,15 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from prometheus_client import Counter, Gauge
 
-from cluster.collection_config import validate_collection_name
+from cluster.collection_config import check_stored_config, validate_collection_name
+from cluster.payload_schema import validate_index_request
 from cluster.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
+from node.engine.shard import LocalShard
+from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, FlotillaError, NotFound
 from node.snapshots.archive import (
     ArchivedCollection,
+    DamagedSnapshot,
     ExtractedCollection,
     extract_archive,
     file_sha256,
@@ -291,8 +295,17 @@ class Snapshots:
                            shard_id: int | None, extract: Path) -> None:
         node = self.node
         validate_collection_name(name)
-        if not isinstance(item.config.get("params", {}), dict):
-            raise BadRequest("the snapshot's collection config is malformed")
+        # The archive's checksums prove it is whole, not that it is Flotilla's: what goes into
+        # consensus is checked as strictly as a create request.
+        try:
+            check_stored_config(item.config)
+            if not isinstance(item.payload_indexes, dict):
+                raise BadRequest("payload indexes must be an object")
+            for field_name, schema in item.payload_indexes.items():
+                validate_index_request({"field_name": field_name, "field_schema": schema})
+        except BadRequest as exc:
+            raise BadRequest(f"the snapshot's collection is malformed: {exc}") from None
+        await asyncio.to_thread(_check_shards_open, item)
         recovery = secrets.token_hex(8)
         staged = node.shards.restores.folder(recovery)
         staged.mkdir(parents=True, exist_ok=True)
@@ -315,3 +328,19 @@ class Snapshots:
                    if isinstance(a, str) and c in state.collections and a not in state.aliases]
         if actions:
             await self.node.catalog.change_aliases({"actions": actions})
+
+
+def _check_shards_open(item: ExtractedCollection) -> None:
+    """Open and close every shard of an extracted collection before it reaches consensus: a
+    shard that cannot be opened (files the engine does not accept, records naming code) is a
+    400 here rather than a shard that fails on every node that applies the recovery."""
+    config = ShardConfig.from_collection_config(item.config)
+    for sid, directory in item.shards.items():
+        if not directory.exists():
+            continue  # a shard the snapshot does not hold starts empty
+        try:
+            LocalShard(directory, config).close()
+        except Exception as exc:  # whatever the files hold, the answer is a refusal
+            raise DamagedSnapshot(
+                f"shard {sid} of the snapshot cannot be opened: {type(exc).__name__}: {exc}"
+            ) from None
