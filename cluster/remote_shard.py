@@ -87,3 +87,10 @@ class RemoteShardAccess:
 
     async def indexed_points(self) -> dict[str, int]:
         return await self._call("indexed_points")
+
+    async def facet_counts(self, key: str, kind: str, point_filter) -> list[tuple]:
+        return await self._call("facet_counts", key, kind, point_filter)
+
+    async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
+                            ) -> tuple[int, list[tuple[PointId, np.ndarray]]]:
+        return await self._call("matrix_sample", vector_name, point_filter, sample, seed)
