@@ -17,6 +17,10 @@ from node.engine.scoring import prepare_query, score_rows, score_rows_many, smal
 from node.engine.shard import LocalShard
 from node.engine.shard_config import DenseVectorSpec
 
+# Sampled points scored against the whole sample at once: bounds the scores held to this many
+# rows of the sample's size.
+ROWS_PER_BLOCK = 256
+
 
 def sample_shard(shard: LocalShard, vector_name: str, point_filter: PointFilter | None,
                  sample: int, seed: int) -> tuple[int, list[tuple[PointId, np.ndarray]]]:
@@ -46,18 +50,24 @@ def sample_shard(shard: LocalShard, vector_name: str, point_filter: PointFilter 
 def nearest_among(spec: DenseVectorSpec, vectors: np.ndarray, limit: int
                   ) -> list[list[tuple[int, float]]]:
     """For each row of `vectors`, its `limit` best-scoring other rows as (row, score), best
-    first; equal scores keep row order."""
+    first; equal scores keep row order. Rows are scored a block at a time, so a large sample
+    never holds its whole square of scores."""
     count = len(vectors)
-    queries = np.stack([prepare_query(spec, row) for row in vectors]) if count else vectors
-    scores = score_rows_many(spec, queries, vectors)
-    if scores is None:
-        scores = np.stack([score_rows(spec, query, vectors) for query in queries])
-    scores = np.asarray(scores, dtype=np.float64)
-    keys = scores if smaller_is_better(spec.distance) else -scores
-    np.fill_diagonal(keys, np.inf)  # a point is not its own neighbour
     take = min(limit, count - 1)
-    out = []
-    for row in range(count):
-        best = np.argsort(keys[row], kind="stable")[:take]
-        out.append([(int(col), float(scores[row, col])) for col in best])
+    out: list[list[tuple[int, float]]] = []
+    if take <= 0:
+        return [[] for _ in range(count)]
+    for first in range(0, count, ROWS_PER_BLOCK):
+        block = vectors[first: first + ROWS_PER_BLOCK]
+        queries = np.stack([prepare_query(spec, row) for row in block])
+        scores = score_rows_many(spec, queries, vectors)
+        if scores is None:
+            scores = np.stack([score_rows(spec, query, vectors) for query in queries])
+        scores = np.asarray(scores, dtype=np.float64)
+        keys = scores if smaller_is_better(spec.distance) else -scores
+        rows = np.arange(len(block))
+        keys[rows, rows + first] = np.inf  # a point is not its own neighbour
+        for row in rows:
+            best = np.argsort(keys[row], kind="stable")[:take]
+            out.append([(int(col), float(scores[row, col])) for col in best])
     return out
