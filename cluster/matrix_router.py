@@ -17,12 +17,12 @@ import numpy as np
 
 from cluster.collection_view import CollectionView, CollectionViews
 from cluster.matrix_request import MatrixRequest, parse_matrix
+from cluster.query_executor import idf_rescaler
 from cluster.read_checks import check_read
 from cluster.strict_mode import RateLimiter
-from node.engine.distance_matrix import nearest_among
+from node.engine.distance_matrix import Vector, nearest_among, nearest_among_sparse
 from node.engine.ids import PointId
 from node.engine.point_order import point_id_order
-from node.engine.shard_config import DenseVectorSpec
 from node.errors import BadRequest
 
 Neighbours = list[list[tuple[int, float]]]
@@ -53,18 +53,30 @@ class MatrixRouter:
         """The sampled ids in id order and each one's neighbours (by position in the ids)."""
         view = self._views.named(name)
         request = parse_matrix(body)
-        spec = _dense_vector(view, request.using)
+        _check_vector(view, request.using)
         check_read(self._limiter, view.meta, request.filter)
         sampled = await self._sample(view, request)
         if len(sampled) < 2:  # no matrix of fewer than two points
             return [], []
         sampled.sort(key=lambda item: point_id_order(item[0]))
-        vectors = np.stack([vector for _, vector in sampled])
-        neighbours = await asyncio.to_thread(nearest_among, spec, vectors, request.limit)
-        return [pid for pid, _ in sampled], neighbours
+        ids = [pid for pid, _ in sampled]
+        vectors = [vector for _, vector in sampled]
+        dense = view.config.dense.get(request.using)
+        if dense is not None:
+            neighbours = await asyncio.to_thread(nearest_among, dense, np.stack(vectors),
+                                                 request.limit)
+            return ids, neighbours
+        # A sparse vector: each sampled point is the query of a sparse search in the sample.
+        queries = vectors
+        if view.config.sparse[request.using].modifier == "idf":
+            rescale = await idf_rescaler(view, request.using, vectors)
+            queries = [rescale(v) for v in vectors]
+        neighbours = await asyncio.to_thread(nearest_among_sparse, vectors, queries,
+                                             request.limit)
+        return ids, neighbours
 
     async def _sample(self, view: CollectionView, request: MatrixRequest
-                      ) -> list[tuple[PointId, np.ndarray]]:
+                      ) -> list[tuple[PointId, Vector]]:
         seed = secrets.randbits(63)
         parts = await asyncio.gather(
             *(s.matrix_sample(request.using, request.filter, request.sample, seed)
@@ -79,13 +91,6 @@ class MatrixRouter:
                 for point in drawn[: int(n)]]
 
 
-def _dense_vector(view: CollectionView, using: str) -> DenseVectorSpec:
-    spec = view.config.dense.get(using)
-    if spec is not None:
-        return spec
-    if using in view.config.sparse:
-        raise BadRequest(
-            f"Bad request: the distance matrix is computed over dense vectors; `{using}` is "
-            "a sparse vector"
-        )
-    raise BadRequest(f"Wrong input: Not existing vector name error: {using}")
+def _check_vector(view: CollectionView, using: str) -> None:
+    if using not in view.config.dense and using not in view.config.sparse:
+        raise BadRequest(f"Wrong input: Not existing vector name error: {using}")

@@ -28,6 +28,13 @@ VECTORS = {
     "dot": models.VectorParams(size=5, distance=models.Distance.DOT),
     "manhattan": models.VectorParams(size=3, distance=models.Distance.MANHATTAN),
 }
+SPARSE = {"words": models.SparseVectorParams(),
+          "idf": models.SparseVectorParams(modifier=models.Modifier.IDF)}
+
+
+def _sparse(rng: np.random.Generator) -> models.SparseVector:
+    indices = sorted(rng.choice(40, size=int(rng.integers(1, 6)), replace=False).tolist())
+    return models.SparseVector(indices=indices, values=rng.random(len(indices)).round(4).tolist())
 
 
 def _points(rng: np.random.Generator) -> list[models.PointStruct]:
@@ -35,6 +42,8 @@ def _points(rng: np.random.Generator) -> list[models.PointStruct]:
     for i in range(N_POINTS):
         vector = {name: rng.normal(size=params.size).tolist() for name, params in VECTORS.items()
                   if name == "dense" or i % 5}  # every fifth point lacks the other vectors
+        if i % 5:
+            vector.update({name: _sparse(rng) for name in SPARSE})
         color: object = str(rng.choice(COLORS[: 2 + i % 5]))
         if i % 7 == 0:  # an array, with a repeated value counted once
             color = [color, str(rng.choice(COLORS)), color]
@@ -51,7 +60,8 @@ def _points(rng: np.random.Generator) -> list[models.PointStruct]:
 
 
 def _load(target: QdrantClient, name: str, points, **create) -> None:
-    target.create_collection(name, vectors_config=VECTORS, **create)
+    target.create_collection(name, vectors_config=VECTORS, sparse_vectors_config=SPARSE,
+                             **create)
     for start in range(0, len(points), 100):
         target.upsert(name, points[start: start + 100], wait=True)
     for key, schema in INDEXES.items():
@@ -144,8 +154,8 @@ def _same_neighbours(ours, theirs, what) -> None:
 def test_distance_matrix_matches_reference(target, reference):
     rng = np.random.default_rng(SEED + 2)
     compared = pairs = 0
-    for _ in range(20):
-        using = str(rng.choice(list(VECTORS)))
+    for _ in range(24):
+        using = str(rng.choice(list(VECTORS) + list(SPARSE)))
         flt = _random_filter(rng)
         limit = int(rng.integers(1, 6))
         kwargs = dict(query_filter=flt, limit=limit, sample=N_POINTS + 10, using=using)
@@ -161,7 +171,9 @@ def test_distance_matrix_matches_reference(target, reference):
         # The reference's offsets come from the same computation as its pairs.
         offsets = target.search_matrix_offsets("facets", **kwargs)
         ids = offsets.ids
-        assert ids == sorted({p.a for p in theirs})
+        holding = reference.scroll("facets", scroll_filter=kwargs["query_filter"], limit=1000,
+                                   with_vectors=[using])[0]
+        assert ids == sorted(p.id for p in holding if using in (p.vector or {}))
         assert offsets.offsets_row == [ids.index(p.a) for p in theirs]
         _same_neighbours(
             [(ids[r], ids[c], s) for r, c, s in zip(

@@ -8,14 +8,21 @@ at any consistency level agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from node.engine.ids import PointId
+from node.engine.point_batch import SparseVector
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.point_order import point_id_order
 from node.engine.scoring import prepare_query, score_rows, score_rows_many, smaller_is_better
+from node.engine.segment import Segment
 from node.engine.shard import LocalShard
 from node.engine.shard_config import DenseVectorSpec
+from node.engine.sparse_matrix import SparseMatrix
+
+Vector = np.ndarray | SparseVector
 
 # Sampled points scored against the whole sample at once: bounds the scores held to this many
 # rows of the sample's size.
@@ -23,28 +30,35 @@ ROWS_PER_BLOCK = 256
 
 
 def sample_shard(shard: LocalShard, vector_name: str, point_filter: PointFilter | None,
-                 sample: int, seed: int) -> tuple[int, list[tuple[PointId, np.ndarray]]]:
-    """(how many live points pass the filter and hold vector `vector_name`, up to `sample` of
-    them in random order with a copy of that vector)."""
-    candidates: list[tuple] = []  # (id order, id, vector storage, offset)
+                 sample: int, seed: int) -> tuple[int, list[tuple[PointId, Vector]]]:
+    """(how many live points pass the filter and hold vector `vector_name`, dense or sparse,
+    up to `sample` of them in random order with a copy of that vector)."""
+    candidates: list[tuple] = []  # (id order, id, vector of the offset, offset)
     with shard.lock:
         for segment in shard.segments:
-            if vector_name not in segment.dense:
-                continue
-            mask = segment.searchable(vector_name)[0].copy()
+            mask, vector_at = _holding(segment, vector_name)
             if point_filter is not None:
                 mask &= filter_mask(segment, point_filter)
-            storage = segment.dense[vector_name]
             for offset in np.flatnonzero(mask):
                 pid = segment.point_ids[offset]
-                candidates.append((point_id_order(pid), pid, storage, int(offset)))
+                candidates.append((point_id_order(pid), pid, vector_at, int(offset)))
         candidates.sort(key=lambda item: item[0])
         order = np.random.default_rng(seed).permutation(len(candidates))[:sample]
-        picked = [
-            (candidates[i][1], np.array(candidates[i][2].get(candidates[i][3]), np.float32))
-            for i in order
-        ]
+        picked = [(candidates[i][1], candidates[i][2](candidates[i][3])) for i in order]
     return len(candidates), picked
+
+
+def _holding(segment: Segment, name: str) -> tuple[np.ndarray, Callable[[int], Vector]]:
+    """(mask of the live offsets holding vector `name`, a copy of the vector at an offset)."""
+    storage = segment.dense.get(name)
+    if storage is not None:
+        return (segment.searchable(name)[0].copy(),
+                lambda offset: np.array(storage.get(offset), np.float32))
+    vectors = segment.sparse.get(name, {})
+    mask = np.zeros(segment.total, dtype=bool)
+    mask[np.fromiter(vectors, dtype=np.int64, count=len(vectors))] = True
+    mask &= ~segment.deleted[: segment.total]
+    return mask, vectors.__getitem__
 
 
 def nearest_among(spec: DenseVectorSpec, vectors: np.ndarray, limit: int
@@ -70,4 +84,20 @@ def nearest_among(spec: DenseVectorSpec, vectors: np.ndarray, limit: int
         for row in rows:
             best = np.argsort(keys[row], kind="stable")[:take]
             out.append([(int(col), float(scores[row, col])) for col in best])
+    return out
+
+
+def nearest_among_sparse(rows: list[SparseVector], queries: list[SparseVector], limit: int
+                         ) -> list[list[tuple[int, float]]]:
+    """For each of `queries` (row i's vector, weighted as the collection's queries are), its
+    `limit` best-scoring other rows by dot product, best first. As in a sparse search, a row
+    sharing no index with the query is no neighbour."""
+    matrix = SparseMatrix.build(dict(enumerate(rows)))
+    out = []
+    for row, query in enumerate(queries):
+        scores = matrix.dot(query, empty_is_zero=False)
+        scores[row] = -np.inf
+        found = np.flatnonzero(np.isfinite(scores))
+        best = found[np.argsort(-scores[found], kind="stable")][:limit]
+        out.append([(int(col), float(scores[col])) for col in best])
     return out
