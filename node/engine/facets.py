@@ -41,8 +41,9 @@ def facet_value(value: object, kind: str) -> FacetValue | None:
 def shard_facet_counts(shard: LocalShard, key: str, kind: str,
                        point_filter: PointFilter | None) -> list[tuple[FacetValue, int]]:
     """(value, points holding it) for every value of `key` among the shard's live points that
-    pass the filter, in no particular order. All values travel: a coordinator sums shards'
-    counts before it picks the top ones, so each returned count is exact."""
+    pass the filter, in value order (replicas with the same points answer alike, whatever
+    their segments). All values travel: a coordinator sums shards' counts before it picks the
+    top ones, so each returned count is exact."""
     counts: dict[FacetValue, int] = {}
     with shard.lock:
         for segment in shard.segments:
@@ -57,7 +58,7 @@ def shard_facet_counts(shard: LocalShard, key: str, kind: str,
                 held.discard(None)
                 for value in held:
                     counts[value] = counts.get(value, 0) + 1
-    return list(counts.items())
+    return sorted(counts.items())
 
 
 def top_facet_hits(parts: list[list[tuple[FacetValue, int]]], limit: int) -> list[dict]:
