@@ -258,3 +258,27 @@ def test_facet_through_the_client_raises_on_a_missing_index(target):
     with pytest.raises(UnexpectedResponse) as refused:
         target.facet("facets", "rank")
     assert refused.value.status_code == 400
+
+
+def test_facets_follow_writes(client, unique_name):
+    """Counts read the payloads as they are now: after an overwrite, a delete, a payload set
+    by filter (indexes keep stale entries until a rebuild; facets must not count them)."""
+    client.create_collection(unique_name, vectors_config=VECTORS, shard_number=2)
+    client.create_payload_index(unique_name, "color", field_schema="keyword", wait=True)
+    client.upsert(unique_name, [
+        models.PointStruct(id=i, vector={"dense": [1.0] * 8},
+                           payload={"color": COLORS[i % 3]}) for i in range(30)], wait=True)
+    assert [(h.value, h.count) for h in client.facet(unique_name, "color").hits] == [
+        ("blue", 10), ("green", 10), ("red", 10)]
+    client.overwrite_payload(unique_name, {"color": "teal"}, points=[0, 1, 2], wait=True)
+    client.delete(unique_name, points_selector=[3, 4], wait=True)
+    client.set_payload(unique_name, {"color": ["red", "amber"]}, points=models.Filter(must=[
+        models.FieldCondition(key="color", match=models.MatchValue(value="green"))]), wait=True)
+    # 0..29 colored red, green, blue by i % 3; 0, 1, 2 became teal, 3 and 4 are gone, greens
+    # (i % 3 == 1) now hold red and amber.
+    assert [(h.value, h.count) for h in client.facet(unique_name, "color").hits] == [
+        ("red", 16), ("blue", 9), ("amber", 8), ("teal", 3)]
+    amber = models.Filter(must=[models.FieldCondition(
+        key="color", match=models.MatchValue(value="amber"))])
+    assert [(h.value, h.count) for h in client.facet(
+        unique_name, "color", facet_filter=amber, limit=2).hits] == [("amber", 8), ("red", 8)]
