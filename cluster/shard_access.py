@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from cluster.query_coalescer import coalescer_of
-from node.engine.distance_matrix import sample_shard
+from node.engine.distance_matrix import Vector, sample_shard
 from node.engine.facets import shard_facet_counts
 from node.engine.ids import PointId
 from node.engine.point_batch import PointBatch
@@ -55,7 +55,7 @@ class ShardAccess(Protocol):
     async def indexed_points(self) -> dict[str, int]: ...
     async def facet_counts(self, key: str, kind: str, point_filter) -> list[tuple]: ...
     async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
-                            ) -> tuple[int, list[tuple[PointId, np.ndarray]]]: ...
+                            ) -> tuple[int, list[tuple[PointId, Vector]]]: ...
 
 
 # Gathered batches up to this many queries run on the event loop: a few graph searches take
@@ -146,6 +146,6 @@ class LocalShardAccess:
         return await asyncio.to_thread(shard_facet_counts, self.shard, key, kind, point_filter)
 
     async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
-                            ) -> tuple[int, list[tuple[PointId, np.ndarray]]]:
+                            ) -> tuple[int, list[tuple[PointId, Vector]]]:
         return await asyncio.to_thread(sample_shard, self.shard, vector_name, point_filter,
                                        sample, seed)
