@@ -81,9 +81,12 @@ def nearest_among(spec: DenseVectorSpec, vectors: np.ndarray, limit: int
         keys = scores if smaller_is_better(spec.distance) else -scores
         rows = np.arange(len(block))
         keys[rows, rows + first] = np.inf  # a point is not its own neighbour
+        # The best `take` of each row, then those in score order (ties by column).
+        best = np.argpartition(keys, take - 1, axis=1)[:, :take]
+        best_keys = np.take_along_axis(keys, best, axis=1)
+        best = np.take_along_axis(best, np.lexsort((best, best_keys), axis=-1), axis=1)
         for row in rows:
-            best = np.argsort(keys[row], kind="stable")[:take]
-            out.append([(int(col), float(scores[row, col])) for col in best])
+            out.append([(int(col), float(scores[row, col])) for col in best[row]])
     return out
 
 
