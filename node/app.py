@@ -11,6 +11,7 @@ from aiohttp import web
 from node.api import (
     cluster,
     collections,
+    facet_matrix,
     internal,
     issues,
     points,
@@ -45,7 +46,8 @@ def build_app(node: Node) -> web.Application:
     # order they were added: the hot ones, queries then points, go first (resolving a query
     # took 20 us behind the collection routes). No URL and method pair matches two routes,
     # so the order changes nothing else.
-    faces = [service_routes, query, points, collections, cluster, telemetry, issues, snapshots]
+    faces = [service_routes, query, points, collections, facet_matrix, cluster, telemetry,
+             issues, snapshots]
     if node.settings.cluster.enabled:
         faces.append(internal)  # a node outside a cluster has no peers to serve
     for module in faces:
