@@ -15,6 +15,7 @@ from node.api.connection_limits import BODY_TIMEOUT, capped_factory
 from node.api.envelope import envelope_middleware
 from node.api.peer_certificates import peer_certificate_middleware
 from node.api.request_params import request_params_middleware
+from node.grpc import server as grpc_server
 from node.memory import configure_allocator, tune_garbage_collector
 from node.runtime import Node
 from node.settings import Settings
@@ -62,6 +63,8 @@ async def run(settings: Settings) -> None:
         # A client stalling its handshake is held no longer than one stalling its request.
         "ssl_handshake_timeout": float(settings.service.client_timeout_sec),
     }
+    # Same loop; started before REST listens, so a node that answers REST answers gRPC too.
+    grpc = await grpc_server.start(node)  # None when service.grpc_port is null
     listener = await loop.create_server(
         capped_factory(runner.server, settings.service.max_connections),
         settings.service.host, settings.service.http_port, reuse_address=True, **tls,
@@ -72,6 +75,8 @@ async def run(settings: Settings) -> None:
     finally:
         log.info("shutting down")
         listener.close()
+        if grpc is not None:
+            await grpc.stop(grace=float(settings.service.client_timeout_sec))
         await runner.cleanup()
         await node.close()
         log.info("stopped; every shard flushed")
