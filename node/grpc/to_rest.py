@@ -32,14 +32,45 @@ FIELD_TYPES = {
 }
 
 
+# Filter clauses protobuf cannot leave unset: an empty repeated field reads as []. Qdrant
+# ignores an empty clause; REST bodies simply do not send one.
+EMPTY_CLAUSES = ("must", "should", "must_not")
+
+
 def plain(value: Any) -> Any:
     """A REST model (or a list or dict of them) as plain JSON values, unset fields left out."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True, by_alias=True)
+        return _without_empty_clauses(
+            value.model_dump(mode="json", exclude_none=True, by_alias=True))
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def _without_empty_clauses(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_empty_clauses(v) for k, v in value.items()
+                if not (k in EMPTY_CLAUSES and v == [])}
+    if isinstance(value, list):
+        return [_without_empty_clauses(v) for v in value]
+    return value
+
+
+def short_float(value: float) -> float:
+    """A float32 field's value as the decimal it was written as (0.99, not 0.9900000095...):
+    protobuf's `float` fields carry single precision, REST bodies carry the decimal."""
+    return float(f"{value:.7g}")
+
+
+def _short_floats(value: Any) -> Any:
+    if isinstance(value, float):
+        return short_float(value)
+    if isinstance(value, dict):
+        return {k: _short_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short_floats(v) for v in value]
     return value
 
 
@@ -169,7 +200,7 @@ def _search_common(body: Body, msg: Message) -> Body:
     body["limit"] = msg.limit
     _put(body, "offset", msg, "offset")
     _put(body, "params", msg, "params", GrpcToRest.convert_search_params)
-    _put(body, "score_threshold", msg, "score_threshold")
+    _put(body, "score_threshold", msg, "score_threshold", short_float)
     _read_options(body, msg)
     _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
     return body
@@ -210,7 +241,10 @@ def recommend_batch(msg: pb.RecommendBatchPoints) -> Body:
 
 
 def query(msg: pb.QueryPoints) -> Body:
-    return plain(GrpcToRest.convert_query_points(msg))
+    body = plain(GrpcToRest.convert_query_points(msg))
+    if "score_threshold" in body:
+        body["score_threshold"] = short_float(body["score_threshold"])
+    return body
 
 
 def query_batch(msg: pb.QueryBatchPoints) -> Body:
@@ -225,7 +259,7 @@ def query_groups(msg: pb.QueryPointGroups) -> Body:
     _put(body, "using", msg, "using")
     _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
     _put(body, "params", msg, "params", GrpcToRest.convert_search_params)
-    _put(body, "score_threshold", msg, "score_threshold")
+    _put(body, "score_threshold", msg, "score_threshold", short_float)
     _read_options(body, msg)
     _put(body, "lookup_from", msg, "lookup_from", GrpcToRest.convert_lookup_location)
     _put(body, "limit", msg, "limit")
@@ -256,13 +290,14 @@ def create_collection(msg: pb.CreateCollection) -> Body:
          GrpcToRest.convert_quantization_config)
     _put(body, "strict_mode_config", msg, "strict_mode_config",
          GrpcToRest.convert_strict_mode_config)
+    body = _short_floats(body)  # every float of a collection's config is a float32 field
     if msg.metadata:
         body["metadata"] = grpc_to_payload(msg.metadata)
     return body
 
 
 def update_collection(msg: pb.UpdateCollection) -> Body:
-    return plain(GrpcToRest.convert_update_collection(msg))
+    return _short_floats(plain(GrpcToRest.convert_update_collection(msg)))
 
 
 def change_aliases(msg: pb.ChangeAliases) -> Body:
