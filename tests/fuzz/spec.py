@@ -1,10 +1,10 @@
 """Qdrant's OpenAPI spec, cut down to the operations a Flotilla node serves.
 
-The spec is Qdrant 1.19's, the version a node answers as; Flotilla grew from 1.15's API and does
-not serve every operation of the spec. Which ones is decided by asking the node once per operation: an operation no
-route serves answers aiohttp's own 404 (or 405), which the envelope middleware words as the bare
-reason phrase, while a served one answers from its handler (an error there always names what
-was wrong).
+The spec is Qdrant 1.19's, the version a node answers as; Flotilla grew from 1.15's API and
+does not serve every operation of the spec. Which ones is decided by asking the node once per
+operation: an operation no route serves answers aiohttp's own 404 (or 405), which the envelope
+middleware words as the bare reason phrase, while a served one answers from its handler (an
+error there always names what was wrong).
 """
 
 from __future__ import annotations
