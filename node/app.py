@@ -51,6 +51,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    grpc = grpc_server.bind(node)  # None when service.grpc_port is null
     await node.start()
     app = build_app(node)
     if node.tls is not None and node.tls.checks_peer_certificates:
@@ -63,8 +64,9 @@ async def run(settings: Settings) -> None:
         # A client stalling its handshake is held no longer than one stalling its request.
         "ssl_handshake_timeout": float(settings.service.client_timeout_sec),
     }
-    # Same loop; started before REST listens, so a node that answers REST answers gRPC too.
-    grpc = await grpc_server.start(node)  # None when service.grpc_port is null
+    if grpc is not None:
+        # Same loop; started before REST listens, so a node that answers REST answers gRPC.
+        await grpc_server.start(grpc, node)
     listener = await loop.create_server(
         capped_factory(runner.server, settings.service.max_connections),
         settings.service.host, settings.service.http_port, reuse_address=True, **tls,

@@ -88,8 +88,10 @@ def _credentials(node: Node) -> grpc.ServerCredentials:
                                        require_client_auth=ca is not None)
 
 
-async def start(node: Node) -> grpc.aio.Server | None:
-    """Start serving gRPC, or nothing when `service.grpc_port` is null."""
+def bind(node: Node) -> grpc.aio.Server | None:
+    """The gRPC server with its port bound, or None when `service.grpc_port` is null. Bound as
+    the node starts, like the Raft port: the node's own outgoing connections while it starts
+    could otherwise take the port as their local port."""
     service = node.settings.service
     if service.grpc_port is None:
         return None
@@ -114,6 +116,9 @@ async def start(node: Node) -> grpc.aio.Server | None:
         bound = 0
     if not bound:
         raise OSError(f"cannot listen for gRPC on {address}: is the port in use?")
-    await server.start()
-    log.info("serving the Qdrant gRPC API on %s", address)
     return server
+
+
+async def start(server: grpc.aio.Server, node: Node) -> None:
+    await server.start()
+    log.info("serving the Qdrant gRPC API on port %s", node.settings.service.grpc_port)
