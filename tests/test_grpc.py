@@ -199,3 +199,30 @@ def test_grpc_port_null_serves_no_grpc(tmp_path) -> None:
         assert code is grpc.StatusCode.UNAVAILABLE
     finally:
         node.stop()
+
+
+def test_points_read_directly_equal_the_converters_reading() -> None:
+    """node/grpc/to_rest.py reads dense points itself; the result is what qdrant-client's
+    converters make of the same message."""
+    from qdrant_client.conversions.conversion import GrpcToRest
+
+    from node.grpc.to_rest import plain, point_struct
+
+    def dense(values: list[float]) -> pb.Vector:
+        return pb.Vector(dense=pb.DenseVector(data=values))
+
+    points = [
+        pb.PointStruct(id=pb.PointId(num=1), vectors=pb.Vectors(vector=dense([0.1, 0.2])),
+                       payload={"a": pb.Value(string_value="x"), "n": pb.Value(null_value=0),
+                                "l": pb.Value(list_value=pb.ListValue(
+                                    values=[pb.Value(integer_value=3)]))}),
+        pb.PointStruct(id=pb.PointId(uuid="5c56c793-69f3-4fbf-87e6-c4bf54c28c26"),
+                       vectors=pb.Vectors(vector=pb.Vector(data=[0.5, 0.25]))),
+        pb.PointStruct(id=pb.PointId(num=2), vectors=pb.Vectors(vectors=pb.NamedVectors(
+            vectors={"a": dense([1.0]), "b": dense([2.0, 3.0])}))),
+        pb.PointStruct(id=pb.PointId(num=3), vectors=pb.Vectors(vectors=pb.NamedVectors(
+            vectors={"s": pb.Vector(sparse=pb.SparseVector(indices=[1], values=[2.0])),
+                     "d": dense([1.0])}))),
+    ]
+    for point in points:
+        assert point_struct(point) == plain(GrpcToRest.convert_point_struct(point))
