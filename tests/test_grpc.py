@@ -226,3 +226,25 @@ def test_points_read_directly_equal_the_converters_reading() -> None:
     ]
     for point in points:
         assert point_struct(point) == plain(GrpcToRest.convert_point_struct(point))
+
+
+def test_consistency_ordering_and_timeout_are_read_like_the_query_parameters(
+        stubs, unique_name) -> None:
+    _, collections, points = stubs
+    collections.Create(pb.CreateCollection(collection_name=unique_name, vectors_config=(
+        pb.VectorsConfig(params=pb.VectorParams(size=2, distance=pb.Dot)))), timeout=10)
+    points.Upsert(pb.UpsertPoints(
+        collection_name=unique_name, wait=True, ordering=pb.WriteOrdering(type=pb.Strong),
+        points=[pb.PointStruct(id=pb.PointId(num=1), vectors=pb.Vectors(
+            vector=pb.Vector(dense=pb.DenseVector(data=[1.0, 0.0]))))]), timeout=10)
+    for consistency in (pb.ReadConsistency(type=pb.Majority), pb.ReadConsistency(factor=1)):
+        counted = points.Count(pb.CountPoints(collection_name=unique_name, exact=True,
+                                              read_consistency=consistency), timeout=10)
+        assert counted.result.count == 1
+    code, details = _code(lambda: points.Count(pb.CountPoints(
+        collection_name=unique_name, read_consistency=pb.ReadConsistency(factor=0)),
+        timeout=10))
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and "consistency" in details
+    code, details = _code(lambda: points.Count(pb.CountPoints(
+        collection_name=unique_name, timeout=0), timeout=10))
+    assert code is grpc.StatusCode.INVALID_ARGUMENT and "timeout" in details
