@@ -427,6 +427,12 @@ class LoadGenerator:
     def run(self, spec: LoadSpec) -> LoadResult:
         return self._pool.submit(_entry, spec).result()
 
+    def run_grpc(self, spec) -> LoadResult:
+        """A bench.grpc_load.GrpcLoadSpec, in the same worker process."""
+        from bench import grpc_load
+
+        return self._pool.submit(grpc_load.entry, spec).result()
+
     def close(self) -> None:
         self._pool.shutdown()
 

@@ -44,12 +44,17 @@ class Node:
     http_port: int
     raft_port: int
     storage: Path
+    grpc_port: int = 0
     proc: subprocess.Popen | None = None
     log: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{LOOPBACK}:{self.grpc_port}"
 
     @property
     def raft_uri(self) -> str:
@@ -111,6 +116,7 @@ def _spawn(node: Node, extra: list[str]) -> None:
     node.log = node.storage.parent / f"{node.storage.name}.log"
     cmd = [sys.executable, "-m", "node.cli", "serve", "--host", LOOPBACK,
            "--http-port", str(node.http_port), "--p2p-port", str(node.raft_port),
+           "--grpc-port", str(node.grpc_port),
            "--storage-path", str(node.storage), "--log-level", "WARNING", *extra]
     with open(node.log, "wb") as log:
         node.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -137,7 +143,8 @@ def _wait(node: Node, check: str, timeout: float, pred: object = None) -> None:
 def start(count: int = 1, timeout: float = 60.0) -> Deployment:
     """Start `count` nodes; with more than one, a static-member cluster that lists every peer."""
     root = Path(tempfile.mkdtemp(prefix="flotilla-bench-"))
-    nodes = [Node(free_port(), free_port(), root / f"node-{i}") for i in range(count)]
+    nodes = [Node(free_port(), free_port(), root / f"node-{i}", free_port())
+             for i in range(count)]
     dep = Deployment(nodes, root)
     try:
         peers = ",".join(n.raft_uri for n in nodes)

@@ -43,6 +43,29 @@ def markdown(rep: dict) -> str:
                  "server CPU s"],
                 [[b["ef"], b["concurrency"], b["qps"], b["recall"], b["p50_ms"],
                   b["client_cpu_s"], b["server_cpu_s"]]]), ""]
+        g = node.get("grpc")
+        if g:
+            rest_search = next(r for r in node["ef_sweep"] if r["ef"] == g["search"]["ef"])
+            b = node["batch"]
+            ing = node["ingest"]
+            out += ["REST vs gRPC (same node, queries and batches; ingest into a second "
+                    "collection):", "", *_table(
+                ["measure", "face", "QPS or pts/s", "recall@10", "p50 ms", "client CPU s",
+                 "server CPU s"],
+                [["search", "REST", rest_search["qps"], rest_search["recall"],
+                  rest_search["p50_ms"], rest_search["client_cpu_s"],
+                  rest_search["server_cpu_s"]],
+                 ["search", "gRPC", g["search"]["qps"], g["search"]["recall"],
+                  g["search"]["p50_ms"], g["search"]["client_cpu_s"],
+                  g["search"]["server_cpu_s"]],
+                 ["batch search", "REST", b["qps"], b["recall"], b["p50_ms"],
+                  b["client_cpu_s"], b["server_cpu_s"]],
+                 ["batch search", "gRPC", g["batch"]["qps"], g["batch"]["recall"],
+                  g["batch"]["p50_ms"], g["batch"]["client_cpu_s"], g["batch"]["server_cpu_s"]],
+                 ["ingest", "REST", ing["pps"], None, ing["batch_p50_ms"],
+                  ing["client_cpu_s"], ing["server_cpu_s"]],
+                 ["ingest", "gRPC", g["ingest"]["pps"], None, g["ingest"]["batch_p50_ms"],
+                  g["ingest"]["client_cpu_s"], g["ingest"]["server_cpu_s"]]]), ""]
         if node.get("filtered"):
             out += ["Filtered search (keyword index):", "",
                     *_search_table(list(node["filtered"].values()),

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import anchors, dataset, nodes, report, targets
+from bench import anchors, dataset, grpc_suite, nodes, report, targets
 from bench.loadgen import LoadGenerator
 from bench.suite import Config, Runner
 
@@ -61,6 +61,10 @@ def node_suite(run: Runner, cfg: Config, quantized: bool) -> dict:
     out["concurrency"] = [run.search(ef, c) for c in _bar(cfg.concurrencies, "concurrency")]
     out["batch"] = run.batch_search(ef)
     out["filtered"] = run.filtered(ef, sweep_c)
+    # The same search, batch search and ingest over gRPC, before quantization changes the index.
+    out["grpc"] = {"search": grpc_suite.search(run, ef, sweep_c),
+                   "batch": grpc_suite.batch_search(run, ef),
+                   "ingest": grpc_suite.ingest(run)}
     if quantized:
         out["quantized"] = run.quantized(ef, sweep_c)
     return out

@@ -64,7 +64,7 @@ class ChaosNode:
     def command(self) -> list[str]:
         return [
             *self.exec_prefix, sys.executable, "-m", "node.cli", "serve", "--cluster-enabled",
-            "--host", self.host, "--http-port", str(self.http_port),
+            "--host", self.host, "--http-port", str(self.http_port), "--grpc-port", "off",
             "--p2p-port", str(self.raft_port), "--uri", self.raft_uri,
             "--storage-path", str(self.storage), *self.join_args,
         ]

@@ -184,7 +184,8 @@ class QueryRouter:
                                  with_vector=with_vector, unnamed=view.unnamed_vector)
             point = {"id": pid, "version": 0, "score": score, **record}
             if plan.kind == "order_by":
-                point["score"], point["order_value"] = 0.0, score
+                # Every hit scores 1.0, its order value aside (as in qdrant-client 1.16+).
+                point["score"], point["order_value"] = 1.0, score
             out.append(point)
         return out
 

@@ -8,7 +8,9 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-# The Qdrant REST API version whose wire format Flotilla speaks; reported at `GET /` so that
-# qdrant-client's compatibility check (same major, minor within one) passes.
-QDRANT_API_VERSION = "1.15.0"
+# The Qdrant API version whose wire format Flotilla speaks; reported at `GET /` and by the gRPC
+# health check so that qdrant-client's compatibility check (same major, minor within one)
+# passes for clients 1.18 to 1.20. Older clients (1.15 to 1.17) connect too: their check only
+# warns, and what they send is still taken.
+QDRANT_API_VERSION = "1.19.0"
 __version__ = "0.1.0"

@@ -25,6 +25,7 @@ from node.api.connection_limits import BODY_TIMEOUT, capped_factory
 from node.api.envelope import envelope_middleware
 from node.api.peer_certificates import peer_certificate_middleware
 from node.api.request_params import request_params_middleware
+from node.grpc import server as grpc_server
 from node.memory import configure_allocator, tune_garbage_collector
 from node.runtime import Node
 from node.settings import Settings
@@ -61,6 +62,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    grpc = grpc_server.bind(node)  # None when service.grpc_port is null
     await node.start()
     app = build_app(node)
     if node.tls is not None and node.tls.checks_peer_certificates:
@@ -73,6 +75,9 @@ async def run(settings: Settings) -> None:
         # A client stalling its handshake is held no longer than one stalling its request.
         "ssl_handshake_timeout": float(settings.service.client_timeout_sec),
     }
+    if grpc is not None:
+        # Same loop; started before REST listens, so a node that answers REST answers gRPC.
+        await grpc_server.start(grpc, node)
     listener = await loop.create_server(
         capped_factory(runner.server, settings.service.max_connections),
         settings.service.host, settings.service.http_port, reuse_address=True, **tls,
@@ -83,6 +88,8 @@ async def run(settings: Settings) -> None:
     finally:
         log.info("shutting down")
         listener.close()
+        if grpc is not None:
+            await grpc.stop(grace=float(settings.service.client_timeout_sec))
         await runner.cleanup()
         await node.close()
         log.info("stopped; every shard flushed")

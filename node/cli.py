@@ -24,6 +24,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SERVE_FLAG_KEYS: dict[str, str] = {
     "host": "service.host",
     "http_port": "service.http_port",
+    "grpc_port": "service.grpc_port",
     "storage_path": "storage.storage_path",
     "p2p_port": "cluster.p2p.port",
     "log_level": "log_level",
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="YAML file in Qdrant's config layout")
     serve.add_argument("--host", help="address the HTTP API binds to")
     serve.add_argument("--http-port", type=int, metavar="PORT", help="HTTP API port")
+    serve.add_argument("--grpc-port", type=_port_or_off, metavar="PORT",
+                       help="gRPC API port; `off` serves no gRPC")
     serve.add_argument("--storage-path", metavar="DIR", help="directory for this node's data")
     serve.add_argument("--p2p-port", type=int, metavar="PORT", help="Raft (peer-to-peer) port")
     serve.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
@@ -68,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     # `snapshot create|list|download|restore` against a running node (docs/snapshots.md).
     snapshot_cli.register(commands)
     return parser
+
+
+def _port_or_off(text: str) -> int | str:
+    """`--grpc-port off` (or null) becomes the settings' null: argparse's None already means
+    "flag not given"."""
+    return "null" if text.strip().lower() in ("off", "null") else int(text)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:

@@ -27,8 +27,9 @@ DEFAULT_NODES = 3
 DEFAULT_BASE_PORT = 6333
 DEFAULT_DATA_DIR = "./cluster-data"
 DEFAULT_HOST = "127.0.0.1"
-PORT_STRIDE = 10  # node i: http = base + 10*i, raft = base + 10*i + 2
-RAFT_OFFSET = 2  # so node 0 gets Qdrant's usual 6333 / 6335
+PORT_STRIDE = 10  # node i: http = base + 10*i, grpc = base + 10*i + 1, raft = base + 10*i + 2
+GRPC_OFFSET = 1
+RAFT_OFFSET = 2  # so node 0 gets Qdrant's usual 6333 / 6334 / 6335
 STOP_GRACE_SECONDS = 20.0
 POLL_SECONDS = 0.1
 READER_JOIN_SECONDS = 2.0
@@ -45,6 +46,7 @@ class NodeSpec:
     http_port: int
     raft_port: int
     storage_path: Path
+    grpc_port: int = 0
 
     @property
     def name(self) -> str:
@@ -87,6 +89,7 @@ def plan_nodes(nodes: int, base_port: int, data_dir: Path, host: str) -> list[No
             host=host,
             http_port=base_port + PORT_STRIDE * i,
             raft_port=base_port + PORT_STRIDE * i + RAFT_OFFSET,
+            grpc_port=base_port + PORT_STRIDE * i + GRPC_OFFSET,
             storage_path=data_dir / f"node-{i}",
         )
         for i in range(nodes)
@@ -109,7 +112,8 @@ def port_is_free(host: str, port: int) -> bool:
 def check_ports(specs: list[NodeSpec]) -> None:
     """Raise ClusterUpError naming the first busy port, before any node is started."""
     for spec in specs:
-        for kind, port in (("HTTP", spec.http_port), ("Raft", spec.raft_port)):
+        for kind, port in (("HTTP", spec.http_port), ("gRPC", spec.grpc_port),
+                           ("Raft", spec.raft_port)):
             if not port_is_free(spec.host, port):
                 raise ClusterUpError(
                     f"port {port} on {spec.host} ({spec.name} {kind} port) is already in use; "
@@ -129,6 +133,8 @@ def node_command(spec: NodeSpec, peers: list[str], log_level: str | None) -> lis
         spec.host,
         "--http-port",
         str(spec.http_port),
+        "--grpc-port",
+        str(spec.grpc_port),
         "--p2p-port",
         str(spec.raft_port),
         "--uri",

@@ -40,6 +40,8 @@ class SettingsError(ValueError):
 class ServiceSettings:
     host: str = "127.0.0.1"
     http_port: int = 6333
+    # The gRPC face (node/grpc) on this port, beside REST in the same process; null turns it off.
+    grpc_port: int | None = 6334
     # Full access; with `jwt_rbac`, also the key that signs access tokens (HS256).
     api_key: str | None = None
     # Reads only: every write and metadata change is refused with 403.
@@ -225,7 +227,7 @@ def _coerce_text(key: str, hint: Any, text: str) -> Any:
     """Parse a string from the environment or the command line into the field's type."""
     inner, nullable = _optional(hint)
     stripped = text.strip()
-    if nullable and stripped == "":
+    if nullable and (stripped == "" or (inner is not str and stripped.lower() == "null")):
         return None
     if typing.get_origin(inner) is list:
         return [item.strip() for item in stripped.split(",") if item.strip()]
@@ -313,7 +315,7 @@ def _from_env(env: Mapping[str, str], schema: Mapping[str, Any]) -> dict[str, An
 
 def _validate(values: dict[str, Any]) -> None:
     """Range and format checks that types alone cannot express; normalises in place."""
-    for key in ("service.http_port", "cluster.p2p.port"):
+    for key in ("service.http_port", "service.grpc_port", "cluster.p2p.port"):
         port = values.get(key)
         if port is not None and not 0 <= port <= 65535:
             raise SettingsError(f"{key}: {port} is not a TCP port (0-65535)")

@@ -37,9 +37,20 @@ def own_node(tmp_path) -> Iterator[NodeProcess]:
         proc.stop()
 
 
+# The faces qdrant-client reaches a node through: every test taking `client` runs over both,
+# with the same assertions.
+FACES = ("rest", "grpc")
+
+
+@pytest.fixture(scope="module", params=FACES)
+def face(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def client(node: NodeProcess) -> Iterator[QdrantClient]:
-    qdrant = QdrantClient(url=node.url, timeout=CLIENT_TIMEOUT)
+def client(node: NodeProcess, face: str) -> Iterator[QdrantClient]:
+    qdrant = QdrantClient(url=node.url, grpc_port=node.grpc_port, prefer_grpc=face == "grpc",
+                          timeout=CLIENT_TIMEOUT)
     try:
         yield qdrant
     finally:

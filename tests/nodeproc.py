@@ -113,6 +113,7 @@ class NodeProcess:
         host: str = LOOPBACK,
         http_port: int | None = None,
         p2p_port: int | None = None,
+        grpc_port: int | None | bool = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
@@ -123,6 +124,9 @@ class NodeProcess:
         self.host = host
         self.http_port = http_port if http_port is not None else free_port(host)
         self.p2p_port = p2p_port if p2p_port is not None else free_port(host)
+        # gRPC on a free port unless given one; False runs the node without gRPC.
+        self.grpc_port: int | None = (None if grpc_port is False else
+                                      grpc_port if grpc_port is not None else free_port(host))
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
         # Set for a node that serves https (its settings enable TLS): how to reach it.
@@ -165,6 +169,8 @@ class NodeProcess:
             str(self.http_port),
             "--p2p-port",
             str(self.p2p_port),
+            "--grpc-port",
+            "off" if self.grpc_port is None else str(self.grpc_port),
             "--storage-path",
             str(self.storage_path),
             *self.extra_args,

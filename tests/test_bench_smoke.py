@@ -21,6 +21,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     rep = json.loads((out / "report.json").read_text())
     assert rep["node"]["ingest"]["points"] == 1000
     assert rep["node"]["ef_sweep"] and rep["cluster"]["search"]
+    assert rep["node"]["grpc"]["search"]["requests"] and rep["node"]["grpc"]["ingest"]["pps"]
     assert (out / "report.md").read_text().startswith("# Flotilla benchmark")
     assert {t["target"] for t in rep["targets"]}
 

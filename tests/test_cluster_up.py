@@ -27,12 +27,12 @@ STOP_TIMEOUT = 30.0
 
 
 def free_base_port(nodes: int) -> int:
-    """A base port whose every HTTP and Raft port is free; below Linux's ephemeral range, so
+    """A base port whose every HTTP, gRPC and Raft port is free; below Linux's ephemeral range, so
     ports other tests get from bind(0) cannot collide with it."""
     for _ in range(200):
         base = random.randrange(20000, 32000 - cluster_up.PORT_STRIDE * nodes)
         specs = cluster_up.plan_nodes(nodes, base, Path("unused"), LOOPBACK)
-        ports = [port for s in specs for port in (s.http_port, s.raft_port)]
+        ports = [port for s in specs for port in (s.http_port, s.grpc_port, s.raft_port)]
         if all(cluster_up.port_is_free(LOOPBACK, port) for port in ports):
             return base
     raise RuntimeError("no free port range for a local cluster")
@@ -134,7 +134,8 @@ def wait_ready(api_url: str, parent: ClusterUp) -> None:
 
 def test_plan_gives_node_i_ports_base_plus_10i_and_a_static_member_list() -> None:
     specs = cluster_up.plan_nodes(3, 6333, Path("data"), "127.0.0.1")
-    assert [(s.http_port, s.raft_port) for s in specs] == [(6333, 6335), (6343, 6345), (6353, 6355)]
+    assert [(s.http_port, s.grpc_port, s.raft_port) for s in specs] == [
+        (6333, 6334, 6335), (6343, 6344, 6345), (6353, 6354, 6355)]
     assert [s.storage_path for s in specs] == [Path("data") / f"node-{i}" for i in range(3)]
     peers = [s.raft_uri for s in specs]
     command = cluster_up.node_command(specs[1], peers, "DEBUG")
@@ -144,6 +145,7 @@ def test_plan_gives_node_i_ports_base_plus_10i_and_a_static_member_list() -> Non
     assert flags == {
         "--host": "127.0.0.1",
         "--http-port": "6343",
+        "--grpc-port": "6344",
         "--p2p-port": "6345",
         "--uri": "http://127.0.0.1:6345",
         "--peers": "http://127.0.0.1:6335,http://127.0.0.1:6345,http://127.0.0.1:6355",

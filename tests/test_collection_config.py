@@ -336,12 +336,12 @@ def test_client_strict_mode() -> None:
 
 
 def test_client_init_from_is_returned_separately() -> None:
-    body = wire(
-        models.CreateCollection(
-            vectors=models.VectorParams(size=100, distance=models.Distance.COSINE),
-            init_from=models.InitFrom(collection="source"),
-        )
-    )
+    # As a 1.15 client sent it: clients from 1.16 on have no InitFrom.
+    body = {
+        **wire(models.CreateCollection(
+            vectors=models.VectorParams(size=100, distance=models.Distance.COSINE))),
+        "init_from": {"collection": "source"},
+    }
     config, init_from = build_collection_config(body)
     assert init_from == "source"
     assert "init_from" not in json.dumps(config)

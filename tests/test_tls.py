@@ -144,6 +144,7 @@ def test_node_with_a_key_it_cannot_use_refuses_to_start(problem: str, message: s
     env = tls_env(Issued(pki.node.cert, key, 0))
     result = subprocess.run(
         [sys.executable, "-m", "node.cli", "serve", "--http-port", str(free_port()),
+         "--grpc-port", "off",
          "--p2p-port", str(free_port()), "--storage-path", str(tmp_path / "storage")],
         cwd=REPO_ROOT, env={**_base_env(), **env}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
@@ -171,6 +172,24 @@ def test_qdrant_client_over_https(https_node: NodeProcess) -> None:
         assert [hit.id for hit in hits] == [5, 4]
     finally:
         client.close()
+
+
+def test_grpc_port_serves_tls_with_the_same_certificate(https_node: NodeProcess,
+                                                        pki: Pki) -> None:
+    """The gRPC port takes the REST port's certificate; a plaintext channel gets nothing."""
+    import grpc
+    from qdrant_client import grpc as pb
+
+    target = f"{https_node.host}:{https_node.grpc_port}"
+    trusted = grpc.ssl_channel_credentials(root_certificates=pki.ca.cert.read_bytes())
+    with grpc.secure_channel(target, trusted) as channel:
+        reply = pb.QdrantStub(channel).HealthCheck(pb.HealthCheckRequest(), timeout=10)
+        assert reply.version
+        names = pb.CollectionsStub(channel).List(pb.ListCollectionsRequest(), timeout=10)
+        assert names is not None
+    with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as refused:
+        pb.QdrantStub(channel).HealthCheck(pb.HealthCheckRequest(), timeout=3)
+    assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
 def test_plain_http_to_the_tls_port_fails(https_node: NodeProcess) -> None:

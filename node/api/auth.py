@@ -51,10 +51,20 @@ def _same(given: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def auth_middleware(node: Node):
-    service = node.settings.service
+class Authorizer:
+    """The credential check both faces share: REST (the middleware below) and gRPC
+    (node/grpc/calls.py, with the key from the `api-key` metadata)."""
 
-    def grant(credential: str | None) -> TokenGrant:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._service = node.settings.service
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._service.api_key or self._service.read_only_api_key)
+
+    def grant(self, credential: str | None) -> TokenGrant:
+        service = self._service
         if credential is None:
             raise Unauthorized(MISSING_CREDENTIAL)
         if _same(credential, service.api_key):
@@ -65,31 +75,48 @@ def auth_middleware(node: Node):
             return decode_token(credential, service.api_key)
         raise Unauthorized("Invalid API key or token")
 
-    async def check_value_exists(condition: ValueExists) -> None:
+    async def access(self, credential: str | None) -> Access:
+        """What the credential grants, after its `value_exists` condition if it has one."""
+        token = self.grant(credential)
+        if token.value_exists is not None:
+            await self._check_value_exists(token.value_exists)
+        return token.access
+
+    def check(self, access: Access, need: Need, collection: str | None,
+              body: object = None) -> None:
+        """Raise Forbidden unless `access` covers `need` on the collection (an alias resolved)
+        and, for reads, on every collection the body looks points up in."""
+        if access.is_full:
+            return
+        access.check(need, None if collection is None else _resolved(self._node, collection))
+        if need is Need.READ and body is not None:
+            for other in _lookup_collections(body):
+                access.check(Need.READ, _resolved(self._node, other))
+
+    async def _check_value_exists(self, condition: ValueExists) -> None:
         try:
-            found = await node.points.count(condition.collection,
-                                            {"filter": condition.filter, "exact": True})
+            found = await self._node.points.count(condition.collection,
+                                                  {"filter": condition.filter, "exact": True})
         except NotFound:
             found = 0
         if not found:
             raise Forbidden("Forbidden: the token's value_exists condition matches no point")
 
+
+def auth_middleware(node: Node):
+    authorizer = Authorizer(node)
+
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS or request.path.startswith(INTERNAL_PREFIX):
             return await handler(request)
-        token = grant(given_credential(request))
-        access = token.access
-        if token.value_exists is not None:
-            await check_value_exists(token.value_exists)
+        access = await authorizer.access(given_credential(request))
         resource = request.match_info.route.resource
         if resource is not None and not access.is_full:
             need = route_need(request.method, resource.canonical)
-            name = request.match_info.get("collection_name")
-            access.check(need, None if name is None else _resolved(node, name))
-            if need is Need.READ and request.body_exists:
-                for other in _lookup_collections(await read_json(request, required=False)):
-                    access.check(Need.READ, _resolved(node, other))
+            body = (await read_json(request, required=False)
+                    if need is Need.READ and request.body_exists else None)
+            authorizer.check(access, need, request.match_info.get("collection_name"), body)
         request[ACCESS_KEY] = access
         return await handler(request)
 

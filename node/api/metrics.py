@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import grpc
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -85,6 +86,20 @@ class NodeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # The gRPC face (node/grpc): calls by full method name and status code name.
+        self.grpc_requests = Counter(
+            "flotilla_grpc_requests",
+            "gRPC calls served, by method and status code",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.grpc_duration = Histogram(
+            "flotilla_grpc_request_duration_seconds",
+            "Time to answer a gRPC call, by method and status code",
+            ["method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.optimizer_runs = Counter(
             "flotilla_optimizer_runs",
             "Segment optimizer runs, by collection and kind of optimization",
@@ -114,7 +129,8 @@ class NodeMetrics:
         """Also expose Qdrant's metric names (node/api/qdrant_metrics.py)."""
         self.registry.register(QdrantMetrics(
             version=version, clustered=clustered, http_requests=self.http_requests,
-            http_duration=self.http_duration, collection_points=stats, cluster=cluster))
+            http_duration=self.http_duration, grpc_requests=self.grpc_requests,
+            grpc_duration=self.grpc_duration, collection_points=stats, cluster=cluster))
 
     def set_stats_source(self, fn: StatsSource) -> None:
         """Register the callback giving {collection_name: points_count}, called per scrape."""
@@ -123,6 +139,15 @@ class NodeMetrics:
     def optimizer_run(self, collection: str, kind: str, inserted: int) -> None:
         self.optimizer_runs.labels(collection=collection, kind=kind).inc()
         self.graph_insertions.labels(collection=collection, kind=kind).inc(inserted)
+
+    def grpc_call(self, method: str, code: grpc.StatusCode, seconds: float,
+                  collection: str | None) -> None:
+        """Count one gRPC call ("/qdrant.Points/Search") and its status code."""
+        status = code.name
+        self.grpc_requests.labels(method=method, status=status).inc()
+        self.grpc_duration.labels(method=method, status=status).observe(seconds)
+        self.grpc_responses.record(method, code.value[0], seconds, time.time(),
+                                   failed=code is not grpc.StatusCode.OK, collection=collection)
 
     def render(self) -> tuple[bytes, str]:
         """Body and content type of the text exposition format."""

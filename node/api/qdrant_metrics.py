@@ -33,6 +33,8 @@ class QdrantMetrics(Collector):
         clustered: bool,
         http_requests: Counter,
         http_duration: Histogram,
+        grpc_requests: Counter,
+        grpc_duration: Histogram,
         collection_points: Callable[[], dict[str, int]],
         cluster: Callable[[], dict],
     ) -> None:
@@ -40,6 +42,8 @@ class QdrantMetrics(Collector):
         self._clustered = clustered
         self._requests = http_requests
         self._duration = http_duration
+        self._grpc_requests = grpc_requests
+        self._grpc_duration = grpc_duration
         self._collection_points = collection_points
         self._cluster = cluster
 
@@ -49,6 +53,7 @@ class QdrantMetrics(Collector):
     def collect(self) -> Iterable[Metric]:
         yield from self._app()
         yield from self._rest()
+        yield from self._grpc()
         try:
             points = self._collection_points()
             cluster = self._cluster()
@@ -97,6 +102,43 @@ class QdrantMetrics(Collector):
                     entry["sum"] = sample.value
         for labels, entry in sorted(series.items()):
             duration.add_metric(list(labels), entry["buckets"], entry["sum"])
+        yield duration
+
+    def _grpc(self) -> Iterable[Metric]:
+        """Qdrant's gRPC families, by `endpoint` (the full method name); Flotilla's own
+        counter keeps the status code too."""
+        total = CounterMetricFamily("grpc_responses", "gRPC responses by endpoint",
+                                    labels=["endpoint"])
+        failed = CounterMetricFamily("grpc_responses_fail", "gRPC responses with a status "
+                                     "other than OK", labels=["endpoint"])
+        counts: dict[str, float] = {}
+        fails: dict[str, float] = {}
+        for family in self._grpc_requests.collect():
+            for sample in family.samples:
+                if not sample.name.endswith("_total"):
+                    continue
+                endpoint = sample.labels["method"]
+                counts[endpoint] = counts.get(endpoint, 0.0) + sample.value
+                if sample.labels["status"] != "OK":
+                    fails[endpoint] = fails.get(endpoint, 0.0) + sample.value
+        for endpoint in sorted(counts):
+            total.add_metric([endpoint], counts[endpoint])
+            failed.add_metric([endpoint], fails.get(endpoint, 0.0))
+        yield total
+        yield failed
+        duration = HistogramMetricFamily("grpc_responses_duration_seconds",
+                                         "gRPC response time by endpoint", labels=["endpoint"])
+        series: dict[str, dict] = {}
+        for family in self._grpc_duration.collect():
+            for sample in family.samples:
+                entry = series.setdefault(sample.labels["method"], {"buckets": {}, "sum": 0.0})
+                if sample.name.endswith("_bucket"):
+                    le = sample.labels["le"]
+                    entry["buckets"][le] = entry["buckets"].get(le, 0.0) + sample.value
+                elif sample.name.endswith("_sum"):
+                    entry["sum"] += sample.value
+        for endpoint, entry in sorted(series.items()):
+            duration.add_metric([endpoint], list(entry["buckets"].items()), entry["sum"])
         yield duration
 
     @staticmethod

@@ -157,14 +157,16 @@ def _best_hits(found: list, k: int, bigger_is_better: bool, params: SearchParams
 
 
 def sparse_statistics(shard: LocalShard, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
-    """(live points, document frequency of each index in the sparse vector): inputs of IDF.
-    Like the reference, every point counts in the total, with the vector or not. A deleted
-    point's sparse vectors are dropped at once, so the matrices hold live rows only."""
+    """(live points with this sparse vector, document frequency of each index in it): inputs
+    of IDF. As in Qdrant (and the reference from qdrant-client 1.16 on), a point without the
+    vector is not part of the corpus. A deleted point's sparse vectors are dropped at once, so
+    the matrices hold live rows only."""
     total, df = 0, np.zeros(len(indices), dtype=np.int64)
     with shard.lock:
         for segment in shard.segments:
-            total += segment.live_count
-            df += segment.sparse_matrix(name).document_frequency(np.asarray(indices))
+            matrix = segment.sparse_matrix(name)
+            total += len(matrix.offsets)
+            df += matrix.document_frequency(np.asarray(indices))
     return total, df
 
 

@@ -1,10 +1,10 @@
 """Qdrant's OpenAPI spec, cut down to the operations a Flotilla node serves.
 
-The spec is Qdrant 1.19's; Flotilla speaks 1.15's API, so some operations of the spec do not
-exist on a node. Which ones is decided by asking the node once per operation: an operation no
-route serves answers aiohttp's own 404 (or 405), which the envelope middleware words as the bare
-reason phrase, while a served one answers from its handler (an error there always names what
-was wrong).
+The spec is Qdrant 1.19's, the version a node answers as; Flotilla grew from 1.15's API and
+does not serve every operation of the spec. Which ones is decided by asking the node once per
+operation: an operation no route serves answers aiohttp's own 404 (or 405), which the envelope
+middleware words as the bare reason phrase, while a served one answers from its handler (an
+error there always names what was wrong).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ SPEC_NAME = "qdrant-openapi-v1.19.json"
 SPEC_PATH = REPO_ROOT.parent / "shared" / "reference" / SPEC_NAME
 METHODS = ("get", "put", "post", "patch", "delete")
 UNROUTED_REASONS = {404: "Not Found", 405: "Method Not Allowed"}
-# Parts of the 1.19 spec that came after 1.15: generated bodies holding them are all refused as
-# unknown fields, so they are cut from what is fuzzed.
+# Parts of the 1.19 spec that came after 1.15 and Flotilla does not take yet: generated bodies
+# holding them are all refused as unknown fields, so they are cut from what is fuzzed.
 NEWER_PROPERTIES = {"CreateCollection": ("payload", "metadata"), "UpdateCollection": ("metadata",)}
 NEWER_ALTERNATIVES = {
     "Condition": ("#/components/schemas/SliceCondition",),
@@ -103,7 +103,8 @@ def probe_operations(http: HttpSession, spec: dict[str, Any]) -> list[Probe]:
 
 
 def restrict(spec: dict[str, Any], probes: list[Probe]) -> dict[str, Any]:
-    """A copy of `spec` holding only the operations the probes found served, in 1.15's shapes."""
+    """A copy of `spec` holding only the operations the probes found served, without the newer
+    parts Flotilla does not take."""
     spec = json.loads(json.dumps(spec))
     schemas = spec["components"]["schemas"]
     for name, properties in NEWER_PROPERTIES.items():

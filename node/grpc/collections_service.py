@@ -1,0 +1,79 @@
+"""The `qdrant.Collections` service: collections, their aliases and cluster info."""
+
+from __future__ import annotations
+
+from qdrant_client import grpc as pb
+from qdrant_client.conversions.conversion import RestToGrpc
+from qdrant_client.http import models
+
+from cluster.cluster_info import collection_cluster_info
+from node.errors import NotFound
+from node.grpc import to_grpc, to_rest
+from node.grpc.calls import Rpc
+from node.runtime import Node
+
+_COLLECTION = "/collections/{collection_name}"
+
+
+def rpcs(node: Node) -> dict[str, Rpc]:
+    catalog = node.catalog
+
+    async def get(msg: pb.GetCollectionInfoRequest, body, access) -> pb.GetCollectionInfoResponse:
+        info = await node.collection_info(msg.collection_name)
+        return pb.GetCollectionInfoResponse(result=to_grpc.collection_info(info))
+
+    async def list_(msg, body, access) -> pb.ListCollectionsResponse:
+        names = [n for n in catalog.list_names() if access.can_read(n)]
+        return pb.ListCollectionsResponse(
+            collections=[pb.CollectionDescription(name=n) for n in names])
+
+    async def create(msg: pb.CreateCollection, body, access) -> pb.CollectionOperationResponse:
+        await node.create_collection(msg.collection_name, body)
+        return pb.CollectionOperationResponse(result=True)
+
+    async def update(msg: pb.UpdateCollection, body, access) -> pb.CollectionOperationResponse:
+        await catalog.update(msg.collection_name, body)
+        return pb.CollectionOperationResponse(result=True)
+
+    async def delete(msg: pb.DeleteCollection, body, access) -> pb.CollectionOperationResponse:
+        return pb.CollectionOperationResponse(result=await catalog.delete(msg.collection_name))
+
+    async def update_aliases(msg, body, access) -> pb.CollectionOperationResponse:
+        await catalog.change_aliases(body)
+        return pb.CollectionOperationResponse(result=True)
+
+    async def collection_aliases(msg, body, access) -> pb.ListAliasesResponse:
+        aliases = catalog.aliases(msg.collection_name)
+        return pb.ListAliasesResponse(aliases=[to_grpc.alias_description(a) for a in aliases])
+
+    async def all_aliases(msg, body, access) -> pb.ListAliasesResponse:
+        aliases = [a for a in catalog.aliases() if access.can_read(a["collection_name"])]
+        return pb.ListAliasesResponse(aliases=[to_grpc.alias_description(a) for a in aliases])
+
+    async def exists(msg: pb.CollectionExistsRequest, body, access) -> pb.CollectionExistsResponse:
+        try:
+            catalog.resolve(msg.collection_name)
+        except NotFound:
+            return pb.CollectionExistsResponse(result=pb.CollectionExists(exists=False))
+        return pb.CollectionExistsResponse(result=pb.CollectionExists(exists=True))
+
+    async def cluster_info(msg, body, access) -> pb.CollectionClusterInfoResponse:
+        meta = catalog.resolve(msg.collection_name)
+        local = {sid: shard.count() for sid, shard in node.shards.of_collection(meta).items()}
+        info = collection_cluster_info(meta, node.peer_id, local)
+        return RestToGrpc.convert_collection_cluster_info(
+            models.CollectionClusterInfo.model_validate(info))
+
+    return {
+        "Get": Rpc(("GET", _COLLECTION), get),
+        "List": Rpc(("GET", "/collections"), list_),
+        "Create": Rpc(("PUT", _COLLECTION), create, to_rest.create_collection),
+        "Update": Rpc(("PATCH", _COLLECTION), update, to_rest.update_collection),
+        "Delete": Rpc(("DELETE", _COLLECTION), delete),
+        "UpdateAliases": Rpc(("POST", "/collections/aliases"), update_aliases,
+                             to_rest.change_aliases),
+        "ListCollectionAliases": Rpc(("GET", f"{_COLLECTION}/aliases"), collection_aliases),
+        "ListAliases": Rpc(("GET", "/aliases"), all_aliases),
+        "CollectionExists": Rpc(("GET", f"{_COLLECTION}/exists"), exists),
+        "CollectionClusterInfo": Rpc(("GET", f"{_COLLECTION}/cluster"), cluster_info),
+    }

@@ -1,0 +1,137 @@
+"""The `qdrant.Points` service: point writes, reads and queries, through the REST face's
+entry points (node.points, node.queries, node.catalog) with the REST body of each request."""
+
+from __future__ import annotations
+
+from qdrant_client import grpc as pb
+
+from node.grpc import to_grpc, to_rest
+from node.grpc.calls import Rpc
+from node.runtime import Node
+
+_COLLECTION = "/collections/{collection_name}"
+_POINTS = f"{_COLLECTION}/points"
+
+
+def _update_result(seq: int, wait: bool) -> dict:
+    return {"operation_id": seq, "status": "completed" if wait else "acknowledged"}
+
+
+def rpcs(node: Node) -> dict[str, Rpc]:
+    router = node.points
+    queries = node.queries
+    catalog = node.catalog
+
+    async def upsert(msg: pb.UpsertPoints, body, access) -> pb.PointsOperationResponse:
+        seq = await router.upsert(msg.collection_name, body, wait=msg.wait)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            _update_result(seq, msg.wait)))
+
+    def update(kind: str):
+        async def answer(msg, body, access) -> pb.PointsOperationResponse:
+            seq = await router.update(msg.collection_name, kind, body, wait=msg.wait)
+            return pb.PointsOperationResponse(result=to_grpc.update_result(
+                _update_result(seq, msg.wait)))
+
+        return answer
+
+    async def batch(msg: pb.UpdateBatchPoints, body, access) -> pb.UpdateBatchResponse:
+        seqs = await router.batch(msg.collection_name, body, wait=msg.wait)
+        return pb.UpdateBatchResponse(
+            result=[to_grpc.update_result(_update_result(s, msg.wait)) for s in seqs])
+
+    async def get(msg: pb.GetPoints, body, access) -> pb.GetResponse:
+        records = await router.retrieve(msg.collection_name, body["ids"],
+                                        with_payload=body.get("with_payload", True),
+                                        with_vector=body.get("with_vector", False))
+        return pb.GetResponse(result=[to_grpc.retrieved_point(r) for r in records])
+
+    async def scroll(msg: pb.ScrollPoints, body, access) -> pb.ScrollResponse:
+        page = await router.scroll(msg.collection_name, body)
+        out = pb.ScrollResponse(result=[to_grpc.retrieved_point(r) for r in page["points"]])
+        if page.get("next_page_offset") is not None:
+            out.next_page_offset.CopyFrom(to_grpc.point_id(page["next_page_offset"]))
+        return out
+
+    async def count(msg: pb.CountPoints, body, access) -> pb.CountResponse:
+        total = await router.count(msg.collection_name, body)
+        return pb.CountResponse(result=pb.CountResult(count=total))
+
+    async def create_index(msg, body, access) -> pb.PointsOperationResponse:
+        await catalog.create_payload_index(msg.collection_name, body)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            {"operation_id": catalog.state.version, "status": "completed"}))
+
+    async def drop_index(msg, body, access) -> pb.PointsOperationResponse:
+        await catalog.drop_payload_index(msg.collection_name, msg.field_name)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            {"operation_id": catalog.state.version, "status": "completed"}))
+
+    async def search(msg: pb.SearchPoints, body, access) -> pb.SearchResponse:
+        hits = await queries.search(msg.collection_name, body)
+        return pb.SearchResponse(result=[to_grpc.scored_point(h) for h in hits])
+
+    async def search_batch(msg, body, access) -> pb.SearchBatchResponse:
+        batches = await queries.search_batch(msg.collection_name, body)
+        return pb.SearchBatchResponse(result=[
+            pb.BatchResult(result=[to_grpc.scored_point(h) for h in hits]) for hits in batches])
+
+    async def recommend(msg: pb.RecommendPoints, body, access) -> pb.RecommendResponse:
+        hits = await queries.recommend(msg.collection_name, body)
+        return pb.RecommendResponse(result=[to_grpc.scored_point(h) for h in hits])
+
+    async def recommend_batch(msg, body, access) -> pb.RecommendBatchResponse:
+        batches = await queries.recommend_batch(msg.collection_name, body)
+        return pb.RecommendBatchResponse(result=[
+            pb.BatchResult(result=[to_grpc.scored_point(h) for h in hits]) for hits in batches])
+
+    async def query(msg: pb.QueryPoints, body, access) -> pb.QueryResponse:
+        result = await queries.query(msg.collection_name, body)
+        return pb.QueryResponse(result=[to_grpc.scored_point(h) for h in result["points"]])
+
+    async def query_batch(msg, body, access) -> pb.QueryBatchResponse:
+        results = await queries.query_batch(msg.collection_name, body)
+        return pb.QueryBatchResponse(result=[
+            pb.BatchResult(result=[to_grpc.scored_point(h) for h in r["points"]])
+            for r in results])
+
+    async def query_groups(msg, body, access) -> pb.QueryGroupsResponse:
+        result = await queries.query_groups(msg.collection_name, body)
+        return pb.QueryGroupsResponse(result=to_grpc.groups_result(result))
+
+    def write(path: str, method: str = "POST") -> tuple[str, str]:
+        return (method, f"{_POINTS}{path}")
+
+    def read(path: str) -> tuple[str, str]:
+        return ("POST", f"{_POINTS}{path}")
+
+    return {
+        "Upsert": Rpc(write("", "PUT"), upsert, to_rest.upsert),
+        "Delete": Rpc(write("/delete"), update("delete"), to_rest.delete_points),
+        "UpdateVectors": Rpc(write("/vectors", "PUT"), update("update_vectors"),
+                             to_rest.update_vectors),
+        "DeleteVectors": Rpc(write("/vectors/delete"), update("delete_vectors"),
+                             to_rest.delete_vectors),
+        "SetPayload": Rpc(write("/payload"), update("set_payload"), to_rest.set_payload),
+        "OverwritePayload": Rpc(write("/payload", "PUT"), update("overwrite_payload"),
+                                to_rest.set_payload),
+        "DeletePayload": Rpc(write("/payload/delete"), update("delete_payload"),
+                             to_rest.delete_payload),
+        "ClearPayload": Rpc(write("/payload/clear"), update("clear_payload"),
+                            to_rest.clear_payload),
+        "UpdateBatch": Rpc(write("/batch"), batch, to_rest.update_batch),
+        "CreateFieldIndex": Rpc(("PUT", f"{_COLLECTION}/index"), create_index,
+                                to_rest.create_field_index),
+        "DeleteFieldIndex": Rpc(("DELETE", f"{_COLLECTION}/index/{{field_name}}"), drop_index),
+        "Get": Rpc(read(""), get, to_rest.get_points),
+        "Scroll": Rpc(read("/scroll"), scroll, to_rest.scroll),
+        "Count": Rpc(read("/count"), count, to_rest.count),
+        "Search": Rpc(read("/search"), search, to_rest.search),
+        "SearchBatch": Rpc(read("/search/batch"), search_batch, to_rest.search_batch),
+        "Recommend": Rpc(read("/recommend"), recommend, to_rest.recommend),
+        "RecommendBatch": Rpc(read("/recommend/batch"), recommend_batch,
+                              to_rest.recommend_batch),
+        "Query": Rpc(read("/query"), query, to_rest.query),
+        "QueryBatch": Rpc(read("/query/batch"), query_batch, to_rest.query_batch),
+        "QueryGroups": Rpc(read("/query/groups"), query_groups, to_rest.query_groups),
+    }
