@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 import pytest
+from client_errors import API_ERRORS, message_of, status_of
 from nodeproc import HttpSession
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 from qdrant_client.hybrid.formula import evaluate_expression
 
 from cluster.formula_request import parse_formula_query
@@ -138,8 +138,8 @@ def test_random_expressions_agree_with_the_reference() -> None:
 
 
 @pytest.fixture(scope="module")
-def pair(client: QdrantClient):
-    name = "formula_congruence"
+def pair(client: QdrantClient, face: str):
+    name = f"formula_congruence_{face}"
     rng = np.random.default_rng(SEED)
     vectors_config = {"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
     reference = QdrantClient(":memory:")
@@ -225,11 +225,11 @@ def test_bad_formulas_are_refused(pair, http: HttpSession, formula: object, text
 
 def test_formula_errors_of_a_point_are_400(pair, client: QdrantClient) -> None:
     name = pair[0]
-    with pytest.raises(UnexpectedResponse) as raised:  # "missing" has no value nor default
+    with pytest.raises(API_ERRORS) as raised:  # "missing" has no value nor default
         client.query_points(name, prefetch=models.Prefetch(query=[0.1] * 8, using="dense"),
                             query=models.FormulaQuery(formula={"sum": ["$score", "missing"]}))
-    assert raised.value.status_code == 400
-    assert "missing" in str(raised.value)
+    assert status_of(raised.value) == 400
+    assert "missing" in message_of(raised.value)
 
 
 def test_formula_without_prefetch_is_refused(pair, http: HttpSession) -> None:

@@ -21,8 +21,8 @@ N_POINTS = 300
 
 
 @pytest.fixture(scope="module")
-def pair(client: QdrantClient):
-    name = "mmr_congruence"
+def pair(client: QdrantClient, face: str):
+    name = f"mmr_congruence_{face}"
     rng = np.random.default_rng(SEED)
     vectors_config = {
         "cos": models.VectorParams(size=6, distance=models.Distance.COSINE),

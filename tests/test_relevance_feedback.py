@@ -17,8 +17,8 @@ SEED = 777
 
 
 @pytest.fixture(scope="module")
-def pair(client: QdrantClient):
-    name = "feedback_congruence"
+def pair(client: QdrantClient, face: str):
+    name = f"feedback_congruence_{face}"
     rng = np.random.default_rng(SEED)
     vectors_config = {
         "cos": models.VectorParams(size=6, distance=models.Distance.COSINE),
