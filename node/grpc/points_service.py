@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from qdrant_client import grpc as pb
 
+from cluster.facet_router import FacetRouter
+from cluster.matrix_router import MatrixRouter
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.runtime import Node
@@ -21,6 +23,9 @@ def rpcs(node: Node) -> dict[str, Rpc]:
     router = node.points
     queries = node.queries
     catalog = node.catalog
+    # Built as node/api/facet_matrix.py builds them for REST: stateless over the node's views.
+    facets = FacetRouter(node.views, node.rate_limiter)
+    matrix = MatrixRouter(node.views, node.rate_limiter)
 
     async def upsert(msg: pb.UpsertPoints, body, access) -> pb.PointsOperationResponse:
         seq = await router.upsert(msg.collection_name, body, wait=msg.wait)
@@ -99,6 +104,18 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         result = await queries.query_groups(msg.collection_name, body)
         return pb.QueryGroupsResponse(result=to_grpc.groups_result(result))
 
+    async def facet(msg: pb.FacetCounts, body, access) -> pb.FacetResponse:
+        result = await facets.facet(msg.collection_name, body)
+        return pb.FacetResponse(hits=to_grpc.facet_hits(result))
+
+    async def matrix_pairs(msg, body, access) -> pb.SearchMatrixPairsResponse:
+        result = await matrix.pairs(msg.collection_name, body)
+        return pb.SearchMatrixPairsResponse(result=to_grpc.matrix_pairs(result))
+
+    async def matrix_offsets(msg, body, access) -> pb.SearchMatrixOffsetsResponse:
+        result = await matrix.offsets(msg.collection_name, body)
+        return pb.SearchMatrixOffsetsResponse(result=to_grpc.matrix_offsets(result))
+
     def write(path: str, method: str = "POST") -> tuple[str, str]:
         return (method, f"{_POINTS}{path}")
 
@@ -134,4 +151,9 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "Query": Rpc(read("/query"), query, to_rest.query),
         "QueryBatch": Rpc(read("/query/batch"), query_batch, to_rest.query_batch),
         "QueryGroups": Rpc(read("/query/groups"), query_groups, to_rest.query_groups),
+        "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet),
+        "SearchMatrixPairs": Rpc(read("/search/matrix/pairs"), matrix_pairs,
+                                 to_rest.search_matrix),
+        "SearchMatrixOffsets": Rpc(read("/search/matrix/offsets"), matrix_offsets,
+                                   to_rest.search_matrix),
     }

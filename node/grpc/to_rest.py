@@ -295,6 +295,25 @@ def query_groups(msg: pb.QueryPointGroups) -> Body:
     return body
 
 
+def facet(msg: pb.FacetCounts) -> Body:
+    body: Body = {"key": msg.key}
+    _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
+    _put(body, "limit", msg, "limit")
+    _put(body, "exact", msg, "exact")
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
+    return body
+
+
+def search_matrix(msg: pb.SearchMatrixPoints) -> Body:
+    body: Body = {}
+    _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
+    _put(body, "sample", msg, "sample")
+    _put(body, "limit", msg, "limit")
+    _put(body, "using", msg, "using")
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
+    return body
+
+
 # --- collections ------------------------------------------------------------------------
 
 
