@@ -72,6 +72,16 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         return pb.PointsOperationResponse(result=to_grpc.update_result(
             {"operation_id": catalog.state.version, "status": "completed"}))
 
+    async def create_vector(msg: pb.CreateVectorNameRequest, body, access):
+        version = await catalog.add_vector(msg.collection_name, msg.vector_name, body)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            {"operation_id": version, "status": "completed"}))
+
+    async def delete_vector(msg: pb.DeleteVectorNameRequest, body, access):
+        version = await catalog.remove_vector(msg.collection_name, msg.vector_name)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            {"operation_id": version, "status": "completed"}))
+
     async def search(msg: pb.SearchPoints, body, access) -> pb.SearchResponse:
         hits = await queries.search(msg.collection_name, body)
         return pb.SearchResponse(result=[to_grpc.scored_point(h) for h in hits])
@@ -140,6 +150,10 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "CreateFieldIndex": Rpc(("PUT", f"{_COLLECTION}/index"), create_index,
                                 to_rest.create_field_index),
         "DeleteFieldIndex": Rpc(("DELETE", f"{_COLLECTION}/index/{{field_name}}"), drop_index),
+        "CreateVectorName": Rpc(("PUT", f"{_COLLECTION}/vectors/{{vector_name}}"),
+                                create_vector, to_rest.vector_name_config),
+        "DeleteVectorName": Rpc(("DELETE", f"{_COLLECTION}/vectors/{{vector_name}}"),
+                                delete_vector),
         "Get": Rpc(read(""), get, to_rest.get_points),
         "Scroll": Rpc(read("/scroll"), scroll, to_rest.scroll),
         "Count": Rpc(read("/count"), count, to_rest.count),

@@ -314,6 +314,29 @@ def search_matrix(msg: pb.SearchMatrixPoints) -> Body:
     return body
 
 
+def vector_name_config(msg: pb.CreateVectorNameRequest) -> Body:
+    """The new vector's config as REST's VectorNameConfig: {"dense": ...} or {"sparse": ...}."""
+    which = msg.WhichOneof("vector_config")
+    if which == "dense_config":
+        given = msg.dense_config
+        dense: Body = {"size": given.size,
+                       "distance": GrpcToRest.convert_distance(given.distance).value}
+        _put(dense, "multivector_config", given, "multivector_config",
+             GrpcToRest.convert_multivector_config)
+        if given.HasField("datatype"):
+            dense["datatype"] = GrpcToRest.convert_datatype(given.datatype).value
+        return {"dense": dense}
+    if which == "sparse_config":
+        given = msg.sparse_config
+        sparse: Body = {}
+        if given.HasField("modifier"):
+            sparse["modifier"] = GrpcToRest.convert_modifier(given.modifier).value
+        if given.HasField("datatype"):
+            sparse["datatype"] = GrpcToRest.convert_datatype(given.datatype).value
+        return {"sparse": sparse}
+    raise ValueError('expected exactly one of "dense_config" or "sparse_config"')
+
+
 # --- collections ------------------------------------------------------------------------
 
 
