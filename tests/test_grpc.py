@@ -94,10 +94,6 @@ def test_methods_not_served_say_so(stubs, node) -> None:
     code, details = _code(lambda: collections.ListShardKeys(
         pb.ListShardKeysRequest(collection_name="x"), timeout=5))
     assert code is grpc.StatusCode.UNIMPLEMENTED and "shard keys" in details
-    with _channel(node) as channel:
-        code, details = _code(lambda: pb.SnapshotsStub(channel).List(
-            pb.ListSnapshotsRequest(collection_name="x"), timeout=5))
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "snapshots" in details
 
 
 def test_calls_are_counted_by_method_and_status(node, stubs) -> None:

@@ -100,3 +100,8 @@ def matrix_pairs(result: dict) -> pb.SearchMatrixPairs:
 def matrix_offsets(result: dict) -> pb.SearchMatrixOffsets:
     return RestToGrpc.convert_search_matrix_offsets(
         models.SearchMatrixOffsetsResponse.model_validate(result))
+
+
+def snapshot(description: dict) -> pb.SnapshotDescription:
+    return RestToGrpc.convert_snapshot_description(
+        models.SnapshotDescription.model_validate(description))
