@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 # Why each unserved part is unserved, for the UNIMPLEMENTED message.
 NOT_SERVED = {
-    "qdrant.Collections/UpdateCollectionClusterSetup": "shard moves and replication are served "
-    "over REST only (POST /collections/{name}/cluster)",
     "qdrant.Collections/CreateShardKey": "Flotilla has no custom shard keys",
     "qdrant.Collections/DeleteShardKey": "Flotilla has no custom shard keys",
     "qdrant.Collections/ListShardKeys": "Flotilla has no custom shard keys",

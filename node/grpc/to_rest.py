@@ -370,3 +370,12 @@ def update_collection(msg: pb.UpdateCollection) -> Body:
 
 def change_aliases(msg: pb.ChangeAliases) -> Body:
     return {"actions": [plain(GrpcToRest.convert_alias_operations(a)) for a in msg.actions]}
+
+
+def cluster_operation(msg: pb.UpdateCollectionClusterSetupRequest) -> Body:
+    """The request's one operation as REST's ClusterOperations body ({"move_shard": ...})."""
+    which = msg.WhichOneof("operation")
+    if which is None:
+        raise ValueError("expected one of move_shard, replicate_shard, abort_transfer, "
+                         "drop_replica")
+    return plain(GrpcToRest.convert_cluster_operations(getattr(msg, which)))
