@@ -39,6 +39,8 @@ from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, NotFound
+from node.model import decode
+from node.model.filters import Filter
 
 COPY_PAGE = 512
 
@@ -230,7 +232,8 @@ class PointRouter:
         meta = self._catalog.resolve(name)
         if body is not None and not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
-        point_filter = compile_filter(body.get("filter")) if body else None
+        raw_filter = body.get("filter") if body else None
+        point_filter = compile_filter(decode(Filter | None, raw_filter, path="filter"))
         self._check_read(meta, point_filter)
         counts = await asyncio.gather(
             *(s.count(point_filter) for s in self._shards_of(meta))

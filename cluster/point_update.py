@@ -15,6 +15,8 @@ from node.engine.point_batch import PointBatch, batch_from_columns, batch_from_p
 from node.engine.shard_config import ShardConfig
 from node.engine.vector_update import VectorValues, parse_vector_names, parse_vector_updates
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Filter
 
 # Operations on existing points: naming a point that does not exist is a 404, as in Qdrant.
 NEEDS_EXISTING = frozenset(
@@ -50,7 +52,7 @@ def _target(body: dict, where: str) -> tuple[list[PointId] | None, CompiledFilte
             raise BadRequest(f"{where}points: expected an array of point ids")
         return list(dict.fromkeys(normalize_point_id(p) for p in points)), None
     if raw_filter is not None:
-        return None, compile_filter(raw_filter, f"{where}filter")
+        return None, compile_filter(decode(Filter, raw_filter, path=f"{where}filter"))
     raise BadRequest(f"{where or 'body'}: expected `points` (a list of ids) or `filter`")
 
 

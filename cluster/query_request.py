@@ -12,6 +12,8 @@ from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import SparseVector, parse_sparse
 from node.engine.search import SearchParams
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Filter
 
 # An example or query input before lookup: a dense vector, a sparse vector, or a point id.
 VectorInput = np.ndarray | SparseVector | PointId
@@ -119,6 +121,10 @@ def _read_examples(raw: object, where: str) -> list[VectorInput]:
     return [read_vector_input(x, f"{where}[{i}]") for i, x in enumerate(raw)]
 
 
+def _filter(body: dict) -> CompiledFilter | None:
+    return compile_filter(decode(Filter | None, body.get("filter"), path="filter"))
+
+
 def _read_strategy(raw: object, where: str) -> str:
     strategy = raw or "average_vector"
     if strategy not in ("average_vector", "best_score", "sum_scores"):
@@ -219,7 +225,7 @@ def parse_query_plan(body: object, *, top_level: bool = True) -> QueryPlan:
     plan = QueryPlan(
         kind=None,
         using=using,
-        filter=compile_filter(body.get("filter")),
+        filter=_filter(body),
         params=read_params(body.get("params")),
         score_threshold=read_threshold(body),
         limit=read_int(body, "limit", 10),
@@ -254,7 +260,7 @@ def parse_legacy_search(body: object) -> QueryPlan:
         kind="nearest",
         using=name,
         nearest=read_vector_input(raw, "vector"),
-        filter=compile_filter(body.get("filter")),
+        filter=_filter(body),
         params=read_params(body.get("params")),
         score_threshold=read_threshold(body),
         limit=read_int({"limit": limit}, "limit", None),
@@ -273,7 +279,7 @@ def parse_legacy_recommend(body: object) -> QueryPlan:
         positives=_read_examples(body.get("positive"), "positive"),
         negatives=_read_examples(body.get("negative"), "negative"),
         strategy=_read_strategy(body.get("strategy"), "strategy"),
-        filter=compile_filter(body.get("filter")),
+        filter=_filter(body),
         params=read_params(body.get("params")),
         score_threshold=read_threshold(body),
         limit=read_int(body, "limit", None),

@@ -9,6 +9,8 @@ from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.records import select_payload, vector_names_selected
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Filter
 
 DEFAULT_LIMIT = 10
 
@@ -39,7 +41,7 @@ def parse_scroll(body: object) -> ScrollRequest:
     select_payload({}, with_payload)  # the selectors are checked even when no point is found
     vector_names_selected(with_vector, [])
     return ScrollRequest(
-        filter=compile_filter(body.get("filter")),
+        filter=compile_filter(decode(Filter | None, body.get("filter"), path="filter")),
         limit=limit,
         offset=normalize_point_id(offset) if offset is not None else None,
         with_payload=with_payload,
