@@ -27,7 +27,7 @@ from cluster.point_update import (
     parse_update_vectors,
     parse_upsert,
 )
-from cluster.scroll_request import parse_scroll
+from cluster.scroll_request import plan_scroll
 from cluster.state import CollectionMeta
 from cluster.strict_mode import RateLimiter
 from node.ascii_digits import parse_ascii_uint
@@ -39,8 +39,8 @@ from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, NotFound
-from node.model import decode
-from node.model.filters import Filter
+from node.model.queries import CountRequest
+from node.model.queries import ScrollRequest as ScrollBody
 
 COPY_PAGE = 512
 
@@ -228,22 +228,19 @@ class PointRouter:
             raise NotFound(f"No point with id {raw_id} found")
         return records[0]
 
-    async def count(self, name: str, body: object) -> int:
+    async def count(self, name: str, request: CountRequest) -> int:
         meta = self._catalog.resolve(name)
-        if body is not None and not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        raw_filter = body.get("filter") if body else None
-        point_filter = compile_filter(decode(Filter | None, raw_filter, path="filter"))
+        point_filter = compile_filter(request.filter)
         self._check_read(meta, point_filter)
         counts = await asyncio.gather(
             *(s.count(point_filter) for s in self._shards_of(meta))
         )
         return sum(counts)
 
-    async def scroll(self, name: str, body: object) -> dict:
+    async def scroll(self, name: str, body: ScrollBody) -> dict:
         """Points in id order (integers, then UUIDs) from `offset`, merged across shards."""
         meta = self._catalog.resolve(name)
-        request = parse_scroll(body)
+        request = plan_scroll(body)
         self._check_read(meta, request.filter, request.limit)
         if request.order_by is not None:
             return await self._scroll_ordered(meta, request)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api.envelope import ok, query_flag, read_json
+from node.api.envelope import ok, query_flag, read_body, read_json
 from node.errors import BadRequest
+from node.model.queries import CountRequest, ScrollRequest
 from node.runtime import Node
 
 
@@ -37,7 +38,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, [_update_result(seq, wait) for seq in seqs])
 
     async def scroll(request: web.Request) -> web.Response:
-        body = await read_json(request, required=False)
+        body = await read_body(request, ScrollRequest, required=False)
         return ok(request, await router.scroll(request.match_info["collection_name"], body))
 
     async def retrieve(request: web.Request) -> web.Response:
@@ -59,7 +60,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, record)
 
     async def count(request: web.Request) -> web.Response:
-        body = await read_json(request, required=False)
+        body = await read_body(request, CountRequest, required=False)
         total = await router.count(request.match_info["collection_name"], body)
         return ok(request, {"count": total})
 

@@ -491,14 +491,7 @@ def _compile_field_condition(condition: Condition) -> _Condition:
         return inner if getattr(condition, kind) else _Negated(inner)
     if kind == "values_count":
         return _RawValuesCondition(key, _values_count_test(condition.values_count.bounds()))
-    compilers: dict[str, Callable[[object], ValueTest]] = {
-        "match": _compile_match,
-        "range": _compile_range,
-        "geo_bounding_box": _compile_geo_box,
-        "geo_radius": _compile_geo_radius,
-        "geo_polygon": _compile_geo_polygon,
-    }
-    return _FieldCondition(key, compilers[kind](getattr(condition, kind)))
+    return _FieldCondition(key, _VALUE_TEST_COMPILERS[kind](getattr(condition, kind)))
 
 
 def _compile_match(match: Match) -> ValueTest:
@@ -530,3 +523,12 @@ def _compile_geo_radius(radius: GeoRadius) -> ValueTest:
 def _compile_geo_polygon(polygon: GeoPolygon) -> ValueTest:
     return _geo_polygon_test(polygon.exterior.ring(),
                              [ring.ring() for ring in polygon.interiors or ()])
+
+
+_VALUE_TEST_COMPILERS: dict[str, Callable[[object], ValueTest]] = {
+    "match": _compile_match,
+    "range": _compile_range,
+    "geo_bounding_box": _compile_geo_box,
+    "geo_radius": _compile_geo_radius,
+    "geo_polygon": _compile_geo_polygon,
+}

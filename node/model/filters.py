@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
+from msgspec.structs import astuple
 
 from node.engine.datetimes import parse_datetime
 from node.engine.ids import PointId, normalize_point_id
@@ -28,6 +29,7 @@ Number = int | float
 
 _STRICT = {"forbid_unknown_fields": True, "omit_defaults": True}
 _BOUNDS = ("gt", "gte", "lt", "lte")
+_MATCH_KINDS = ("value", "text", "phrase", "any", "except")  # Match's fields, in order
 
 
 def check_key(key: str, where: str = "key") -> None:
@@ -38,7 +40,7 @@ def check_key(key: str, where: str = "key") -> None:
         raise invalid(where, str(exc)) from None
 
 
-class Match(msgspec.Struct, **_STRICT):
+class Match(msgspec.Struct, dict=True, **_STRICT):
     value: str | Int64 | bool | None = None
     text: str | None = None
     phrase: str | None = None
@@ -46,24 +48,20 @@ class Match(msgspec.Struct, **_STRICT):
     except_: list[str | Int64] | None = msgspec.field(default=None, name="except")
 
     def __post_init__(self) -> None:
-        given = self._given()
+        given = [name for name, v in zip(_MATCH_KINDS, astuple(self), strict=True) if v is not None]
         if len(given) != 1:
             raise ValueError("expected exactly one of value, text, phrase, any, except")
+        self._kind = given[0]
         options = self.any if self.any is not None else self.except_
         if options is not None and len({type(v) for v in options}) > 1:
             raise invalid(given[0], "expected all strings or all 64-bit integers")
 
-    def _given(self) -> list[str]:
-        return [name for name, v in (("value", self.value), ("text", self.text),
-                                     ("phrase", self.phrase), ("any", self.any),
-                                     ("except", self.except_)) if v is not None]
-
     def kind(self) -> Literal["value", "text", "phrase", "any", "except"]:
-        return self._given()[0]  # type: ignore[return-value]
+        return self._kind
 
 
-class Range(msgspec.Struct, **_STRICT):
-    """Numbers, or (every bound) RFC 3339 datetimes, kept parsed in `moments`."""
+class Range(msgspec.Struct, dict=True, **_STRICT):
+    """Numbers, or (every bound) RFC 3339 datetimes."""
 
     gt: Number | str | None = None
     gte: Number | str | None = None
@@ -71,28 +69,33 @@ class Range(msgspec.Struct, **_STRICT):
     lte: Number | str | None = None
 
     def __post_init__(self) -> None:
-        bounds = self.bounds()
+        bounds = {name: v for name, v in zip(_BOUNDS, astuple(self), strict=True)
+                  if v is not None}
         if not bounds:
             raise ValueError("expected an object with gt/gte/lt/lte (at least one bound)")
+        self._bounds = bounds
         texts = [name for name, v in bounds.items() if isinstance(v, str)]
-        if texts and len(texts) != len(bounds):
+        self._datetime = bool(texts)
+        if not texts:
+            for name, value in bounds.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise invalid(name, "expected a finite number")
+            return
+        if len(texts) != len(bounds):
             name = next(n for n in bounds if n not in texts)
             raise invalid(name, "expected a number (or every bound an RFC 3339 datetime string)")
         for name in texts:
             if parse_datetime(bounds[name]) is None:
                 raise invalid(name, f"{bounds[name]!r} is not an RFC 3339 datetime")
-        for name, value in bounds.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise invalid(name, "expected a finite number")
 
     def bounds(self) -> dict[str, Number | str]:
-        return {name: v for name in _BOUNDS if (v := getattr(self, name)) is not None}
+        return self._bounds
 
     def is_datetime(self) -> bool:
-        return any(isinstance(v, str) for v in self.bounds().values())
+        return self._datetime
 
     def moments(self) -> dict[str, datetime]:
-        return {name: parse_datetime(v) for name, v in self.bounds().items()}  # type: ignore
+        return {name: parse_datetime(v) for name, v in self._bounds.items()}  # type: ignore
 
 
 class ValuesCount(msgspec.Struct, **_STRICT):
@@ -170,12 +173,15 @@ class MinShould(msgspec.Struct, **_STRICT):
 _FIELD_KINDS = ("match", "range", "geo_bounding_box", "geo_radius", "geo_polygon",
                 "values_count", "is_empty", "is_null")
 _FILTER_FIELDS = ("must", "should", "must_not", "min_should")
+_STANDALONE = ("is_empty", "is_null", "has_id", "has_vector", "nested")
+# Condition's fields in their declared order (astuple gives the values in it).
 _ALL = ("key", *_FIELD_KINDS, "has_id", "has_vector", "nested", *_FILTER_FIELDS)
 
 
-class Condition(msgspec.Struct, **_STRICT):
-    """One condition of a clause; `kind` says which: field, is_empty, is_null, has_id,
-    has_vector, nested or filter (a filter inside a clause)."""
+class Condition(msgspec.Struct, dict=True, **_STRICT):
+    """One condition of a clause; `kind()` says which: field, is_empty, is_null, has_id,
+    has_vector, nested or filter (a filter inside a clause). The kinds are found once, when
+    the condition is built, and kept beside the fields (dict=True), never decoded."""
 
     key: str | None = None
     match: Match | None = None
@@ -195,17 +201,28 @@ class Condition(msgspec.Struct, **_STRICT):
     min_should: MinShould | None = None
 
     def __post_init__(self) -> None:
-        present = [name for name in _ALL if getattr(self, name) is not None]
+        values = astuple(self)
+        if self.key is not None and len(values) - values.count(None) == 2:
+            # The common case first: a key and one other field; is that a field test?
+            kind = next((k for k, v in zip(_FIELD_KINDS, values[1:9], strict=True)
+                         if v is not None), None)
+            if kind is not None and kind not in ("is_empty", "is_null"):
+                check_key(self.key)
+                self._kind, self._field_kind = "field", kind
+                return
+        present = [name for name, v in zip(_ALL, values, strict=True) if v is not None]
         if self.key is not None:
             self._field_condition(present)
             return
-        kind = self.kind()
-        if kind == "filter":
+        kind = present[0] if present else "must"
+        if kind in _FILTER_FIELDS:
             _only(present, _FILTER_FIELDS)
             self.must, self.should, self.must_not = (
                 as_list(self.must), as_list(self.should), as_list(self.must_not))
+            self._kind = "filter"
             return
-        _only(present, (kind,))
+        _only(present, (kind,) if kind in _STANDALONE else ())
+        self._kind = kind
         if kind in ("is_empty", "is_null") and not isinstance(getattr(self, kind), KeyRef):
             raise invalid(kind, 'expected an object {"key": ...} (or use it beside `key`)')
         if kind == "has_id":
@@ -214,27 +231,24 @@ class Condition(msgspec.Struct, **_STRICT):
     def kind(self) -> str:
         """field, is_empty, is_null, has_id, has_vector, nested or filter (a filter inside a
         clause)."""
-        if self.key is not None:
-            return "field"
-        for kind in ("is_empty", "is_null", "has_id", "has_vector", "nested"):
-            if getattr(self, kind) is not None:
-                return kind
-        return "filter"
+        return self._kind
 
     def field_kind(self) -> str:
         """Which test a field condition runs: match, range, geo_*, values_count, ..."""
-        return next(k for k in _FIELD_KINDS if getattr(self, k) is not None)
+        return self._field_kind
 
     def _field_condition(self, present: list[str]) -> None:
         check_key(self.key)
         _only(present, ("key", *_FIELD_KINDS))
-        kinds = [k for k in present if k != "key"]
-        if len(kinds) != 1:
+        if len(present) != 2:
+            kinds = present[1:]
             found = f"got {', '.join(kinds)}" if kinds else "got none"
             raise ValueError(f"a field condition needs exactly one of {', '.join(_FIELD_KINDS)}"
                              f" ({found})")
-        if kinds[0] in ("is_empty", "is_null") and not isinstance(getattr(self, kinds[0]), bool):
-            raise invalid(kinds[0], "expected true or false beside `key`")
+        kind = present[1]
+        if kind in ("is_empty", "is_null") and not isinstance(getattr(self, kind), bool):
+            raise invalid(kind, "expected true or false beside `key`")
+        self._kind, self._field_kind = "field", kind
 
     def as_filter(self) -> Filter:
         return Filter(must=self.must, should=self.should, must_not=self.must_not,

@@ -1,0 +1,176 @@
+"""What decoding a request costs, from its body bytes to what the cluster layer acts on.
+
+Three requests: a filter-heavy query, a batch of 64 searches, an upsert of 256 points of 128
+dimensions. The typed path (node/model, msgspec) is timed in this process; the hand-written
+parsing it replaced is timed in a child process running the code of BASELINE, checked out in a
+temporary git worktree, so the comparison stays honest after the old code is gone.
+
+Run alone: `python -m bench.decode_cost`; `make bench` prints it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# main's last commit with the hand-written parsing (before the typed request model).
+BASELINE = "8e5b6d9"
+ROOT = Path(__file__).resolve().parent.parent
+REPEAT_SECONDS = 0.6
+
+
+def _bodies() -> dict[str, bytes]:
+    rng = random.Random(7)
+    conditions = []
+    for i in range(12):
+        conditions.append({"key": f"k{i}", "match": {"value": f"v{i}"}})
+        conditions.append({"key": f"n{i}", "range": {"gte": i, "lt": i + 10}})
+    heavy_filter = {
+        "must": conditions,
+        "should": [{"key": "tags", "match": {"any": ["a", "b", "c", "d"]}},
+                   {"has_id": list(range(20))}],
+        "must_not": [{"key": "city", "match": {"except": ["x", "y"]}},
+                     {"nested": {"key": "items", "filter": {"must": [
+                         {"key": "price", "range": {"gt": 1.5}}]}}},
+                     {"is_empty": {"key": "deleted"}}],
+        "min_should": {"conditions": [{"key": "geo", "geo_radius": {
+            "center": {"lat": 52.5, "lon": 13.4}, "radius": 1000.0}}], "min_count": 0},
+    }
+    query = {"query": [rng.random() for _ in range(128)], "filter": heavy_filter, "limit": 10,
+             "with_payload": True, "params": {"hnsw_ef": 64}}
+    searches = {"searches": [
+        {"vector": [rng.random() for _ in range(128)], "limit": 10,
+         "filter": {"must": [{"key": "k", "match": {"value": i}}]}}
+        for i in range(64)
+    ]}
+    upsert = {"points": [
+        {"id": i, "vector": [rng.random() for _ in range(128)], "payload": {"i": i, "t": "x"}}
+        for i in range(256)
+    ]}
+    return {name: json.dumps(body).encode() for name, body in
+            (("query_filter_heavy", query), ("search_batch_64", searches),
+             ("upsert_256x128", upsert))}
+
+
+def _shard_config():
+    from node.engine.shard_config import ShardConfig
+
+    return ShardConfig.from_collection_config(
+        {"params": {"vectors": {"size": 128, "distance": "Cosine"}}})
+
+
+def handwritten_decoders() -> dict[str, Callable[[bytes], object]]:
+    """The parsing as it was at BASELINE: orjson, then hand-written checks over dicts."""
+    import orjson
+
+    from cluster.point_update import parse_upsert
+    from cluster.query_request import parse_legacy_search, parse_query_plan
+
+    config = _shard_config()
+    return {
+        "query_filter_heavy": lambda raw: parse_query_plan(orjson.loads(raw)),
+        "search_batch_64": lambda raw: [
+            parse_legacy_search(s) for s in orjson.loads(raw)["searches"]],
+        "upsert_256x128": lambda raw: parse_upsert(config, orjson.loads(raw)),
+    }
+
+
+def typed_decoders() -> dict[str, Callable[[bytes], object]]:
+    """The typed path: one msgspec decode of the body, then the plan built from the structs."""
+    from cluster.point_update import parse_upsert
+    from cluster.query_request import plan_query, plan_search
+    from node.model import decode
+    from node.model.queries import QueryRequest, SearchBatchRequest
+
+    config = _shard_config()
+    return {
+        "query_filter_heavy": lambda raw: plan_query(decode(QueryRequest, raw)),
+        "search_batch_64": lambda raw: [
+            plan_search(s) for s in decode(SearchBatchRequest, raw).searches],
+        "upsert_256x128": lambda raw: parse_upsert(config, json.loads(raw)),
+    }
+
+
+def _time(decoders: dict[str, Callable[[bytes], object]]) -> dict[str, float]:
+    """Microseconds per request: the best of a few rounds, each repeating for a while."""
+    result = {}
+    for name, raw in _bodies().items():
+        decode = decoders[name]
+        decode(raw)  # warm caches and imports
+        best = float("inf")
+        for _ in range(5):
+            count, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < REPEAT_SECONDS / 5:
+                decode(raw)
+                count += 1
+            best = min(best, elapsed / count)
+        result[name] = best * 1e6
+    return result
+
+
+def _baseline(rounds: int) -> dict[str, float] | None:
+    """The hand-written figures, from a worktree of BASELINE (best of `rounds` runs, taken
+    between runs of the typed path so both see the same load); None where git cannot give it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
+                               BASELINE], capture_output=True)
+        if made.returncode != 0:
+            return None
+        try:
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            best: dict[str, float] = {}
+            for _ in range(rounds):
+                out = subprocess.run([sys.executable, __file__, "--handwritten"], cwd=tree,
+                                     env=env, capture_output=True, check=True, timeout=300)
+                for name, us in json.loads(out.stdout).items():
+                    best[name] = min(us, best.get(name, us))
+            return best
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
+
+
+def measure(rounds: int = 3) -> dict:
+    """Typed and hand-written, alternating `rounds` times, each the best it reached."""
+    typed: dict[str, float] = {}
+    before: dict[str, float] | None = {}
+    for _ in range(rounds):
+        for name, us in _time(typed_decoders()).items():
+            typed[name] = min(us, typed.get(name, us))
+        if before is not None:
+            once = _baseline(1)
+            before = None if once is None else {
+                name: min(us, before.get(name, us)) for name, us in once.items()}
+    rows = {}
+    for name, after_us in typed.items():
+        row = {"typed_us": round(after_us, 1)}
+        if before is not None:
+            row["handwritten_us"] = round(before[name], 1)
+            row["typed_over_handwritten"] = round(after_us / before[name], 2)
+        rows[name] = row
+    return {"baseline": BASELINE, "requests": rows}
+
+
+def markdown(result: dict) -> str:
+    lines = [f"## Request decode cost (typed vs hand-written at {result['baseline']})", "",
+             "| request | hand-written µs | typed µs | typed / hand-written |",
+             "|---|---|---|---|"]
+    for name, row in result["requests"].items():
+        lines.append(f"| {name} | {row.get('handwritten_us', 'n/a')} | {row['typed_us']} | "
+                     f"{row.get('typed_over_handwritten', 'n/a')} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if "--handwritten" in sys.argv:
+        print(json.dumps(_time(handwritten_decoders())))
+    else:
+        print(markdown(measure()))
