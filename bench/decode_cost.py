@@ -84,9 +84,10 @@ def handwritten_decoders() -> dict[str, Callable[[bytes], object]]:
 
 def typed_decoders() -> dict[str, Callable[[bytes], object]]:
     """The typed path: one msgspec decode of the body, then the plan built from the structs."""
-    from cluster.point_update import parse_upsert
+    from cluster.point_update import plan_upsert
     from cluster.query_request import plan_query, plan_search
     from node.model import decode
+    from node.model.points import UpsertRequest
     from node.model.queries import QueryRequest, SearchBatchRequest
 
     config = _shard_config()
@@ -94,7 +95,7 @@ def typed_decoders() -> dict[str, Callable[[bytes], object]]:
         "query_filter_heavy": lambda raw: plan_query(decode(QueryRequest, raw)),
         "search_batch_64": lambda raw: [
             plan_search(s) for s in decode(SearchBatchRequest, raw).searches],
-        "upsert_256x128": lambda raw: parse_upsert(config, json.loads(raw)),
+        "upsert_256x128": lambda raw: plan_upsert(config, decode(UpsertRequest, raw)),
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import numpy as np
 
 from cluster import strict_mode
@@ -17,15 +18,9 @@ from cluster.placement import shard_for_point, shards_for_points
 from cluster.point_update import (
     NEEDS_EXISTING,
     PointUpdate,
-    parse_batch,
-    parse_clear_payload,
-    parse_delete,
-    parse_delete_payload,
-    parse_delete_vectors,
-    parse_overwrite_payload,
-    parse_set_payload,
-    parse_update_vectors,
-    parse_upsert,
+    plan_batch,
+    plan_update,
+    plan_upsert,
 )
 from cluster.scroll_request import plan_scroll
 from cluster.state import CollectionMeta
@@ -39,6 +34,7 @@ from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, NotFound
+from node.model.points import BatchRequest, UpsertRequest
 from node.model.queries import CountRequest
 from node.model.queries import ScrollRequest as ScrollBody
 
@@ -85,10 +81,10 @@ class PointRouter:
 
     # ---- writes -------------------------------------------------------------------------
 
-    async def upsert(self, name: str, body: object, *, wait: bool) -> int:
+    async def upsert(self, name: str, body: UpsertRequest, *, wait: bool) -> int:
         meta = self._catalog.resolve(name)
         config = self._shard_config(meta)
-        update = await asyncio.to_thread(parse_upsert, config, body)
+        update = await asyncio.to_thread(plan_upsert, config, body)
         await self._check_writes(meta, [update])
         return await self.upsert_batch(meta, update.batch, wait=wait)
 
@@ -102,26 +98,17 @@ class PointRouter:
         )
         return max(seqs)
 
-    async def update(self, name: str, kind: str, body: object, *, wait: bool) -> int:
-        """One update request (`delete`, `set_payload`, `update_vectors`, ...)."""
+    async def update(self, name: str, kind: str, body: msgspec.Struct, *, wait: bool) -> int:
+        """One decoded update request (`delete`, `set_payload`, `update_vectors`, ...)."""
         meta = self._catalog.resolve(name)
         config = self._shard_config(meta)
-        parse = {
-            "delete": parse_delete,
-            "set_payload": parse_set_payload,
-            "overwrite_payload": parse_overwrite_payload,
-            "delete_payload": parse_delete_payload,
-            "clear_payload": parse_clear_payload,
-            "update_vectors": lambda b: parse_update_vectors(config, b),
-            "delete_vectors": lambda b: parse_delete_vectors(config, b),
-        }[kind]
-        update = await asyncio.to_thread(parse, body)
+        update = await asyncio.to_thread(plan_update, config, kind, body)
         return (await self._apply_all(meta, [update], wait=wait))[0]
 
-    async def batch(self, name: str, body: object, *, wait: bool) -> list[int]:
-        """`/points/batch`: every operation validated first, then applied in order."""
+    async def batch(self, name: str, body: BatchRequest, *, wait: bool) -> list[int]:
+        """`/points/batch`: every operation planned first, then applied in order."""
         meta = self._catalog.resolve(name)
-        updates = await asyncio.to_thread(parse_batch, self._shard_config(meta), body)
+        updates = await asyncio.to_thread(plan_batch, self._shard_config(meta), body)
         return await self._apply_all(meta, updates, wait=wait)
 
     async def _apply_all(

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from node.api.envelope import ok, query_flag, read_body, read_json
 from node.errors import BadRequest
+from node.model.points import REQUEST_OF, BatchRequest, UpsertRequest
 from node.model.queries import CountRequest, ScrollRequest
 from node.runtime import Node
 
@@ -16,14 +17,14 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def upsert(request: web.Request) -> web.Response:
         wait = query_flag(request, "wait")
-        body = await read_json(request)
+        body = await read_body(request, UpsertRequest)
         seq = await router.upsert(request.match_info["collection_name"], body, wait=wait)
         return ok(request, _update_result(seq, wait))
 
     def update_route(kind: str):
         async def handler(request: web.Request) -> web.Response:
             wait = query_flag(request, "wait")
-            body = await read_json(request)
+            body = await read_body(request, REQUEST_OF[kind])
             seq = await router.update(
                 request.match_info["collection_name"], kind, body, wait=wait
             )
@@ -33,7 +34,7 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def batch(request: web.Request) -> web.Response:
         wait = query_flag(request, "wait")
-        body = await read_json(request)
+        body = await read_body(request, BatchRequest)
         seqs = await router.batch(request.match_info["collection_name"], body, wait=wait)
         return ok(request, [_update_result(seq, wait) for seq in seqs])
 
