@@ -33,7 +33,7 @@ from node.engine.point_order import point_id_order
 from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
-from node.errors import BadRequest, NotFound
+from node.errors import NotFound
 from node.model.points import BatchRequest, UpsertRequest
 from node.model.queries import CountRequest
 from node.model.queries import ScrollRequest as ScrollBody
@@ -184,13 +184,11 @@ class PointRouter:
     # ---- reads --------------------------------------------------------------------------
 
     async def retrieve(
-        self, name: str, raw_ids: object, *, with_payload: object = True,
+        self, name: str, ids: list[PointId], *, with_payload: object = True,
         with_vector: object = False,
     ) -> list[dict]:
+        """Points by id (normalised ids: decoded at the edge, or parsed from a URL)."""
         meta = self._catalog.resolve(name)
-        if not isinstance(raw_ids, list):
-            raise BadRequest("ids: expected an array of point ids")
-        ids = [normalize_point_id(x) for x in raw_ids]
         shard_number = len(meta.shards)
         by_shard: dict[int, list[PointId]] = {}
         for pid in dict.fromkeys(ids):
@@ -209,7 +207,7 @@ class PointRouter:
 
     async def get_point(self, name: str, raw_id: str) -> dict:
         number = parse_ascii_uint(raw_id)
-        pid: object = raw_id if number is None else number
+        pid = normalize_point_id(raw_id if number is None else number)
         records = await self.retrieve(name, [pid], with_payload=True, with_vector=True)
         if not records:
             raise NotFound(f"No point with id {raw_id} found")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api.envelope import ok, query_flag, read_body, read_json
-from node.errors import BadRequest
+from node.api.envelope import ok, query_flag, read_body
 from node.model.points import REQUEST_OF, BatchRequest, UpsertRequest
-from node.model.queries import CountRequest, ScrollRequest
+from node.model.queries import CountRequest, RetrieveRequest, ScrollRequest
+from node.model.selectors import payload_selector
 from node.runtime import Node
 
 
@@ -43,14 +43,13 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, await router.scroll(request.match_info["collection_name"], body))
 
     async def retrieve(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        if not isinstance(body, dict) or "ids" not in body:
-            raise BadRequest("expected an object with `ids`")
+        body = await read_body(request, RetrieveRequest)
         records = await router.retrieve(
             request.match_info["collection_name"],
-            body["ids"],
-            with_payload=body.get("with_payload", True),
-            with_vector=body.get("with_vector", False),
+            body.ids,
+            with_payload=payload_selector(True if body.with_payload is None
+                                          else body.with_payload),
+            with_vector=body.with_vector or False,
         )
         return ok(request, records)
 

@@ -12,7 +12,7 @@ import msgspec
 from msgspec import Meta
 
 from node.model.decode import invalid
-from node.model.filters import Filter
+from node.model.filters import Filter, normalized_ids
 from node.model.selectors import WithPayload, WithVector
 from node.model.vectors import PointIdIn, SparseVectorIn, VectorInput
 
@@ -214,6 +214,15 @@ class RecommendRequest(msgspec.Struct):
 
 class RecommendBatchRequest(msgspec.Struct):
     searches: list[RecommendRequest]
+
+
+class RetrieveRequest(msgspec.Struct):
+    ids: list[PointIdIn]
+    with_payload: WithPayload | None = None
+    with_vector: WithVector | None = None
+
+    def __post_init__(self) -> None:
+        self.ids = normalized_ids(self.ids, "ids")
 
 
 class ScrollRequest(msgspec.Struct):
