@@ -11,9 +11,10 @@ import pytest
 from qdrant_client import models
 
 from node.errors import BadRequest
-from node.model import decode, filters, points, queries
+from node.model import aliases, cluster_ops, decode, filters, payload_index, points, queries
 
-KINDS = [t for m in (filters, points, queries) for t in vars(m).values()
+MODULES = (filters, points, queries, aliases, payload_index, cluster_ops)
+KINDS = [t for m in MODULES for t in vars(m).values()
          if isinstance(t, type) and issubclass(t, msgspec.Struct) and t.__module__ == m.__name__]
 
 
@@ -38,6 +39,15 @@ def test_every_kind_has_a_decoder(kind: type) -> None:
      "operations[1]: Object contains unknown field `drop`"),
     (points.DeleteRequest, b'{"points": [1], "filter": {}}', "give either `points` or `filter`"),
     (points.SetPayloadRequest, b'{"points": [1], "payload": {}, "key": "a["}', "key: invalid"),
+    (aliases.ChangeAliasesRequest, b'{"actions": [{"delete_alias": {}}]}',
+     "actions[0].delete_alias: Object missing required field `alias_name`"),
+    (payload_index.CreateIndexRequest,
+     b'{"field_name": "a", "field_schema": {"type": "keyword", "lookup": true}}',
+     "field_schema.lookup: not a parameter of a keyword index"),
+    (cluster_ops.ClusterOperation,
+     b'{"move_shard": {"shard_id": 0, "from_peer_id": 1, "to_peer_id": -1}}',
+     "move_shard.to_peer_id: Expected `int` >= 0"),
+    (cluster_ops.ClusterOperation, b'{}', "expected one of move_shard"),
 ])
 def test_errors_name_the_field(kind: type, body: bytes, message: str) -> None:
     with pytest.raises(BadRequest) as caught:
