@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from cluster.collection_config import (
+    add_named_vector,
     apply_collection_update,
     build_collection_config,
     dense_vector_params,
+    remove_named_vector,
     validate_collection_name,
 )
 from cluster.state import CollectionMeta, MetadataState, resolve
@@ -93,6 +95,22 @@ class Catalog:
         config = apply_collection_update(meta.config, patch)
         await self._propose({"op": "update_collection", "name": meta.name, "config": config})
         await self._after_change()
+
+    async def add_vector(self, name: str, vector_name: str, body: object) -> int:
+        """Add a named vector to a collection; returns the metadata version that holds it."""
+        meta = self.resolve(name)
+        config = add_named_vector(meta.config, vector_name, body)
+        await self._propose({"op": "update_collection", "name": meta.name, "config": config})
+        await self._after_change()
+        return self.state.version
+
+    async def remove_vector(self, name: str, vector_name: str) -> int:
+        """Remove a named vector (and every point's value of it) from a collection."""
+        meta = self.resolve(name)
+        config = remove_named_vector(meta.config, vector_name)
+        await self._propose({"op": "update_collection", "name": meta.name, "config": config})
+        await self._after_change()
+        return self.state.version
 
     async def delete(self, name: str) -> bool:
         state = self._state()

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from node.errors import BadRequest
+from node.errors import BadRequest, NotFound
 
 # --- defaults -----------------------------------------------------------------------------------
 
@@ -515,6 +515,68 @@ def apply_collection_update(config: dict, patch: dict) -> dict:
         )
     if "metadata" in given:
         _merge_metadata(new, given["metadata"])
+    return new
+
+
+NEW_DENSE_VECTOR_FIELDS: dict[str, Checker] = {
+    key: VECTOR_PARAMS_FIELDS[key] for key in ("size", "distance", "datatype", "multivector_config")
+}
+
+NEW_SPARSE_VECTOR_FIELDS: dict[str, Checker] = {
+    "modifier": _enum("modifier", SPARSE_MODIFIERS),
+    "datatype": _enum("datatype", DATATYPES),
+}
+
+
+def add_named_vector(config: dict, name: str, body: object) -> dict:
+    """A new config with vector `name` added from a VectorNameConfig body ({"dense": ...} or
+    {"sparse": ...}); `config` is left untouched. Points stored already do not have it."""
+    given = _require_object(body, "")
+    if len(given) != 1 or next(iter(given)) not in ("dense", "sparse"):
+        raise _fail("", 'expected exactly one of "dense" or "sparse"')
+    if not isinstance(name, str) or not name:
+        raise BadRequest("a named vector needs a non-empty name")
+    new = copy.deepcopy(config)
+    params = new["params"]
+    vectors = params.get("vectors") or {}
+    if _is_single_vector_form(vectors):
+        raise BadRequest(
+            "the collection has a single unnamed vector; vectors can only be added to a "
+            "collection whose vectors are named"
+        )
+    sparse = params.get("sparse_vectors") or {}
+    if name in vectors or name in sparse:
+        raise BadRequest(f"vector name {name!r} already exists in the collection")
+    if "dense" in given:
+        params["vectors"] = {**vectors, name: _parse_fields(
+            given["dense"], "dense", NEW_DENSE_VECTOR_FIELDS, required=("size", "distance"))}
+    else:
+        spec = _parse_fields(given["sparse"], "sparse", NEW_SPARSE_VECTOR_FIELDS)
+        entry: dict[str, Any] = {}
+        if "modifier" in spec:
+            entry["modifier"] = spec["modifier"]
+        if "datatype" in spec:
+            entry["index"] = {"datatype": spec["datatype"]}
+        params["sparse_vectors"] = {**sparse, name: entry}
+    return new
+
+
+def remove_named_vector(config: dict, name: str) -> dict:
+    """A new config without vector `name`; `config` is left untouched."""
+    new = copy.deepcopy(config)
+    params = new["params"]
+    vectors = params.get("vectors") or {}
+    sparse = params.get("sparse_vectors") or {}
+    if not _is_single_vector_form(vectors) and name in vectors:
+        params["vectors"] = {k: v for k, v in vectors.items() if k != name}
+    elif name in sparse:
+        params["sparse_vectors"] = {k: v for k, v in sparse.items() if k != name}
+        if not params["sparse_vectors"]:
+            del params["sparse_vectors"]
+    else:
+        names = [*([] if _is_single_vector_form(vectors) else vectors), *sparse]
+        raise NotFound(f"vector name {name!r} does not exist in the collection; "
+                       f"existing: {_existing_names(names)}")
     return new
 
 

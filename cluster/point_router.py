@@ -56,6 +56,8 @@ class PointRouter:
         for update in updates:
             strict_mode.check_filter(strict, update.filter, meta.payload_indexes, for_update=True)
             if update.batch is not None:
+                strict_mode.check_filter(strict, update.batch.update_filter,
+                                         meta.payload_indexes, for_update=True)
                 points_now = sum(await asyncio.gather(
                     *(s.count() for s in self._shards_of(meta))
                 ))
@@ -166,8 +168,9 @@ class PointRouter:
                 args = update.args
                 if update.kind == "update_vectors":
                     args = ({pid: update.vectors[pid] for pid in ids},)
-                writes.append(self._shard(meta, sid).update(update.kind, ids, None, args, sync=wait
-                ))
+                # A filter beside ids (update_vectors' update_filter) narrows them per shard.
+                writes.append(self._shard(meta, sid).update(update.kind, ids, update.filter, args,
+                                                            sync=wait))
         seqs = await asyncio.gather(*writes)
         return max((seq for seq in seqs if seq is not None), default=0)
 

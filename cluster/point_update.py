@@ -76,7 +76,8 @@ def _update_vectors(request: UpdateVectorsRequest, config: ShardConfig) -> Point
     vectors: dict[PointId, VectorValues] = {}
     for pid, values in vector_updates(config, request.points):
         vectors.setdefault(pid, {}).update(values)  # a later entry for the same id wins
-    return PointUpdate("update_vectors", list(vectors), vectors=vectors)
+    return PointUpdate("update_vectors", list(vectors), compile_filter(request.update_filter),
+                       vectors=vectors)
 
 
 def _delete_vectors(request: DeleteVectorsRequest, config: ShardConfig) -> PointUpdate:
@@ -89,6 +90,8 @@ def plan_upsert(config: ShardConfig, request: UpsertRequest) -> PointUpdate:
         batch = batch_from_points(config, request.points)
     else:
         batch = batch_from_columns(config, request.batch)
+    batch.update_mode = request.update_mode or "upsert"
+    batch.update_filter = compile_filter(request.update_filter)
     return PointUpdate("upsert", list(dict.fromkeys(batch.ids)), batch=batch)
 
 

@@ -18,11 +18,13 @@ import numpy as np
 from cluster.collection_view import CollectionView
 from cluster.order_by import order_points, require_ordered_index
 from cluster.query_request import QueryPlan
+from node.engine import mmr
 from node.engine.filters import compile_filter
+from node.engine.formula import Candidate, score_points
 from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
-from node.engine.query_scoring import NEAREST, VectorQuery
+from node.engine.query_scoring import FEEDBACK, NEAREST, VectorQuery
 from node.engine.scoring import prepare_query, smaller_is_better
 from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
@@ -30,7 +32,7 @@ from node.engine.shard_query import Hit
 from node.errors import BadRequest, NotFound
 from node.model.filters import Condition, Filter
 
-RRF_RANK_CONSTANT = 2  # 1 / (k + rank), as Qdrant's rrf
+RRF_RANK_CONSTANT = 2  # the default k of 1 / (k + rank), as Qdrant's rrf
 
 
 Lookup = Callable[[str], Awaitable[CollectionView]]
@@ -91,13 +93,17 @@ class QueryExecutor:
         if plan.prefetch:
             sources = await asyncio.gather(*(self._evaluate(view, p) for p in plan.prefetch))
             if plan.kind == "fusion":
-                return _fuse(plan.fusion, list(sources), k)
+                return _fuse(plan, list(sources), k)
+            if plan.kind == "formula":
+                return await self._formula(view, plan, list(sources), k)
             restrict = {hit[1] for source in sources for hit in source}
             if not restrict:
                 return []
             if plan.kind is None:
                 raise BadRequest("query: a query is needed to combine prefetch results")
-        if plan.kind in ("nearest", "recommend", "discover", "context"):
+        if plan.mmr is not None:
+            return await self._mmr(view, plan, k, restrict)
+        if plan.kind in ("nearest", "recommend", "discover", "context", "relevance_feedback"):
             return await self._vector_query(view, plan, k, restrict)
         if plan.kind in (None, "order_by", "sample"):
             return await self._scan_query(view, plan, k, restrict)
@@ -136,6 +142,7 @@ class QueryExecutor:
             source_vector = plan.lookup_from[1] or name
         inputs = [plan.nearest, *plan.positives, *plan.negatives, plan.target]
         inputs += [x for pair in plan.pairs for x in pair]
+        inputs += [example for example, _ in plan.feedback]
         ids = [x for x in inputs if isinstance(x, (int, str))]
         looked_up = await self._fetch(source, ids) if ids else {}
         mentioned = set(ids) if source.meta.uuid == view.meta.uuid else set()
@@ -168,6 +175,22 @@ class QueryExecutor:
             query.target = vector_of(plan.target, "target")
             query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
                            for p, n in plan.pairs]
+        elif plan.kind == "relevance_feedback":
+            if sparse:
+                raise BadRequest("query.relevance_feedback: works on dense vectors; "
+                                 f"`{name}` is sparse")
+            query.kind = FEEDBACK
+            query.target = vector_of(plan.target, "target")
+            examples = [(vector_of(v, "feedback"), score) for v, score in plan.feedback]
+            query.scale, b, c = plan.naive
+            # Every ordered pair of examples whose scores differ pulls towards the better one,
+            # by c * (score difference) ** b.
+            for better, better_score in examples:
+                for worse, worse_score in examples:
+                    confidence = better_score - worse_score
+                    if confidence > 0:
+                        query.pairs.append((better, worse))
+                        query.weights.append(confidence**b * c)
         else:
             query.kind = "context"
             query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
@@ -203,6 +226,51 @@ class QueryExecutor:
         _prepare_all(query, rescale)
 
     # ---- scans: no query, order_by, sample ------------------------------------------------
+
+    async def _mmr(
+        self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
+    ) -> list[Hit]:
+        """Nearest candidates (`candidates_limit`, else `limit`, of them, from the top), then
+        `k` of them picked by maximal marginal relevance; each keeps its similarity score."""
+        diversity, candidates_limit = plan.mmr
+        wanted = plan.limit if candidates_limit is None else candidates_limit
+        candidates = await self._vector_query(view, plan, wanted, restrict)
+        if not candidates:
+            return []
+        query, _ = await self._resolve(view, plan)
+        stored = await self._fetch(view, [hit[1] for hit in candidates])
+        candidates = [hit for hit in candidates if plan.using in stored.get(hit[1], ({}, {}))[1]]
+        if not candidates:
+            return []
+        rows = [stored[hit[1]][1][plan.using] for hit in candidates]
+        if query.sparse:
+            # The reference compares with the query as given, before any idf weighting.
+            given = plan.nearest if isinstance(plan.nearest, SparseVector) else query.nearest
+            to_query, between = mmr.sparse_similarities(given, rows)
+        else:
+            spec = view.config.dense[plan.using]
+            to_query, between = mmr.dense_similarities(spec, query.nearest, np.stack(rows))
+        return [candidates[i] for i in mmr.select(to_query, between, diversity, k)]
+
+    async def _formula(
+        self, view: CollectionView, plan: QueryPlan, sources: list[list[Hit]], k: int
+    ) -> list[Hit]:
+        """The union of the prefetch results, rescored by the plan's formula."""
+        by_source = [{hit[1]: hit[0] for hit in source} for source in sources]
+        ids = list(dict.fromkeys(hit[1] for source in sources for hit in source))
+        stored = await self._fetch(view, ids)
+        candidates = [
+            Candidate(pid, stored[pid][0] or {}, [scores.get(pid) for scores in by_source],
+                      stored[pid][1].__contains__)
+            for pid in ids if pid in stored  # a point deleted since its prefetch is left out
+        ]
+        scores = score_points(plan.formula, candidates, plan.formula_defaults)
+        hits = [(score, c.point_id, None, {}) for score, c in zip(scores, candidates,
+                                                                     strict=True)]
+        if plan.score_threshold is not None:
+            hits = [hit for hit in hits if hit[0] >= plan.score_threshold]
+        hits.sort(key=lambda hit: (-hit[0], point_id_order(hit[1])))
+        return hits[:k]
 
     async def _scan_query(
         self, view: CollectionView, plan: QueryPlan, k: int, restrict: set[PointId] | None
@@ -301,12 +369,13 @@ def _prepare_all(query: VectorQuery, prepare) -> None:
     query.pairs = [(prepare(p), prepare(n)) for p, n in query.pairs]
 
 
-def _fuse(method: str | None, sources: list[list[Hit]], k: int) -> list[Hit]:
+def _fuse(plan: QueryPlan, sources: list[list[Hit]], k: int) -> list[Hit]:
     scores: dict[PointId, float] = {}
     first: dict[PointId, Hit] = {}
-    for source in sources:
-        if method == "rrf":
-            contributions = [1.0 / (RRF_RANK_CONSTANT + rank) for rank in range(len(source))]
+    for i, source in enumerate(sources):
+        if plan.fusion == "rrf":
+            weight = 1.0 if plan.rrf_weights is None else plan.rrf_weights[i]
+            contributions = _rrf_scores(len(source), plan.rrf_k or RRF_RANK_CONSTANT, weight)
         else:
             contributions = _dbsf_normalise([hit[0] for hit in source])
         for hit, value in zip(source, contributions, strict=True):
@@ -314,6 +383,14 @@ def _fuse(method: str | None, sources: list[list[Hit]], k: int) -> list[Hit]:
             scores[hit[1]] = scores.get(hit[1], 0.0) + value
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k]
     return [(score, pid, first[pid][2], first[pid][3]) for pid, score in ranked]
+
+
+def _rrf_scores(count: int, k: int, weight: float) -> list[float]:
+    """What ranks 0..count-1 of a source add: 1 / (rank + k), a source's weight stretching
+    its ranks (rank + 1 counts as (rank + 1) / weight); a weight of 0 or less adds nothing."""
+    if weight <= 0:
+        return [0.0] * count
+    return [1.0 / ((rank + 1.0) / weight + k - 1.0) for rank in range(count)]
 
 
 def _dbsf_normalise(values: list[float]) -> list[float]:

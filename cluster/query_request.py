@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
+from cluster.formula_request import parse_expression
 from node.engine.filters import CompiledFilter, compile_filter
+from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
 from node.engine.point_batch import SparseVector
 from node.engine.search import SearchParams
@@ -25,7 +27,9 @@ VectorInput = np.ndarray | SparseVector | PointId
 
 @dataclass
 class QueryPlan:
-    kind: str | None  # nearest, recommend, discover, context, fusion, order_by, sample, or None
+    # nearest, recommend, discover, context, fusion, formula, relevance_feedback, order_by,
+    # sample, or None
+    kind: str | None
     using: str = ""
     nearest: VectorInput | None = None
     positives: list[VectorInput] = field(default_factory=list)
@@ -33,7 +37,14 @@ class QueryPlan:
     strategy: str = "average_vector"
     target: VectorInput | None = None
     pairs: list[tuple[VectorInput, VectorInput]] = field(default_factory=list)
+    feedback: list[tuple[VectorInput, float]] = field(default_factory=list)  # (example, score)
+    naive: tuple[float, float, float] = (1.0, 1.0, 1.0)  # relevance feedback's a, b, c
     fusion: str | None = None
+    rrf_k: int | None = None  # None: Qdrant's default constant
+    rrf_weights: list[float] | None = None  # one per prefetch; None: all equal
+    mmr: tuple[float, int | None] | None = None  # (diversity, candidates_limit)
+    formula: Expression | None = None
+    formula_defaults: dict = field(default_factory=dict)
     order_by: dict | None = None
     filter: CompiledFilter | None = None
     params: SearchParams = field(default_factory=SearchParams)
@@ -105,6 +116,9 @@ def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
         plan.nearest = sparse_vector(SparseVectorIn(raw.indices or [], raw.values or []))
     elif kind == "nearest":
         plan.kind, plan.nearest = "nearest", vector_input(raw.nearest, "query.nearest")
+        if raw.mmr is not None:
+            diversity = 0.5 if raw.mmr.diversity is None else raw.mmr.diversity
+            plan.mmr = (diversity, raw.mmr.candidates_limit)
     elif kind == "recommend":
         rec = raw.recommend
         plan.kind = "recommend"
@@ -123,6 +137,22 @@ def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
                              "examples is needed")
     elif kind == "fusion":
         plan.kind, plan.fusion = "fusion", raw.fusion
+    elif kind == "rrf":
+        plan.kind, plan.fusion = "fusion", "rrf"
+        plan.rrf_k, plan.rrf_weights = raw.rrf.k, raw.rrf.weights
+    elif kind == "formula":
+        plan.kind = "formula"
+        plan.formula = parse_expression(raw.formula, "query.formula")
+        plan.formula_defaults = raw.defaults or {}
+    elif kind == "relevance_feedback":
+        feedback = raw.relevance_feedback
+        where = "query.relevance_feedback"
+        plan.kind = "relevance_feedback"
+        plan.target = vector_input(feedback.target, f"{where}.target")
+        plan.feedback = [(vector_input(item.example, f"{where}.feedback[{i}].example"),
+                          item.score) for i, item in enumerate(feedback.feedback)]
+        naive = feedback.strategy.naive
+        plan.naive = (naive.a, naive.b, naive.c)
     elif kind == "order_by":
         plan.kind, plan.order_by = "order_by", order_by(raw.order_by)
     else:
@@ -163,6 +193,11 @@ def plan_query(request: q.Prefetch, *, top_level: bool = True) -> QueryPlan:
     plan.prefetch = [plan_query(p, top_level=False) for p in request.prefetches()]
     if plan.kind == "fusion" and not plan.prefetch:
         raise BadRequest("query.fusion: fusion needs `prefetch` sources to fuse")
+    if plan.kind == "formula" and not plan.prefetch:
+        raise BadRequest("query.formula: a formula rescores `prefetch` results; none given")
+    if plan.rrf_weights is not None and len(plan.rrf_weights) != len(plan.prefetch):
+        raise BadRequest(f"query.rrf.weights: {len(plan.rrf_weights)} weights given for "
+                         f"{len(plan.prefetch)} prefetches; give one per prefetch")
     return plan
 
 

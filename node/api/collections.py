@@ -73,6 +73,19 @@ def routes(node: Node) -> list[web.RouteDef]:
         )
         return ok(request, {"operation_id": catalog.state.version, "status": "completed"})
 
+    async def create_vector(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        version = await catalog.add_vector(
+            request.match_info["collection_name"], request.match_info["vector_name"], body
+        )
+        return ok(request, {"operation_id": version, "status": "completed"})
+
+    async def delete_vector(request: web.Request) -> web.Response:
+        version = await catalog.remove_vector(
+            request.match_info["collection_name"], request.match_info["vector_name"]
+        )
+        return ok(request, {"operation_id": version, "status": "completed"})
+
     async def optimizations(request: web.Request) -> web.Response:
         meta = catalog.resolve(request.match_info["collection_name"])
         want = optimization_parts(request.query.get("with"))
@@ -85,6 +98,8 @@ def routes(node: Node) -> list[web.RouteDef]:
         web.get("/collections/{collection_name}/optimizations", optimizations),
         web.put("/collections/{collection_name}/index", create_index),
         web.delete("/collections/{collection_name}/index/{field_name}", drop_index),
+        web.put("/collections/{collection_name}/vectors/{vector_name}", create_vector),
+        web.delete("/collections/{collection_name}/vectors/{vector_name}", delete_vector),
         web.get("/collections", list_collections),
         web.post("/collections/aliases", change_aliases),
         web.get("/collections/{collection_name}", get_collection),

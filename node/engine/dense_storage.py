@@ -24,7 +24,8 @@ class DenseStorage:
         self.dtype = np.dtype(dtype)
         self.on_disk = on_disk
         self.count = count
-        self._persisted = count  # rows already on disk (RAM mode)
+        # Rows already on disk (RAM mode); none for a vector added to a filled segment.
+        self._persisted = count if path.exists() else 0
         self._present = np.zeros(max(count, _MIN_CAPACITY), dtype=bool)
         # Rows served read-only from the file: a sealed segment whose graph holds a copy.
         self.mapped = False

@@ -42,6 +42,11 @@ class PointBatch:
     payloads: list[dict | None]
     dense: dict[str, DenseColumn] = field(default_factory=dict)
     sparse: dict[str, dict[int, SparseVector]] = field(default_factory=dict)
+    # Which of the points are written, decided by the shard under its lock: `update_mode`
+    # (upsert, insert_only, update_only) and a filter stored points must match to be
+    # overwritten. The shard logs only the points it wrote, as a plain upsert.
+    update_mode: str = "upsert"
+    update_filter: object | None = None  # a compiled filter
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -186,6 +191,7 @@ def subset(batch: PointBatch, positions: np.ndarray) -> PointBatch:
                 rows=column.rows[keep],
                 positions=np.searchsorted(positions, column.positions[keep]),
             )
+    result.update_mode, result.update_filter = batch.update_mode, batch.update_filter
     new_index = {p: i for i, p in enumerate(picked)}
     for name, vectors in batch.sparse.items():
         picked = {new_index[p]: v for p, v in vectors.items() if p in new_index}

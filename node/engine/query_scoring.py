@@ -1,8 +1,8 @@
 """Scores of every kind of vector query, as Qdrant computes them.
 
 Nearest queries report the metric itself. Example-based queries (recommend best_score and
-sum_scores, discover, context) rank by a "core" similarity where larger is always better:
-Euclid and Manhattan enter as negated squared / absolute distances.
+sum_scores, discover, context, relevance feedback) rank by a "core" similarity where larger is
+always better: Euclid and Manhattan enter as negated squared / absolute distances.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ RECOMMEND_BEST = "best_score"
 RECOMMEND_SUM = "sum_scores"
 DISCOVER = "discover"
 CONTEXT = "context"
+FEEDBACK = "relevance_feedback"
 _EPSILON = 1.1920929e-7  # the float32 epsilon Qdrant subtracts in context pairs
 
 
@@ -35,6 +36,10 @@ class VectorQuery:
     negatives: list = field(default_factory=list)
     target: np.ndarray | SparseVector | None = None
     pairs: list[tuple] = field(default_factory=list)
+    # relevance_feedback: score = scale * sim(target) + sum of weight * (sim(pos) - sim(neg))
+    # over `pairs`, one weight each.
+    weights: list[float] = field(default_factory=list)
+    scale: float = 1.0
 
     def bigger_is_better(self, spec: DenseVectorSpec | None) -> bool:
         if self.kind != NEAREST or self.sparse or spec is None:
@@ -83,6 +88,11 @@ def combine(query: VectorQuery, similarity) -> np.ndarray:
             return np.where(
                 best_pos > best_neg, _scaled_sigmoid(best_pos), -_scaled_sigmoid(best_neg)
             ).astype(np.float32)
+    if query.kind == FEEDBACK:
+        total = np.float32(query.scale) * similarity(query.target)
+        for (positive, negative), weight in zip(query.pairs, query.weights, strict=True):
+            total = total + np.float32(weight) * (similarity(positive) - similarity(negative))
+        return np.asarray(total, dtype=np.float32)
     if query.kind in (DISCOVER, CONTEXT):
         total = None
         for positive, negative in query.pairs:

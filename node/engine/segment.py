@@ -166,6 +166,8 @@ class Segment:
         self._grow(start + n)
         for name, storage in self.dense.items():
             column = batch.dense.get(name)
+            if column is not None and column.rows.shape[1:] != (storage.dim,):
+                column = None  # written for an earlier vector of this name, since removed
             rows, present = None, np.zeros(n, dtype=bool)
             if column is not None:
                 where = {int(p): i for i, p in enumerate(column.positions)}
@@ -185,8 +187,9 @@ class Segment:
             self.versions[offset] = version
             for name, vectors in batch.sparse.items():
                 vec = vectors.get(pos)
-                if vec is not None:
-                    self.sparse[name][offset] = vec
+                stored = self.sparse.get(name)  # None: a vector removed since the write
+                if vec is not None and stored is not None:
+                    stored[offset] = vec
             self.payloads.set(offset, batch.payloads[pos])
             for index in self.payload_indexes.values():
                 index.add(offset, batch.payloads[pos])
@@ -289,6 +292,54 @@ class Segment:
                 out[name] = vectors[offset]
         return out
 
+    # ---- vectors added to or removed from the collection ---------------------------------
+
+    def adopt_vectors(self, config: ShardConfig) -> bool:
+        """Match this segment's vectors to `config`: a vector the collection gained starts
+        absent for every stored point; one it lost goes with its graph and codes (their files
+        at the next flush). A name given a new size or datatype counts as lost and gained.
+        Returns whether anything changed."""
+        changed = False
+        for name in list(self.dense):
+            spec = config.dense.get(name)
+            storage = self.dense[name]
+            if spec is None or spec.size != storage.dim or spec.dtype != storage.dtype:
+                self._drop_dense(name)
+                changed = True
+        for name, spec in config.dense.items():
+            if name not in self.dense:
+                path = self.directory / f"dense-{_safe(name)}.raw"
+                path.unlink(missing_ok=True)  # rows of an earlier vector of this name
+                # Every stored point starts without it (presence bits are all clear).
+                self.dense[name] = DenseStorage(path, spec.size, spec.dtype, spec.on_disk,
+                                                self.total)
+                changed = True
+        for name in [n for n in self.sparse if n not in config.sparse]:
+            del self.sparse[name]
+            self._sparse_cache.pop(name, None)
+            changed = True
+        for name in config.sparse:
+            if name not in self.sparse:
+                self.sparse[name] = {}
+                changed = True
+        if changed:
+            self.config = config
+            self.dirty = True
+            self.sparse_version += 1
+            self.rows_version += 1
+        return changed
+
+    def _drop_dense(self, name: str) -> None:
+        # Only references are dropped: a graph build running off the lock may still read the
+        # rows; its result is not attached (see LocalShard._build_indexes).
+        del self.dense[name]
+        self.indexes.pop(name, None)
+        self.index_files.pop(name, None)
+        self.index_layouts.pop(name, None)
+        self.quantized.pop(name, None)
+        self.quantized_dirs.pop(name, None)
+        self._searchable.pop(name, None)
+
     def reserve(self, rows: int) -> None:
         """Room for `rows` rows of every dense vector (a copy into a new segment)."""
         for storage in self.dense.values():
@@ -365,7 +416,11 @@ class Segment:
     def remove_stale_files(self) -> None:
         keep = {f"state-{self.generation}.pkl", *self.index_files.values(),
                 *self.quantized_dirs.values()}
+        vector_files = {f"dense-{_safe(name)}.raw" for name in self.dense}
         for path in self.directory.iterdir():
+            if path.name.startswith("dense-") and path.name not in vector_files:
+                path.unlink(missing_ok=True)  # a vector the collection no longer has
+                continue
             stale_state = path.name.startswith("state-") and path.name not in keep
             if self.building and path.name.startswith(("hnsw-", "quant-")):
                 continue  # a build's files, not listed yet

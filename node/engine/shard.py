@@ -25,7 +25,7 @@ from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
 from node.engine.payload_storage import RamPayloads
-from node.engine.point_batch import PointBatch
+from node.engine.point_batch import PointBatch, subset
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask
 from node.engine.point_order import point_id_order
@@ -120,7 +120,42 @@ class LocalShard:
     # ---- writes -------------------------------------------------------------------------
 
     def upsert(self, batch: PointBatch, *, sync: bool = True) -> int:
-        return self._write(("upsert", batch), sync)
+        if batch.update_mode == "upsert" and batch.update_filter is None:
+            return self._write(("upsert", batch), sync)
+        with self.lock:
+            self._check_open()
+            written = self._writable_part(batch)
+            if written is None:
+                return self.applied_seq  # nothing to write: every point was left as it was
+            seq = self._append_and_apply(("upsert", written))
+        return self._after_write(seq, sync)
+
+    def _stored_point_matches(self, pid: PointId, point_filter: PointFilter) -> bool:
+        segment = self._locate(pid)
+        if segment is None:
+            return False
+        offset = segment.id_to_offset[pid]
+        return point_filter.matches(pid, segment.payload(offset),
+                                    lambda name: segment.has_vector(offset, name))
+
+    def _writable_part(self, batch: PointBatch) -> PointBatch | None:
+        """The points of a conditional upsert that its mode and filter let through, as a
+        plain upsert (what the WAL records, so a replay writes exactly the same)."""
+        keep = []
+        for pid in batch.ids:
+            segment = self._locate(pid)
+            if segment is None:
+                keep.append(batch.update_mode != "update_only")
+            elif batch.update_mode == "insert_only":
+                keep.append(False)
+            else:
+                keep.append(batch.update_filter is None
+                            or self._stored_point_matches(pid, batch.update_filter))
+        if not any(keep):
+            return None
+        written = subset(batch, np.flatnonzero(keep))
+        written.update_mode, written.update_filter = "upsert", None
+        return written
 
     def update(
         self,
@@ -131,14 +166,17 @@ class LocalShard:
         *,
         sync: bool = True,
     ) -> int | None:
-        """Write the op (kind, ids, *args); with a filter, ids are the points it matches now.
+        """Write the op (kind, ids, *args); with a filter alone, ids are the points it matches
+        now; with both, the given ids that match it (a conditional update).
 
         The filter is resolved under the shard lock, in the same critical section as the write,
         so the WAL holds the exact ids the op applied to. None when no point was targeted.
         """
         with self.lock:
             self._check_open()
-            if point_filter is not None:
+            if point_filter is not None and ids is not None:
+                ids = [pid for pid in ids if self._stored_point_matches(pid, point_filter)]
+            elif point_filter is not None:
                 ids = self._ids_matching(point_filter)
             if not ids:
                 return None
@@ -339,8 +377,13 @@ class LocalShard:
         with self.lock:
             self.config = config
             self._pending_at_start = False
+            vectors_changed = [s.adopt_vectors(config) for s in self.segments]
             if self._storage_mismatch(self.appendable):
                 self._seal_appendable()
+            if any(vectors_changed):
+                # WAL records from before the change must not be replayed into a vector
+                # created later under the same name: persist now, so replay starts after it.
+                self.flush(force=True)
         self.maybe_start_optimizer()
 
     def _storage_mismatch(self, segment: Segment) -> bool:
@@ -559,6 +602,8 @@ class LocalShard:
             if name in segment.indexes:
                 continue
             with self.lock:
+                if name not in segment.dense:
+                    continue  # removed from the collection since this build began
                 live = segment.live_offsets()
                 segment.building = True
             try:
@@ -567,6 +612,8 @@ class LocalShard:
                 with self.lock:
                     if self._closed:
                         return inserted
+                    if name not in segment.dense or name not in self.config.dense:
+                        continue  # the vector was removed meanwhile; the flush drops the files
                     segment.attach_index(name, built, self.config.index_layout(name))
                     segment.building = False  # listed now: the flush keeps them
                     self.flush(force=True)
@@ -614,6 +661,7 @@ class LocalShard:
                 return inserted
             for source in sources:
                 self._replay_touched(source, target)
+            target.adopt_vectors(self.config)  # vectors added or removed while it was built
             at = min(self.segments.index(source) for source in sources)
             self.segments = [s for s in self.segments if s not in sources]
             self.segments.insert(at, target)

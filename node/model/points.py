@@ -4,7 +4,7 @@ below, against its config; the shapes are checked here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -58,6 +58,9 @@ class Batch(msgspec.Struct):
 class UpsertRequest(msgspec.Struct):
     points: list[PointStruct] | None = None
     batch: Batch | None = None
+    # Which points are written: all, only new ones, or only stored ones (that match the filter).
+    update_mode: Literal["upsert", "insert_only", "update_only"] | None = None
+    update_filter: Filter | None = None
 
     def __post_init__(self) -> None:
         if (self.points is None) == (self.batch is None):
@@ -112,6 +115,7 @@ class DeletePayloadRequest(PointsSelector):
 
 class UpdateVectorsRequest(msgspec.Struct):
     points: list[PointVectors]
+    update_filter: Filter | None = None  # only the named points that match it change
 
     def __post_init__(self) -> None:
         if not self.points:

@@ -14,12 +14,13 @@ from msgspec import Meta
 from node.model.decode import invalid
 from node.model.filters import Filter, normalized_ids
 from node.model.selectors import WithPayload, WithVector
-from node.model.vectors import PointIdIn, SparseVectorIn, VectorInput
+from node.model.vectors import PointIdIn, SparseVectorIn, VectorInput, check_finite
 
 NonNegative = Annotated[int, Meta(ge=0)]
 Positive = Annotated[int, Meta(ge=1)]
 Strategy = Literal["average_vector", "best_score", "sum_scores"]
 _STRICT = {"forbid_unknown_fields": True}
+MAX_MMR_CANDIDATES = 16384  # Qdrant's bound on `mmr.candidates_limit`
 
 
 class QuantizationSearchParams(msgspec.Struct, **_STRICT):
@@ -63,7 +64,52 @@ class DiscoverInput(msgspec.Struct, **_STRICT):
     context: list[ContextPair] | ContextPair | None = None
 
 
-_QUERY_KINDS = ("nearest", "recommend", "discover", "context", "order_by", "fusion", "sample")
+class Mmr(msgspec.Struct, **_STRICT):
+    """Maximal marginal relevance re-ranking of a nearest query."""
+
+    diversity: Annotated[float, Meta(ge=0, le=1)] | None = None
+    candidates_limit: Annotated[int, Meta(ge=0, le=MAX_MMR_CANDIDATES)] | None = None
+
+
+class Rrf(msgspec.Struct, **_STRICT):
+    k: Positive | None = None
+    weights: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights is not None:
+            check_finite(self.weights, "weights")
+
+
+class FeedbackItem(msgspec.Struct, **_STRICT):
+    example: VectorInput
+    score: float
+
+    def __post_init__(self) -> None:
+        check_finite([self.score], "score")
+
+
+class NaiveFeedback(msgspec.Struct, **_STRICT):
+    a: float
+    b: Annotated[float, Meta(ge=0)]
+    c: float
+
+    def __post_init__(self) -> None:
+        for name in ("a", "c"):
+            check_finite([getattr(self, name)], name)
+
+
+class FeedbackStrategy(msgspec.Struct, **_STRICT):
+    naive: NaiveFeedback
+
+
+class RelevanceFeedback(msgspec.Struct, **_STRICT):
+    target: VectorInput
+    feedback: list[FeedbackItem]
+    strategy: FeedbackStrategy
+
+
+_QUERY_KINDS = ("nearest", "recommend", "discover", "context", "order_by", "fusion", "rrf",
+                "formula", "relevance_feedback", "sample")
 
 
 class QueryInput(msgspec.Struct, **_STRICT):
@@ -75,7 +121,14 @@ class QueryInput(msgspec.Struct, **_STRICT):
     context: list[ContextPair] | ContextPair | None = None
     order_by: str | OrderBy | None = None
     fusion: Literal["rrf", "dbsf"] | None = None
+    rrf: Rrf | None = None
+    # A formula expression is a small language of its own; cluster/formula_request.py reads
+    # it (its conditions are decoded as typed Conditions there).
+    formula: Any = None
+    defaults: dict[str, Any] | None = None
+    relevance_feedback: RelevanceFeedback | None = None
     sample: Literal["random"] | None = None
+    mmr: Mmr | None = None  # beside `nearest` only
     indices: list[int] | None = None
     values: list[float] | None = None
     # Inference inputs: named so that they are refused with a clear reason.
@@ -93,8 +146,11 @@ class QueryInput(msgspec.Struct, **_STRICT):
             return
         given = [k for k in _QUERY_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("expected exactly one of nearest, recommend, discover, context, "
-                             "order_by, fusion, sample")
+            raise ValueError(f"expected exactly one of {', '.join(_QUERY_KINDS)}")
+        if self.mmr is not None and given != ["nearest"]:
+            raise invalid("mmr", "goes only beside `nearest`")
+        if self.defaults is not None and given != ["formula"]:
+            raise invalid("defaults", "goes only beside `formula`")
 
     def kind(self) -> str:
         if self.indices is not None:
