@@ -2,8 +2,9 @@
 
 Three requests: a filter-heavy query, a batch of 64 searches, an upsert of 256 points of 128
 dimensions. The typed path (node/model, msgspec) is timed in this process; the hand-written
-parsing it replaced is timed in a child process running the code of BASELINE, checked out in a
-temporary git worktree, so the comparison stays honest after the old code is gone.
+parsing it replaced is timed in a worker process running the code of BASELINE, checked out in
+a temporary git worktree, so the comparison stays honest after the old code is gone. Short
+slices of each are taken in turn, so a change of load on the machine hits both alike.
 
 Run alone: `python -m bench.decode_cost`; `make bench` prints it too.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 # main's last commit with the hand-written parsing (before the typed request model).
 BASELINE = "8e5b6d9"
 ROOT = Path(__file__).resolve().parent.parent
-REPEAT_SECONDS = 0.6
+SLICE_SECONDS = 0.05
 
 
 def _bodies() -> dict[str, bytes]:
@@ -99,61 +100,83 @@ def typed_decoders() -> dict[str, Callable[[bytes], object]]:
     }
 
 
-def _time(decoders: dict[str, Callable[[bytes], object]]) -> dict[str, float]:
-    """Microseconds per request: the best of a few rounds, each repeating for a while."""
-    result = {}
-    for name, raw in _bodies().items():
-        decode = decoders[name]
-        decode(raw)  # warm caches and imports
-        best = float("inf")
-        for _ in range(5):
-            count, start = 0, time.perf_counter()
-            while (elapsed := time.perf_counter() - start) < REPEAT_SECONDS / 5:
-                decode(raw)
-                count += 1
-            best = min(best, elapsed / count)
-        result[name] = best * 1e6
-    return result
+def _slice(decode: Callable[[bytes], object], raw: bytes) -> float:
+    """CPU microseconds per request over one short slice of repeated decoding (CPU time, not
+    wall time: other work on a shared machine then costs little accuracy)."""
+    count, start = 0, time.process_time()
+    while (elapsed := time.process_time() - start) < SLICE_SECONDS:
+        decode(raw)
+        count += 1
+    return elapsed / count * 1e6
 
 
-def _baseline(rounds: int) -> dict[str, float] | None:
-    """The hand-written figures, from a worktree of BASELINE (best of `rounds` runs, taken
-    between runs of the typed path so both see the same load); None where git cannot give it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
-                               BASELINE], capture_output=True)
+def _worker() -> None:
+    """The hand-written side: times the request named on each stdin line, one slice each."""
+    decoders, bodies = handwritten_decoders(), _bodies()
+    for name, raw in bodies.items():
+        decoders[name](raw)  # warm caches and imports
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        print(_slice(decoders[name], bodies[name]), flush=True)
+
+
+class _Baseline:
+    """A worker process running the code of BASELINE from a temporary git worktree."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self._tree = Path(self._tmp.name) / "baseline"
+        self.proc: subprocess.Popen | None = None
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach",
+                               str(self._tree), BASELINE], capture_output=True)
         if made.returncode != 0:
-            return None
-        try:
-            env = {**os.environ, "PYTHONPATH": str(tree)}
-            best: dict[str, float] = {}
-            for _ in range(rounds):
-                out = subprocess.run([sys.executable, __file__, "--handwritten"], cwd=tree,
-                                     env=env, capture_output=True, check=True, timeout=300)
-                for name, us in json.loads(out.stdout).items():
-                    best[name] = min(us, best.get(name, us))
-            return best
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           capture_output=True)
+            return
+        env = {**os.environ, "PYTHONPATH": str(self._tree)}
+        self.proc = subprocess.Popen([sys.executable, __file__, "--handwritten-worker"],
+                                     cwd=self._tree, env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() != "ready":
+            self.close()
+
+    def time(self, name: str) -> float:
+        self.proc.stdin.write(name + "\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+            self.proc = None
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                        str(self._tree)], capture_output=True)
+        self._tmp.cleanup()
 
 
-def measure(rounds: int = 3) -> dict:
-    """Typed and hand-written, alternating `rounds` times, each the best it reached."""
+def measure(rounds: int = 20) -> dict:
+    """Typed and hand-written slices taken in turn, `rounds` of each per request, so both
+    see the same load; each figure is the best slice (the least disturbed)."""
+    decoders, bodies = typed_decoders(), _bodies()
+    for name, raw in bodies.items():
+        decoders[name](raw)  # warm caches and imports
     typed: dict[str, float] = {}
-    before: dict[str, float] | None = {}
-    for _ in range(rounds):
-        for name, us in _time(typed_decoders()).items():
-            typed[name] = min(us, typed.get(name, us))
-        if before is not None:
-            once = _baseline(1)
-            before = None if once is None else {
-                name: min(us, before.get(name, us)) for name, us in once.items()}
+    before: dict[str, float] = {}
+    baseline = _Baseline()
+    try:
+        for _ in range(rounds):
+            for name, raw in bodies.items():
+                us = _slice(decoders[name], raw)
+                typed[name] = min(us, typed.get(name, us))
+                if baseline.proc is not None:
+                    us = baseline.time(name)
+                    before[name] = min(us, before.get(name, us))
+    finally:
+        baseline.close()
     rows = {}
     for name, after_us in typed.items():
         row = {"typed_us": round(after_us, 1)}
-        if before is not None:
+        if name in before:
             row["handwritten_us"] = round(before[name], 1)
             row["typed_over_handwritten"] = round(after_us / before[name], 2)
         rows[name] = row
@@ -162,7 +185,7 @@ def measure(rounds: int = 3) -> dict:
 
 def markdown(result: dict) -> str:
     lines = [f"## Request decode cost (typed vs hand-written at {result['baseline']})", "",
-             "| request | hand-written µs | typed µs | typed / hand-written |",
+             "| request | hand-written CPU µs | typed CPU µs | typed / hand-written |",
              "|---|---|---|---|"]
     for name, row in result["requests"].items():
         lines.append(f"| {name} | {row.get('handwritten_us', 'n/a')} | {row['typed_us']} | "
@@ -171,7 +194,7 @@ def markdown(result: dict) -> str:
 
 
 if __name__ == "__main__":
-    if "--handwritten" in sys.argv:
-        print(json.dumps(_time(handwritten_decoders())))
+    if "--handwritten-worker" in sys.argv:
+        _worker()
     else:
         print(markdown(measure()))

@@ -118,6 +118,8 @@ def _check_vector_name(config: ShardConfig, name: str, where: str) -> None:
 
 def batch_from_points(config: ShardConfig, points: list[PointStruct]) -> PointBatch:
     """The `points` list form of an upsert, checked against the collection's vectors."""
+    if "" in config.dense and all(type(p.vector) is list for p in points):
+        return _unnamed_dense_batch(config, points)
     ids: list[PointId] = []
     payloads: list[dict | None] = []
     dense_rows: dict[str, list] = {name: [] for name in config.dense}
@@ -146,6 +148,16 @@ def batch_from_points(config: ShardConfig, points: list[PointStruct]) -> PointBa
                 rows=convert_dense(config.dense[name], rows, label),
                 positions=np.asarray(dense_pos[name], dtype=np.int64),
             )
+    return batch
+
+
+def _unnamed_dense_batch(config: ShardConfig, points: list[PointStruct]) -> PointBatch:
+    """The common case, without the per-point work of named and sparse vectors: every point
+    has the collection's unnamed dense vector."""
+    batch = PointBatch(ids=[p.id for p in points], payloads=[p.payload for p in points])
+    if points:
+        rows = convert_dense(config.dense[""], [p.vector for p in points], "points.vector")
+        batch.dense[""] = DenseColumn(rows=rows, positions=np.arange(len(points), dtype=np.int64))
     return batch
 
 

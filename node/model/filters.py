@@ -48,7 +48,11 @@ class Match(msgspec.Struct, dict=True, **_STRICT):
     except_: list[str | Int64] | None = msgspec.field(default=None, name="except")
 
     def __post_init__(self) -> None:
-        given = [name for name, v in zip(_MATCH_KINDS, astuple(self), strict=True) if v is not None]
+        values = astuple(self)
+        if values.count(None) == 4 and self.any is None and self.except_ is None:
+            self._kind = _MATCH_KINDS[next(i for i, v in enumerate(values) if v is not None)]
+            return
+        given = [name for name, v in zip(_MATCH_KINDS, values, strict=True) if v is not None]
         if len(given) != 1:
             raise ValueError("expected exactly one of value, text, phrase, any, except")
         self._kind = given[0]
@@ -202,14 +206,13 @@ class Condition(msgspec.Struct, dict=True, **_STRICT):
 
     def __post_init__(self) -> None:
         values = astuple(self)
-        if self.key is not None and len(values) - values.count(None) == 2:
-            # The common case first: a key and one other field; is that a field test?
-            kind = next((k for k, v in zip(_FIELD_KINDS, values[1:9], strict=True)
-                         if v is not None), None)
-            if kind is not None and kind not in ("is_empty", "is_null"):
-                check_key(self.key)
-                self._kind, self._field_kind = "field", kind
-                return
+        if self.key is not None and values.count(None) == len(_ALL) - 2:
+            # The common case first: a key and one test that needs no more checking.
+            for i in range(1, 7):  # match, range, geo_*, values_count
+                if values[i] is not None:
+                    check_key(self.key)
+                    self._kind, self._field_kind = "field", _ALL[i]
+                    return
         present = [name for name, v in zip(_ALL, values, strict=True) if v is not None]
         if self.key is not None:
             self._field_condition(present)

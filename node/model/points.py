@@ -14,6 +14,8 @@ from node.model.decode import invalid
 from node.model.filters import Filter, check_key, normalized_ids
 from node.model.vectors import PointIdIn, SparseVectorIn
 
+MAX_POINT_ID = 2**64 - 1
+
 # One point's vectors: the unnamed dense vector, or name -> dense or sparse vector.
 VectorStruct = list[float] | dict[str, list[float] | SparseVectorIn]
 Payload = dict[str, Any]
@@ -25,7 +27,8 @@ class PointStruct(msgspec.Struct):
     payload: Payload | None = None
 
     def __post_init__(self) -> None:
-        self.id = normalized_id(self.id)
+        if type(self.id) is not int or self.id > MAX_POINT_ID:  # ints are >= 0 already
+            self.id = normalized_id(self.id)
 
 
 class PointVectors(msgspec.Struct):
