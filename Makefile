@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean bench bench-quick system-tools deploy-check fuzz chaos chaos-deps
+.PHONY: run test lint clean bench bench-quick bench-snapshots system-tools deploy-check fuzz chaos chaos-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: $(VENV)/installed-test.stamp
 
 bench-quick: $(VENV)/installed-test.stamp
 	$(BIN)/python -m bench --mode quick
+
+bench-snapshots: $(VENV)/installed-test.stamp
+	$(BIN)/python -m bench.snapshots
 
 # Fuzzing (tests/fuzz): schemathesis against a real node for FUZZ_SECONDS, from Qdrant's OpenAPI
 # spec in ../shared/reference; prints the requests sent, the statuses, failures and the node's RSS.

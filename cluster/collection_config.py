@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, NotFound
 
 # --- defaults -----------------------------------------------------------------------------------
@@ -488,6 +489,34 @@ def build_collection_config(
     if given.get("metadata"):
         config["metadata"] = given["metadata"]
     return config, given.get("init_from")
+
+
+def check_stored_config(config: object) -> None:
+    """Refuse a canonical config from outside this cluster (a snapshot archive) that a create
+    request could not have produced: it is read back into a create body and checked as
+    strictly as one, and the engine must be able to take it."""
+    if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
+        raise BadRequest("the collection config must be an object with `params`")
+    unknown = set(config) - {"params", "hnsw_config", "optimizer_config", "wal_config",
+                             "quantization_config", "strict_mode_config", "metadata"}
+    if unknown:
+        raise BadRequest(f"the collection config has unknown parts: {', '.join(sorted(unknown))}")
+    params = dict(config["params"])
+    fan_out = {key: params.pop(key) for key in ("read_fan_out_factor", "read_fan_out_delay_ms")
+               if key in params}
+    body = {**params, "hnsw_config": config.get("hnsw_config"),
+            "optimizers_config": config.get("optimizer_config"),
+            "wal_config": config.get("wal_config"),
+            "quantization_config": config.get("quantization_config"),
+            "strict_mode_config": config.get("strict_mode_config"),
+            "metadata": config.get("metadata")}
+    rebuilt, _ = build_collection_config({k: v for k, v in body.items() if v is not None})
+    if fan_out:
+        apply_collection_update(rebuilt, {"params": fan_out})
+    try:
+        ShardConfig.from_collection_config(config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequest(f"the collection config cannot be used: {exc}") from None
 
 
 def apply_collection_update(config: dict, patch: dict) -> dict:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from cluster.staged_restores import StagedRestores
 from cluster.state import PARTIAL, CollectionMeta, MetadataState
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
@@ -39,6 +40,8 @@ class LocalShards:
         self._optimized_points: dict[ShardKey, int] = {}
         self._lock = threading.Lock()
         root.mkdir(parents=True, exist_ok=True)
+        # Shard data extracted from snapshots, waiting for their recover_collection op.
+        self.restores = StagedRestores(root.parent / "snapshot-work")
 
     def get(self, meta: CollectionMeta, shard_id: int) -> LocalShard | None:
         return self._shards.get((meta.uuid, shard_id))
@@ -63,6 +66,12 @@ class LocalShards:
                         wanted[(meta.uuid, shard_id)] = meta
             for key, meta in wanted.items():
                 shard = self._shards.get(key)
+                staged = self.restores.take(meta.restored.get(key[1]), key[1])
+                if staged is not None:  # a snapshot recovery replaces this replica's data
+                    if shard is not None:
+                        self._shards.pop(key).drop()
+                    self.restores.install(staged, self.root / key[0] / str(key[1]))
+                    shard = None
                 if shard is None:
                     shard = self._open(key, meta)
                 elif self._configs.get(meta.uuid) is not meta.config:

@@ -22,6 +22,7 @@ from cluster.point_update import (
     plan_update,
     plan_upsert,
 )
+from cluster.read_checks import check_read
 from cluster.scroll_request import plan_scroll
 from cluster.state import CollectionMeta
 from cluster.strict_mode import RateLimiter
@@ -65,12 +66,7 @@ class PointRouter:
         self._limiter.take(strict, meta.name, "write")
 
     def _check_read(self, meta: CollectionMeta, point_filter, limit: int | None = None) -> None:
-        strict = strict_mode.active(meta.config)
-        strict_mode.check_timeout(strict)
-        strict_mode.check_filter(strict, point_filter, meta.payload_indexes, for_update=False)
-        if limit is not None:
-            strict_mode.check_limit(strict, limit)
-        self._limiter.take(strict, meta.name, "read")
+        check_read(self._limiter, meta, point_filter, limit)
 
     def _shard_config(self, meta: CollectionMeta) -> ShardConfig:
         return self._views.config_of(meta)

@@ -207,23 +207,7 @@ class QueryExecutor:
         if spec.modifier != "idf":
             return
         vectors = [v for v in _all_vectors(query) if v is not None]
-        indices = np.unique(np.concatenate([v.indices for v in vectors])) if vectors else []
-        stats = await asyncio.gather(
-            *(s.sparse_statistics(query.vector_name, np.asarray(indices))
-              for s in view.shards)
-        )
-        total = sum(n for n, _ in stats)
-        df = sum((d for _, d in stats), np.zeros(len(indices), dtype=np.int64))
-        idf = {
-            int(i): math.log((total - f + 0.5) / (f + 0.5) + 1)
-            for i, f in zip(indices, df, strict=True)
-        }
-
-        def rescale(v: SparseVector) -> SparseVector:
-            weights = np.array([idf[int(i)] for i in v.indices], dtype=np.float32)
-            return SparseVector(v.indices, (v.values * weights).astype(np.float32))
-
-        _prepare_all(query, rescale)
+        _prepare_all(query, await idf_rescaler(view, query.vector_name, vectors))
 
     # ---- scans: no query, order_by, sample ------------------------------------------------
 
@@ -406,3 +390,25 @@ def _dbsf_normalise(values: list[float]) -> list[float]:
     std = variance**0.5
     low, high = mean - 3 * std, mean + 3 * std
     return [(v - low) / (high - low) for v in values]
+
+
+async def idf_rescaler(view: CollectionView, vector_name: str, vectors: list[SparseVector]
+                       ) -> Callable[[SparseVector], SparseVector]:
+    """A function weighting a query vector's values by the IDF of each index, from every
+    shard's point count and document frequencies of the indices `vectors` use."""
+    indices = np.unique(np.concatenate([v.indices for v in vectors])) if vectors else []
+    stats = await asyncio.gather(
+        *(s.sparse_statistics(vector_name, np.asarray(indices)) for s in view.shards)
+    )
+    total = sum(n for n, _ in stats)
+    df = sum((d for _, d in stats), np.zeros(len(indices), dtype=np.int64))
+    idf = {
+        int(i): math.log((total - f + 0.5) / (f + 0.5) + 1)
+        for i, f in zip(indices, df, strict=True)
+    }
+
+    def rescale(v: SparseVector) -> SparseVector:
+        weights = np.array([idf[int(i)] for i in v.indices], dtype=np.float32)
+        return SparseVector(v.indices, (v.values * weights).astype(np.float32))
+
+    return rescale

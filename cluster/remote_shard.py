@@ -7,6 +7,7 @@ import numpy as np
 from cluster.peer_client import PeerClient
 from cluster.query_coalescer import coalescer_of
 from cluster.shard_access import Record
+from node.engine.distance_matrix import Vector
 from node.engine.ids import PointId
 from node.engine.point_batch import PointBatch
 from node.engine.query_scoring import VectorQuery
@@ -87,3 +88,10 @@ class RemoteShardAccess:
 
     async def indexed_points(self) -> dict[str, int]:
         return await self._call("indexed_points")
+
+    async def facet_counts(self, key: str, kind: str, point_filter) -> list[tuple]:
+        return await self._call("facet_counts", key, kind, point_filter)
+
+    async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
+                            ) -> tuple[int, list[tuple[PointId, Vector]]]:
+        return await self._call("matrix_sample", vector_name, point_filter, sample, seed)

@@ -66,7 +66,7 @@ HEDGE_SECONDS = 0.5
 
 _READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
           "sparse_statistics",
-          "info", "indexed_points")
+          "info", "indexed_points", "facet_counts", "matrix_sample")
 
 
 class ReplicaSet:

@@ -15,6 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from cluster.query_coalescer import coalescer_of
+from node.engine.distance_matrix import Vector, sample_shard
+from node.engine.facets import shard_facet_counts
 from node.engine.ids import PointId
 from node.engine.point_batch import PointBatch
 from node.engine.query_scoring import VectorQuery
@@ -51,6 +53,9 @@ class ShardAccess(Protocol):
         ...
     async def info(self) -> ShardInfo: ...
     async def indexed_points(self) -> dict[str, int]: ...
+    async def facet_counts(self, key: str, kind: str, point_filter) -> list[tuple]: ...
+    async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
+                            ) -> tuple[int, list[tuple[PointId, Vector]]]: ...
 
 
 # Gathered batches up to this many queries run on the event loop: a few graph searches take
@@ -136,3 +141,11 @@ class LocalShardAccess:
 
     async def indexed_points(self) -> dict[str, int]:
         return await asyncio.to_thread(self.shard.indexed_points)
+
+    async def facet_counts(self, key: str, kind: str, point_filter) -> list[tuple]:
+        return await asyncio.to_thread(shard_facet_counts, self.shard, key, kind, point_filter)
+
+    async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
+                            ) -> tuple[int, list[tuple[PointId, Vector]]]:
+        return await asyncio.to_thread(sample_shard, self.shard, vector_name, point_filter,
+                                       sample, seed)

@@ -48,6 +48,8 @@ class CollectionMeta:
     # shard id -> the metadata version that last changed its replicas or their states. Writes
     # carry the one they were routed with, so a replica can tell a stale coordinator.
     shard_versions: dict[int, int] = field(default_factory=dict)
+    # shard id -> id of the snapshot recovery that last replaced its data (recover_collection)
+    restored: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,6 +153,68 @@ def _create_collection(state: MetadataState, op: dict) -> bool:
         shards={shard_id: dict.fromkeys(peers, ACTIVE) for shard_id, peers in placement.items()},
         payload_indexes={},
         init_from=init_from,
+    )
+    state.collections = {**state.collections, name: meta}
+    return True
+
+
+SNAPSHOT_PRIORITIES = ("replica", "snapshot", "no_sync")
+
+
+def _recover_collection(state: MetadataState, op: dict) -> bool:
+    """Put a snapshot's data on `peer` for the archived shards (node/snapshots/recovery.py).
+
+    The collection keeps its uuid and placement when it exists with the same shard count, else
+    it is (re)created with the snapshot's config. Other replicas of those shards become Dead and
+    resync from the recovered one (priority snapshot), or from them the recovered one does when
+    one is Active (replica); no_sync leaves the existing replicas alone.
+    """
+    name, config = _field(op, "name", str), _field(op, "config", dict)
+    peer, recovery = _field(op, "peer", int), _field(op, "recovery", str)
+    priority = op.get("priority", "replica")
+    if priority not in SNAPSHOT_PRIORITIES:
+        raise BadRequest(f"priority must be one of {', '.join(SNAPSHOT_PRIORITIES)}")
+    if peer not in state.peers:
+        raise BadRequest(f"peer {peer} is not a member of the cluster")
+    if name in state.aliases:
+        raise Conflict(f"Collection name `{name}` is already used by an alias")
+    shard_number = _positive_int((config.get("params") or {}).get("shard_number", 1),
+                                 "shard_number")
+    archived = [int(sid) for sid in _field(op, "shards", list)]
+    if any(not 0 <= sid < shard_number for sid in archived):
+        raise BadRequest("the snapshot holds a shard its collection config does not have")
+    existing = state.collections.get(name)
+    kept = existing is not None and len(existing.shards) == shard_number
+    if kept:
+        shards = {sid: dict(replicas) for sid, replicas in existing.shards.items()}
+        transfers = [t for t in existing.transfers if t["shard_id"] not in archived]
+        restored = dict(existing.restored)
+    else:
+        others = {k: m for k, m in state.collections.items() if k != name}
+        placement = place_replicas(
+            list(state.peers), shard_number,
+            _positive_int((config.get("params") or {}).get("replication_factor", 1),
+                          "replication_factor"),
+            load=replica_load(replace(state, collections=others)),
+        )
+        shards = {sid: dict.fromkeys(peers, ACTIVE) for sid, peers in placement.items()}
+        transfers, restored = [], {}
+    for sid in archived:
+        replicas = shards[sid]
+        others_active = [p for p, s in replicas.items() if p != peer and s == ACTIVE]
+        if kept and priority == "replica" and others_active:
+            replicas[peer] = DEAD  # the existing replicas win; this one resyncs from them
+        else:
+            replicas[peer] = ACTIVE
+            if priority != "no_sync" or not kept:
+                replicas.update({p: DEAD for p in replicas if p != peer})
+        restored[sid] = recovery
+    meta = CollectionMeta(
+        name=name, uuid=existing.uuid if kept else _field(op, "uuid", str),
+        config=copy.deepcopy(config), shards=shards,
+        payload_indexes=copy.deepcopy(op.get("payload_indexes") or {}),
+        transfers=transfers, shard_versions=dict(existing.shard_versions) if kept else {},
+        restored=restored,
     )
     state.collections = {**state.collections, name: meta}
     return True
@@ -436,6 +500,7 @@ _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "drop_payload_index": _drop_payload_index,
     "add_peer": _add_peer,
     "remove_peer": _remove_peer,
+    "recover_collection": _recover_collection,
 }
 
 
@@ -485,6 +550,7 @@ def to_dict(state: MetadataState) -> dict:
                 "init_from": meta.init_from,
                 "transfers": copy.deepcopy(meta.transfers),
                 "shard_versions": {str(sid): v for sid, v in meta.shard_versions.items()},
+                "restored": {str(sid): r for sid, r in meta.restored.items()},
             }
             for name, meta in state.collections.items()
         },
@@ -508,6 +574,7 @@ def from_dict(data: dict) -> MetadataState:
                 transfers=copy.deepcopy(meta.get("transfers", [])),
                 shard_versions={int(sid): int(v)
                                 for sid, v in meta.get("shard_versions", {}).items()},
+                restored={int(sid): str(r) for sid, r in meta.get("restored", {}).items()},
             )
             for name, meta in data.get("collections", {}).items()
         },

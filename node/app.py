@@ -8,7 +8,17 @@ import signal
 
 from aiohttp import web
 
-from node.api import cluster, collections, internal, issues, points, query, telemetry
+from node.api import (
+    cluster,
+    collections,
+    facet_matrix,
+    internal,
+    issues,
+    points,
+    query,
+    snapshots,
+    telemetry,
+)
 from node.api import service as service_routes
 from node.api.auth import auth_middleware
 from node.api.connection_limits import BODY_TIMEOUT, capped_factory
@@ -36,7 +46,8 @@ def build_app(node: Node) -> web.Application:
     # order they were added: the hot ones, queries then points, go first (resolving a query
     # took 20 us behind the collection routes). No URL and method pair matches two routes,
     # so the order changes nothing else.
-    faces = [service_routes, query, points, collections, cluster, telemetry, issues]
+    faces = [service_routes, query, points, collections, facet_matrix, cluster, telemetry,
+             issues, snapshots]
     if node.settings.cluster.enabled:
         faces.append(internal)  # a node outside a cluster has no peers to serve
     for module in faces:

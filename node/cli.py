@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from chaos import cli as chaos_cli
-from node import __version__, cluster_up
+from node import __version__, cluster_up, snapshot_cli
 from node.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_up.register(commands)
     # `chaos list|run`: fault-injection scenarios (the chaos package, README "Chaos testing").
     chaos_cli.register(commands)
+    # `snapshot create|list|download|restore` against a running node (docs/snapshots.md).
+    snapshot_cli.register(commands)
     return parser
 
 

@@ -47,3 +47,9 @@ class Unavailable(FlotillaError):
     """The node or the cluster cannot serve the request right now."""
 
     status = 503
+
+
+class Unprocessable(FlotillaError):
+    """A well-formed body whose values break the API's rules (Qdrant's validation errors)."""
+
+    status = 422

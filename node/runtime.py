@@ -41,6 +41,7 @@ from node.issues import too_many_collections
 from node.issues.board import IssueBoard
 from node.memory import release_free_memory
 from node.settings import Settings, internal_credential, parse_uri
+from node.snapshots.service import Snapshots
 from node.tls import NodeTls
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class Node:
                                             self.shards, self._remote_shard,
                                             self.transfer_progress, self._source_caught_up)
         self.rate_limiter = RateLimiter()
+        self.snapshots = Snapshots(self)
         self.points = PointRouter(self.catalog, views, self.rate_limiter)
         self.queries = QueryRouter(views, self.rate_limiter)
         self.metrics.set_stats_source(self._points_per_collection)
@@ -279,6 +281,7 @@ class Node:
         self.consensus = await self._start_consensus()
         await self._register_peer()
         await self.reconcile()
+        self.snapshots.start()  # after the first reconcile installed any committed recovery
         self.ready = True
         self._tasks = [
             asyncio.create_task(self._flush_loop()),

@@ -60,6 +60,14 @@ class ServiceSettings:
 @dataclass(frozen=True)
 class StorageSettings:
     storage_path: str = "./storage"
+    # Where snapshot archives live; None: a `snapshots` folder inside storage_path.
+    snapshots_path: str | None = None
+    # Largest snapshot archive an upload may send, in MB.
+    snapshot_max_size_mb: int = 102400
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return Path(self.snapshots_path or Path(self.storage_path) / "snapshots")
 
 
 @dataclass(frozen=True)
@@ -322,7 +330,7 @@ def _validate(values: dict[str, Any]) -> None:
         if values.get(key) == "":
             values[key] = None  # an empty secret is no secret, not a valid one
     for key in ("service.max_request_size_mb", "service.max_connections",
-                "service.client_timeout_sec"):
+                "service.client_timeout_sec", "storage.snapshot_max_size_mb"):
         if values.get(key) is not None and values[key] <= 0:
             raise SettingsError(f"{key}: must be positive, got {values[key]}")
     for key in ("cluster.uri", "cluster.bootstrap"):

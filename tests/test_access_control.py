@@ -201,6 +201,10 @@ def test_the_read_only_key_through_the_client(keyed) -> None:
     reader = _client(keyed, READER)
     assert reader.count("guarded").count == 10
     assert len(reader.query_points("guarded", query=[1, 0, 0, 0], limit=3).points) == 3
+    assert len(reader.search_matrix_pairs("guarded", sample=4, limit=1).pairs) == 4
+    with pytest.raises(UnexpectedResponse) as refused:  # a read: refused for want of an index
+        reader.facet("guarded", "city")
+    assert refused.value.status_code == 400
     with pytest.raises(UnexpectedResponse) as refused:
         reader.upsert("guarded", [models.PointStruct(id=99, vector=[1, 1, 1, 1])])
     assert refused.value.status_code == 403

@@ -23,3 +23,13 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert rep["node"]["ef_sweep"] and rep["cluster"]["search"]
     assert (out / "report.md").read_text().startswith("# Flotilla benchmark")
     assert {t["target"] for t in rep["targets"]}
+
+
+@pytest.mark.timeout(120)
+def test_snapshot_bench_smoke(tmp_path: Path) -> None:
+    from bench.snapshots import main
+
+    assert main(["--size", "500", "--dim", "8", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "snapshots.json").read_text())
+    assert rep["runs"][0]["archive_mb"] > 0
+    assert (tmp_path / "snapshots.md").read_text().startswith("# Snapshots")

@@ -44,7 +44,7 @@ SECRET_HEADER = "X-Flotilla-Secret"
 # Exactly the methods of the ShardAccess protocol.
 SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
-    "sparse_statistics", "info", "indexed_points",
+    "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
 })
 # Bodies above this size are decoded and results encoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024

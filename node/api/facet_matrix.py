@@ -1,0 +1,33 @@
+"""Routes of the two aggregate reads: facet counts of a payload key and the distance matrix of
+a sample of points. Both are reads: `consistency` and `timeout` apply as to the other reads
+(node/api/request_params.py), and read-only credentials may use them (node/api/access.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cluster.facet_router import FacetRouter
+from cluster.matrix_router import MatrixRouter
+from node.api.envelope import ok, read_json
+from node.runtime import Node
+
+
+def routes(node: Node) -> list[web.RouteDef]:
+    facets = FacetRouter(node.views, node.rate_limiter)
+    matrix = MatrixRouter(node.views, node.rate_limiter)
+
+    def endpoint(method, *, body_required: bool = True):
+        async def handle(request: web.Request) -> web.Response:
+            body = await read_json(request, required=body_required)
+            return ok(request, await method(request.match_info["collection_name"], body))
+
+        return handle
+
+    collection = "/collections/{collection_name}"
+    return [
+        web.post(f"{collection}/facet", endpoint(facets.facet)),
+        web.post(f"{collection}/points/search/matrix/pairs",
+                 endpoint(matrix.pairs, body_required=False)),
+        web.post(f"{collection}/points/search/matrix/offsets",
+                 endpoint(matrix.offsets, body_required=False)),
+    ]
