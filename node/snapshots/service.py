@@ -29,6 +29,7 @@ from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, FlotillaError, NotFound
 from node.model import decode
+from node.model.aliases import ChangeAliasesRequest
 from node.model.payload_index import CreateIndexRequest
 from node.snapshots.archive import (
     ArchivedCollection,
@@ -328,7 +329,8 @@ class Snapshots:
                    for a, c in aliases.items()
                    if isinstance(a, str) and c in state.collections and a not in state.aliases]
         if actions:
-            await self.node.catalog.change_aliases({"actions": actions})
+            request = decode(ChangeAliasesRequest, {"actions": actions}, path="aliases")
+            await self.node.catalog.change_aliases(request)
 
 
 def _check_shards_open(item: ExtractedCollection) -> None:
