@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench import decode_cost
+
 
 def _fmt(v: object) -> str:
     if isinstance(v, float):
@@ -122,6 +124,8 @@ def markdown(rep: dict) -> str:
               ("<= " if "lower" in t["note"] or "floor" in t["note"] else ">= ") + str(t["goal"]),
               {True: "yes", False: "NO", None: "-"}[t["holds"]], t["note"]]
              for t in rep["targets"]]), ""]
+    if rep.get("decode_cost"):
+        out += ["", decode_cost.markdown(rep["decode_cost"])]
     return "\n".join(out)
 
 

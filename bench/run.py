@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import anchors, dataset, grpc_suite, nodes, report, targets
+from bench import anchors, dataset, decode_cost, grpc_suite, nodes, report, targets
 from bench.loadgen import LoadGenerator
 from bench.suite import Config, Runner
 
@@ -38,6 +38,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-cluster", action="store_true", help="skip the 3-node cluster")
     p.add_argument("--no-anchors", action="store_true", help="skip the in-process anchors")
     p.add_argument("--no-quantized", action="store_true")
+    p.add_argument("--no-decode-cost", action="store_true",
+                   help="skip the request decode cost (typed vs hand-written)")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--cache-dir", type=Path, default=dataset.CACHE_DIR)
     return p.parse_args(argv)
@@ -124,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             "local_client": anchors.local_client_anchor(ds, preset["local_size"],
                                                         cfg.duration),
         }
+    # The smoke run (a test) skips it: it checks out a git worktree of the old code.
+    if not args.no_decode_cost and args.mode != "smoke":
+        print("request decode cost ...", file=sys.stderr)
+        rep["decode_cost"] = decode_cost.measure()
     rep["targets"] = targets.evaluate(rep)
     rep["elapsed_s"] = time.perf_counter() - t0
     files = report.write(rep, args.out, with_plots=args.mode != "smoke")

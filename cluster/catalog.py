@@ -11,6 +11,8 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
 from cluster.collection_config import (
     add_named_vector,
     apply_collection_update,
@@ -19,9 +21,10 @@ from cluster.collection_config import (
     remove_named_vector,
     validate_collection_name,
 )
-from cluster.payload_schema import validate_index_request
 from cluster.state import CollectionMeta, MetadataState, resolve
 from node.errors import BadRequest, NotFound
+from node.model.aliases import ChangeAliasesRequest
+from node.model.payload_index import CreateIndexRequest
 
 log = logging.getLogger(__name__)
 
@@ -118,19 +121,21 @@ class Catalog:
         await self._after_change()
         return deleted
 
-    async def change_aliases(self, body: object) -> None:
-        if not isinstance(body, dict) or not isinstance(body.get("actions"), list):
-            raise BadRequest("actions: expected an array of alias actions")
-        for i, action in enumerate(body["actions"]):
-            _check_alias_action(action, f"actions[{i}]")
-        await self._propose({"op": "change_aliases", "actions": body["actions"]})
+    async def change_aliases(self, request: ChangeAliasesRequest) -> None:
+        for i, action in enumerate(request.actions):
+            for alias in action.new_names():
+                try:
+                    validate_collection_name(alias)
+                except BadRequest as exc:
+                    raise BadRequest(f"actions[{i}]: {exc}") from None
+        actions = msgspec.to_builtins(request.actions)
+        await self._propose({"op": "change_aliases", "actions": actions})
         await self._after_change()
 
-    async def create_payload_index(self, name: str, body: object) -> None:
+    async def create_payload_index(self, name: str, request: CreateIndexRequest) -> None:
         meta = self.resolve(name)
-        field_name, schema = validate_index_request(body)
         await self._propose({"op": "create_payload_index", "collection": meta.name,
-                             "field_name": field_name, "schema": schema})
+                             "field_name": request.field_name, "schema": request.schema()})
         await self._after_change()
 
     async def drop_payload_index(self, name: str, field_name: str) -> None:
@@ -155,30 +160,6 @@ class Catalog:
         else:
             pairs = list(state.aliases.items())
         return [{"alias_name": a, "collection_name": c} for a, c in sorted(pairs)]
-
-
-_ALIAS_FIELDS = {
-    "create_alias": ("collection_name", "alias_name"),
-    "delete_alias": ("alias_name",),
-    "rename_alias": ("old_alias_name", "new_alias_name"),
-}
-
-
-def _check_alias_action(action: object, where: str) -> None:
-    if not isinstance(action, dict) or len(action) != 1:
-        raise BadRequest(f"{where}: expected one of {', '.join(_ALIAS_FIELDS)}")
-    ((kind, body),) = action.items()
-    fields = _ALIAS_FIELDS.get(kind)
-    if fields is None:
-        raise BadRequest(f"{where}: unknown alias action `{kind}`")
-    if not isinstance(body, dict):
-        raise BadRequest(f"{where}.{kind}: expected an object")
-    for field in fields:
-        if not isinstance(body.get(field), str):
-            raise BadRequest(f"{where}.{kind}.{field}: expected a string")
-    for field in fields:
-        if field != "collection_name":
-            validate_collection_name(body[field])
 
 
 def _check_compatible(source: dict, target: dict, source_name: str) -> None:

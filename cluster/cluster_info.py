@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from cluster.state import CollectionMeta, MetadataState
-from node.errors import BadRequest
+from node.model.cluster_ops import ClusterOperation
 
 
 def cluster_status(state: MetadataState, peer_id: int, raft: dict) -> dict:
@@ -61,29 +61,15 @@ def shard_transfer_infos(meta: CollectionMeta) -> list[dict]:
     ]
 
 
-def shard_operation(meta: CollectionMeta, body: object) -> dict:
-    """The consensus op for one `POST /collections/{name}/cluster` operation."""
-    if not isinstance(body, dict) or len(body) != 1:
-        raise BadRequest("expected one of move_shard, replicate_shard, abort_transfer, "
-                         "drop_replica")
-    ((kind, args),) = body.items()
-    if not isinstance(args, dict):
-        raise BadRequest(f"{kind}: expected an object")
-
-    def number(key: str) -> int:
-        value = args.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadRequest(f"{kind}.{key}: expected a non-negative integer")
-        return value
-
-    if kind in ("move_shard", "replicate_shard"):
-        return {"op": "start_transfer", "collection": meta.name, "shard_id": number("shard_id"),
-                "from": number("from_peer_id"), "to": number("to_peer_id"),
-                "kind": "move" if kind == "move_shard" else "replicate"}
-    if kind == "abort_transfer":
-        return {"op": "abort_transfer", "collection": meta.name, "shard_id": number("shard_id"),
-                "to": number("to_peer_id")}
-    if kind == "drop_replica":
-        return {"op": "drop_replica", "collection": meta.name, "shard_id": number("shard_id"),
-                "peer_id": number("peer_id")}
-    raise BadRequest(f"unknown cluster operation `{kind}`")
+def shard_operation(meta: CollectionMeta, op: ClusterOperation) -> dict:
+    """The consensus op for one decoded `POST /collections/{name}/cluster` operation."""
+    transfer = op.move_shard or op.replicate_shard
+    if transfer is not None:
+        return {"op": "start_transfer", "collection": meta.name, "shard_id": transfer.shard_id,
+                "from": transfer.from_peer_id, "to": transfer.to_peer_id,
+                "kind": "move" if op.move_shard is not None else "replicate"}
+    if op.abort_transfer is not None:
+        return {"op": "abort_transfer", "collection": meta.name,
+                "shard_id": op.abort_transfer.shard_id, "to": op.abort_transfer.to_peer_id}
+    return {"op": "drop_replica", "collection": meta.name, "shard_id": op.drop_replica.shard_id,
+            "peer_id": op.drop_replica.peer_id}

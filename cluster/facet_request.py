@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from cluster.request_fields import read_bool, read_positive_int, refuse_shard_key, require_object
 from node.engine.filters import CompiledFilter, compile_filter
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Filter
 
 DEFAULT_LIMIT = 10
 
@@ -30,6 +32,6 @@ def parse_facet(body: object) -> FacetRequest:
     return FacetRequest(
         key=key,
         limit=read_positive_int(obj, "limit", DEFAULT_LIMIT),
-        filter=compile_filter(obj.get("filter")),
+        filter=compile_filter(decode(Filter | None, obj.get("filter"), path="filter")),
         exact=read_bool(obj, "exact"),
     )

@@ -1,5 +1,6 @@
-"""Decoding a formula query (`{"formula": ..., "defaults": {...}}`) into the engine's
-expression tree (node/engine/formula.py), checked whole before any point is scored.
+"""Reading the `formula` of a formula query (decoded at the edge as node/model's QueryInput)
+into the engine's expression tree (node/engine/formula.py), checked whole before any point is
+scored. Its conditions are decoded as typed Conditions.
 
 An expression is a number, a variable (`$score`, `$score[i]` or a payload key), a condition, or
 an object naming one operation; an object naming none is read as a condition.
@@ -11,28 +12,18 @@ import re
 from collections.abc import Callable
 
 from node.engine import formula
-from node.engine.filters import compile_filter, parse_datetime
+from node.engine.datetimes import parse_datetime
+from node.engine.filters import compile_filter
 from node.engine.payload_path import parse_key
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Condition, Filter
 
 _SCORE = re.compile(r"\$score(?:\[(\d+)\])?")
 _UNARY = ("neg", "abs", "sqrt", "exp", "log10", "ln")
 _DECAYS = ("lin_decay", "exp_decay", "gauss_decay")
 _OPERATIONS = ("mult", "sum", "div", "pow", "geo_distance", "datetime", "datetime_key",
                *_UNARY, *_DECAYS)
-
-
-def parse_formula_query(raw: dict, where: str = "query") -> tuple[formula.Expression, dict]:
-    """(expression, defaults) of a FormulaQuery body."""
-    unknown = set(raw) - {"formula", "defaults"}
-    if unknown:
-        raise BadRequest(f"{where}: unknown field {sorted(unknown)[0]!r} of a formula query")
-    defaults = raw.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise BadRequest(f"{where}.defaults: expected an object of variable -> value")
-    if "formula" not in raw:
-        raise BadRequest(f"{where}.formula: is required")
-    return parse_expression(raw["formula"], f"{where}.formula"), defaults
 
 
 def parse_expression(raw: object, where: str) -> formula.Expression:
@@ -49,7 +40,7 @@ def parse_expression(raw: object, where: str) -> formula.Expression:
         raise BadRequest(f"{where}: expected a number, a variable, a condition or an operation")
     named = [key for key in raw if key in _OPERATIONS]
     if not named:
-        condition = compile_filter({"must": [raw]}, where)
+        condition = compile_filter(Filter(must=[decode(Condition, raw, path=where)]))
         return formula.Condition(condition)
     if len(raw) != 1:
         raise BadRequest(f"{where}: an operation object holds exactly one operation, "

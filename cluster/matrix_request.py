@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from cluster.request_fields import read_positive_int, refuse_shard_key, require_object
 from node.engine.filters import CompiledFilter, compile_filter
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Filter
 
 DEFAULT_SAMPLE = 10
 DEFAULT_LIMIT = 3
@@ -31,5 +33,5 @@ def parse_matrix(body: object) -> MatrixRequest:
         using=using or "",
         sample=read_positive_int(obj, "sample", DEFAULT_SAMPLE, minimum=2),
         limit=read_positive_int(obj, "limit", DEFAULT_LIMIT),
-        filter=compile_filter(obj.get("filter")),
+        filter=compile_filter(decode(Filter | None, obj.get("filter"), path="filter")),
     )

@@ -7,7 +7,7 @@ before it in the chosen direction.
 
 from __future__ import annotations
 
-from node.engine.filters import parse_datetime
+from node.engine.datetimes import parse_datetime
 from node.engine.ids import PointId
 from node.engine.payload_path import values_at
 from node.engine.point_order import point_id_order

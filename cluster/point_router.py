@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import numpy as np
 
 from cluster import strict_mode
@@ -17,18 +18,12 @@ from cluster.placement import shard_for_point, shards_for_points
 from cluster.point_update import (
     NEEDS_EXISTING,
     PointUpdate,
-    parse_batch,
-    parse_clear_payload,
-    parse_delete,
-    parse_delete_payload,
-    parse_delete_vectors,
-    parse_overwrite_payload,
-    parse_set_payload,
-    parse_update_vectors,
-    parse_upsert,
+    plan_batch,
+    plan_update,
+    plan_upsert,
 )
 from cluster.read_checks import check_read
-from cluster.scroll_request import parse_scroll
+from cluster.scroll_request import plan_scroll
 from cluster.state import CollectionMeta
 from cluster.strict_mode import RateLimiter
 from node.ascii_digits import parse_ascii_uint
@@ -39,7 +34,10 @@ from node.engine.point_order import point_id_order
 from node.engine.records import record_json
 from node.engine.shard import LocalShard, ShardInfo
 from node.engine.shard_config import ShardConfig
-from node.errors import BadRequest, NotFound
+from node.errors import NotFound
+from node.model.points import BatchRequest, UpsertRequest
+from node.model.queries import CountRequest
+from node.model.queries import ScrollRequest as ScrollBody
 
 COPY_PAGE = 512
 
@@ -81,10 +79,10 @@ class PointRouter:
 
     # ---- writes -------------------------------------------------------------------------
 
-    async def upsert(self, name: str, body: object, *, wait: bool) -> int:
+    async def upsert(self, name: str, body: UpsertRequest, *, wait: bool) -> int:
         meta = self._catalog.resolve(name)
         config = self._shard_config(meta)
-        update = await asyncio.to_thread(parse_upsert, config, body)
+        update = await asyncio.to_thread(plan_upsert, config, body)
         await self._check_writes(meta, [update])
         return await self.upsert_batch(meta, update.batch, wait=wait)
 
@@ -98,26 +96,17 @@ class PointRouter:
         )
         return max(seqs)
 
-    async def update(self, name: str, kind: str, body: object, *, wait: bool) -> int:
-        """One update request (`delete`, `set_payload`, `update_vectors`, ...)."""
+    async def update(self, name: str, kind: str, body: msgspec.Struct, *, wait: bool) -> int:
+        """One decoded update request (`delete`, `set_payload`, `update_vectors`, ...)."""
         meta = self._catalog.resolve(name)
         config = self._shard_config(meta)
-        parse = {
-            "delete": parse_delete,
-            "set_payload": parse_set_payload,
-            "overwrite_payload": parse_overwrite_payload,
-            "delete_payload": parse_delete_payload,
-            "clear_payload": parse_clear_payload,
-            "update_vectors": lambda b: parse_update_vectors(config, b),
-            "delete_vectors": lambda b: parse_delete_vectors(config, b),
-        }[kind]
-        update = await asyncio.to_thread(parse, body)
+        update = await asyncio.to_thread(plan_update, config, kind, body)
         return (await self._apply_all(meta, [update], wait=wait))[0]
 
-    async def batch(self, name: str, body: object, *, wait: bool) -> list[int]:
-        """`/points/batch`: every operation validated first, then applied in order."""
+    async def batch(self, name: str, body: BatchRequest, *, wait: bool) -> list[int]:
+        """`/points/batch`: every operation planned first, then applied in order."""
         meta = self._catalog.resolve(name)
-        updates = await asyncio.to_thread(parse_batch, self._shard_config(meta), body)
+        updates = await asyncio.to_thread(plan_batch, self._shard_config(meta), body)
         return await self._apply_all(meta, updates, wait=wait)
 
     async def _apply_all(
@@ -194,13 +183,11 @@ class PointRouter:
     # ---- reads --------------------------------------------------------------------------
 
     async def retrieve(
-        self, name: str, raw_ids: object, *, with_payload: object = True,
+        self, name: str, ids: list[PointId], *, with_payload: object = True,
         with_vector: object = False,
     ) -> list[dict]:
+        """Points by id (normalised ids: decoded at the edge, or parsed from a URL)."""
         meta = self._catalog.resolve(name)
-        if not isinstance(raw_ids, list):
-            raise BadRequest("ids: expected an array of point ids")
-        ids = [normalize_point_id(x) for x in raw_ids]
         shard_number = len(meta.shards)
         by_shard: dict[int, list[PointId]] = {}
         for pid in dict.fromkeys(ids):
@@ -219,27 +206,25 @@ class PointRouter:
 
     async def get_point(self, name: str, raw_id: str) -> dict:
         number = parse_ascii_uint(raw_id)
-        pid: object = raw_id if number is None else number
+        pid = normalize_point_id(raw_id if number is None else number)
         records = await self.retrieve(name, [pid], with_payload=True, with_vector=True)
         if not records:
             raise NotFound(f"No point with id {raw_id} found")
         return records[0]
 
-    async def count(self, name: str, body: object) -> int:
+    async def count(self, name: str, request: CountRequest) -> int:
         meta = self._catalog.resolve(name)
-        if body is not None and not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        point_filter = compile_filter(body.get("filter")) if body else None
+        point_filter = compile_filter(request.filter)
         self._check_read(meta, point_filter)
         counts = await asyncio.gather(
             *(s.count(point_filter) for s in self._shards_of(meta))
         )
         return sum(counts)
 
-    async def scroll(self, name: str, body: object) -> dict:
+    async def scroll(self, name: str, body: ScrollBody) -> dict:
         """Points in id order (integers, then UUIDs) from `offset`, merged across shards."""
         meta = self._catalog.resolve(name)
-        request = parse_scroll(body)
+        request = plan_scroll(body)
         self._check_read(meta, request.filter, request.limit)
         if request.order_by is not None:
             return await self._scroll_ordered(meta, request)

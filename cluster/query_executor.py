@@ -30,6 +30,7 @@ from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
 from node.errors import BadRequest, NotFound
+from node.model.filters import Condition, Filter
 
 RRF_RANK_CONSTANT = 2  # the default k of 1 / (k + rank), as Qdrant's rrf
 
@@ -286,10 +287,10 @@ def _plain_dense(view: CollectionView, plan: QueryPlan) -> bool:
 def _excluding(base, excluded: set[PointId]):
     """The plan's filter, also leaving out the examples' own points (a real filter, so it can
     travel to the peers holding other shards)."""
-    return compile_filter({
-        "must": [base.raw] if base is not None else [],
-        "must_not": [{"has_id": sorted(excluded, key=point_id_order)}],
-    })
+    return compile_filter(Filter(
+        must=[base.source.as_condition()] if base is not None else [],
+        must_not=[Condition(has_id=sorted(excluded, key=point_id_order))],
+    ))
 
 
 def _check_vector(config: ShardConfig, name: str, sparse: bool, value, where: str):

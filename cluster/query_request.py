@@ -1,22 +1,25 @@
-"""Reading Qdrant's query requests (`/points/query` and the older search and recommend
-endpoints) into one plan: what to score, on which vector, within which filter, how many."""
+"""Query requests (`/points/query` and the older search and recommend endpoints), decoded at
+the edge into node/model types, turned into one plan: what to score, on which vector, within
+which filter, how many. The checks here are those that span fields (a fusion needs prefetches),
+the rest was done by the decode."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 
-from cluster.formula_request import parse_formula_query
+from cluster.formula_request import parse_expression
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
-from node.engine.point_batch import SparseVector, parse_sparse
+from node.engine.point_batch import SparseVector
 from node.engine.search import SearchParams
 from node.errors import BadRequest
-
-MAX_MMR_CANDIDATES = 16384  # Qdrant's bound on `mmr.candidates_limit`
+from node.model import queries as q
+from node.model.vectors import SparseVectorIn
+from node.model.vectors import VectorInput as VectorIn
 
 # An example or query input before lookup: a dense vector, a sparse vector, or a point id.
 VectorInput = np.ndarray | SparseVector | PointId
@@ -24,7 +27,8 @@ VectorInput = np.ndarray | SparseVector | PointId
 
 @dataclass
 class QueryPlan:
-    # nearest, recommend, discover, context, fusion, formula, order_by, sample, or None
+    # nearest, recommend, discover, context, fusion, formula, relevance_feedback, order_by,
+    # sample, or None
     kind: str | None
     using: str = ""
     nearest: VectorInput | None = None
@@ -51,224 +55,108 @@ class QueryPlan:
     lookup_from: tuple[str, str | None] | None = None
 
 
-def read_int(body: dict, key: str, default: int | None, minimum: int = 0) -> int:
-    value = body.get(key)
-    if value is None:
-        if default is None:
-            raise BadRequest(f"{key}: required")
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BadRequest(f"{key}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def read_params(raw: object, where: str = "params") -> SearchParams:
-    if raw is None:
+def read_params(params: q.SearchParams | None) -> SearchParams:
+    if params is None:
         return SearchParams()
-    if not isinstance(raw, dict):
-        raise BadRequest(f"{where}: expected an object")
-    ef = raw.get("hnsw_ef")
-    if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 0):
-        raise BadRequest(f"{where}.hnsw_ef: expected a non-negative integer, got {ef!r}")
-    for flag in ("exact", "indexed_only"):
-        if raw.get(flag) is not None and not isinstance(raw.get(flag), bool):
-            raise BadRequest(f"{where}.{flag}: expected true or false")
-    quantization = raw.get("quantization")
-    if quantization is not None and not isinstance(quantization, dict):
-        raise BadRequest(f"{where}.quantization: expected an object")
+    quantization = params.quantization
     return SearchParams(
-        hnsw_ef=ef, exact=bool(raw.get("exact")), indexed_only=bool(raw.get("indexed_only")),
-        quantization=quantization or None,
+        hnsw_ef=params.hnsw_ef, exact=bool(params.exact),
+        indexed_only=bool(params.indexed_only),
+        quantization=msgspec.to_builtins(quantization) if quantization is not None else None,
     )
 
 
-def read_threshold(body: dict) -> float | None:
-    value = body.get("score_threshold")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadRequest(f"score_threshold: expected a number, got {value!r}")
-    return float(value)
+def sparse_vector(raw: SparseVectorIn) -> SparseVector:
+    """Sorted by index, as the engine keeps sparse vectors."""
+    indices = np.asarray(raw.indices, dtype=np.uint32)
+    order = np.argsort(indices, kind="stable")
+    values = np.asarray(raw.values, dtype=np.float32)
+    return SparseVector(indices=indices[order], values=values[order])
 
 
-def read_vector_input(raw: object, where: str) -> VectorInput:
+def dense_vector(raw: list[float], where: str) -> np.ndarray:
+    vector = np.asarray(raw, dtype=np.float64)
+    if not np.isfinite(vector).all():  # only a non-JSON face can carry NaN
+        raise BadRequest(f"{where}: vector values must be finite (no NaN or infinity)")
+    return vector
+
+
+def vector_input(raw: VectorIn, where: str) -> VectorInput:
     """A dense vector, a sparse vector, or a point id."""
-    if isinstance(raw, (int, str)) and not isinstance(raw, bool):
-        return normalize_point_id(raw)
     if isinstance(raw, list):
-        if raw and isinstance(raw[0], list):
-            raise BadRequest(f"{where}: multi-vectors are not supported")
-        if not set(map(type, raw)) <= {float, int}:  # bool, a subclass of int, is refused
-            raise BadRequest(f"{where}: expected a vector of numbers")
-        vector = np.asarray(raw, dtype=np.float64)
-        if not np.isfinite(vector).all():
-            raise BadRequest(f"{where}: vector values must be finite (no NaN or infinity)")
-        return vector
-    if isinstance(raw, dict) and "indices" in raw:
-        return parse_sparse(raw, where)
-    if isinstance(raw, dict) and ({"text", "image", "object"} & set(raw)):
-        raise BadRequest(f"{where}: inference of documents, images or objects is not supported")
-    raise BadRequest(f"{where}: expected a vector, a sparse vector or a point id")
+        return dense_vector(raw, where)
+    if isinstance(raw, SparseVectorIn):
+        return sparse_vector(raw)
+    try:
+        return normalize_point_id(raw)
+    except BadRequest as exc:
+        raise BadRequest(f"{where}: {exc}") from None
 
 
-def _read_pairs(raw: object, where: str) -> list[tuple[VectorInput, VectorInput]]:
-    items = raw if isinstance(raw, list) else [raw]
-    pairs = []
-    for i, pair in enumerate(items):
-        if not isinstance(pair, dict) or "positive" not in pair or "negative" not in pair:
-            raise BadRequest(f"{where}[{i}]: expected an object with `positive` and `negative`")
-        pairs.append((
-            read_vector_input(pair["positive"], f"{where}[{i}].positive"),
-            read_vector_input(pair["negative"], f"{where}[{i}].negative"),
-        ))
-    return pairs
+def _examples(raw: list[VectorIn] | None, where: str) -> list[VectorInput]:
+    return [vector_input(x, f"{where}[{i}]") for i, x in enumerate(raw or ())]
 
 
-def _read_examples(raw: object, where: str) -> list[VectorInput]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise BadRequest(f"{where}: expected an array of point ids or vectors")
-    return [read_vector_input(x, f"{where}[{i}]") for i, x in enumerate(raw)]
+def _pairs(raw: list[q.ContextPair] | q.ContextPair | None,
+           where: str) -> list[tuple[VectorInput, VectorInput]]:
+    items = raw if isinstance(raw, list) else [] if raw is None else [raw]
+    return [(vector_input(p.positive, f"{where}[{i}].positive"),
+             vector_input(p.negative, f"{where}[{i}].negative")) for i, p in enumerate(items)]
 
 
-def _read_strategy(raw: object, where: str) -> str:
-    strategy = raw or "average_vector"
-    if strategy not in ("average_vector", "best_score", "sum_scores"):
-        raise BadRequest(
-            f"{where}: unknown strategy {strategy!r}, expected average_vector, best_score "
-            "or sum_scores"
-        )
-    return strategy
-
-
-def _read_query(plan: QueryPlan, raw: object) -> None:
+def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
     if raw is None:
         return
-    if not isinstance(raw, dict) or "indices" in raw:
-        plan.kind, plan.nearest = "nearest", read_vector_input(raw, "query")
+    if not isinstance(raw, q.QueryInput):
+        plan.kind, plan.nearest = "nearest", vector_input(raw, "query")
         return
-    if "nearest" in raw and "mmr" in raw and len(raw) == 2:
-        plan.kind, plan.nearest = "nearest", read_vector_input(raw["nearest"], "query.nearest")
-        plan.mmr = _read_mmr(raw["mmr"])
-        return
-    if "formula" in raw:  # the one query object with two fields: formula and defaults
-        plan.kind = "formula"
-        plan.formula, plan.formula_defaults = parse_formula_query(raw)
-        return
-    if len(raw) != 1:
-        raise BadRequest("query: expected exactly one of nearest, recommend, discover, "
-                         "context, order_by, fusion, rrf, formula, sample")
-    ((key, value),) = raw.items()
-    if key == "nearest":
-        plan.kind, plan.nearest = "nearest", read_vector_input(value, "query.nearest")
-    elif key == "recommend":
-        if not isinstance(value, dict):
-            raise BadRequest("query.recommend: expected an object")
+    kind = raw.kind()
+    if kind == "sparse":
+        plan.kind = "nearest"
+        plan.nearest = sparse_vector(SparseVectorIn(raw.indices or [], raw.values or []))
+    elif kind == "nearest":
+        plan.kind, plan.nearest = "nearest", vector_input(raw.nearest, "query.nearest")
+        if raw.mmr is not None:
+            diversity = 0.5 if raw.mmr.diversity is None else raw.mmr.diversity
+            plan.mmr = (diversity, raw.mmr.candidates_limit)
+    elif kind == "recommend":
+        rec = raw.recommend
         plan.kind = "recommend"
-        plan.positives = _read_examples(value.get("positive"), "query.recommend.positive")
-        plan.negatives = _read_examples(value.get("negative"), "query.recommend.negative")
-        plan.strategy = _read_strategy(value.get("strategy"), "query.recommend.strategy")
+        plan.positives = _examples(rec.positive, "query.recommend.positive")
+        plan.negatives = _examples(rec.negative, "query.recommend.negative")
+        plan.strategy = rec.strategy or "average_vector"
         _check_examples(plan, "query.recommend")
-    elif key == "discover":
-        if not isinstance(value, dict) or "target" not in value:
-            raise BadRequest("query.discover: expected an object with `target` and `context`")
+    elif kind == "discover":
         plan.kind = "discover"
-        plan.target = read_vector_input(value["target"], "query.discover.target")
-        plan.pairs = _read_pairs(value.get("context") or [], "query.discover.context")
-    elif key == "context":
-        plan.kind, plan.pairs = "context", _read_pairs(value, "query.context")
+        plan.target = vector_input(raw.discover.target, "query.discover.target")
+        plan.pairs = _pairs(raw.discover.context, "query.discover.context")
+    elif kind == "context":
+        plan.kind, plan.pairs = "context", _pairs(raw.context, "query.context")
         if not plan.pairs:  # nothing to score by, as qdrant-client's reference mode says too
             raise BadRequest("query.context: at least one pair of positive and negative "
                              "examples is needed")
-    elif key == "fusion":
-        if value not in ("rrf", "dbsf"):
-            raise BadRequest(f"query.fusion: unknown fusion {value!r}, expected rrf or dbsf")
-        plan.kind, plan.fusion = "fusion", value
-    elif key == "relevance_feedback":
-        _read_feedback(plan, value)
-    elif key == "rrf":
+    elif kind == "fusion":
+        plan.kind, plan.fusion = "fusion", raw.fusion
+    elif kind == "rrf":
         plan.kind, plan.fusion = "fusion", "rrf"
-        plan.rrf_k, plan.rrf_weights = _read_rrf(value)
-    elif key == "order_by":
-        plan.kind, plan.order_by = "order_by", read_order_by(value, "query.order_by")
-    elif key == "sample":
-        if value != "random":
-            raise BadRequest(f"query.sample: unknown sample {value!r}, expected random")
-        plan.kind = "sample"
+        plan.rrf_k, plan.rrf_weights = raw.rrf.k, raw.rrf.weights
+    elif kind == "formula":
+        plan.kind = "formula"
+        plan.formula = parse_expression(raw.formula, "query.formula")
+        plan.formula_defaults = raw.defaults or {}
+    elif kind == "relevance_feedback":
+        feedback = raw.relevance_feedback
+        where = "query.relevance_feedback"
+        plan.kind = "relevance_feedback"
+        plan.target = vector_input(feedback.target, f"{where}.target")
+        plan.feedback = [(vector_input(item.example, f"{where}.feedback[{i}].example"),
+                          item.score) for i, item in enumerate(feedback.feedback)]
+        naive = feedback.strategy.naive
+        plan.naive = (naive.a, naive.b, naive.c)
+    elif kind == "order_by":
+        plan.kind, plan.order_by = "order_by", order_by(raw.order_by)
     else:
-        raise BadRequest(f"query: unknown query kind `{key}`")
-
-
-def _read_feedback(plan: QueryPlan, raw: object) -> None:
-    where = "query.relevance_feedback"
-    if not isinstance(raw, dict) or set(raw) - {"target", "feedback", "strategy"}:
-        raise BadRequest(f"{where}: expected an object with `target`, `feedback` and "
-                         "`strategy`")
-    for key in ("target", "feedback", "strategy"):
-        if raw.get(key) is None:
-            raise BadRequest(f"{where}.{key}: is required")
-    plan.kind = "relevance_feedback"
-    plan.target = read_vector_input(raw["target"], f"{where}.target")
-    if not isinstance(raw["feedback"], list):
-        raise BadRequest(f"{where}.feedback: expected an array of {{example, score}}")
-    for i, item in enumerate(raw["feedback"]):
-        label = f"{where}.feedback[{i}]"
-        if not isinstance(item, dict) or set(item) != {"example", "score"}:
-            raise BadRequest(f"{label}: expected an object with `example` and `score`")
-        plan.feedback.append((read_vector_input(item["example"], f"{label}.example"),
-                              _finite_number(item["score"], f"{label}.score")))
-    strategy = raw["strategy"]
-    if not isinstance(strategy, dict) or set(strategy) != {"naive"} or not isinstance(
-            strategy["naive"], dict) or set(strategy["naive"]) != {"a", "b", "c"}:
-        raise BadRequest(f"{where}.strategy: expected {{\"naive\": {{\"a\", \"b\", \"c\"}}}}")
-    a, b, c = (_finite_number(strategy["naive"][k], f"{where}.strategy.naive.{k}")
-               for k in ("a", "b", "c"))
-    if b < 0:
-        raise BadRequest(f"{where}.strategy.naive.b: must be >= 0, got {b}")
-    plan.naive = (a, b, c)
-
-
-def _finite_number(raw: object, where: str) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise BadRequest(f"{where}: expected a number, got {raw!r}")
-    return float(raw)
-
-
-def _read_mmr(raw: object) -> tuple[float, int | None] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or set(raw) - {"diversity", "candidates_limit"}:
-        raise BadRequest("query.mmr: expected an object with `diversity` and/or "
-                         "`candidates_limit`")
-    diversity, candidates = raw.get("diversity"), raw.get("candidates_limit")
-    if diversity is None:
-        diversity = 0.5
-    if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not (
-            0 <= diversity <= 1):
-        raise BadRequest(f"query.mmr.diversity: expected a number within [0, 1], got "
-                         f"{diversity!r}")
-    if candidates is not None and (isinstance(candidates, bool) or not isinstance(
-            candidates, int) or not 0 <= candidates <= MAX_MMR_CANDIDATES):
-        raise BadRequest(f"query.mmr.candidates_limit: expected an integer within "
-                         f"[0, {MAX_MMR_CANDIDATES}], got {candidates!r}")
-    return float(diversity), candidates
-
-
-def _read_rrf(raw: object) -> tuple[int | None, list[float] | None]:
-    if not isinstance(raw, dict) or set(raw) - {"k", "weights"}:
-        raise BadRequest("query.rrf: expected an object with `k` and/or `weights`")
-    k, weights = raw.get("k"), raw.get("weights")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise BadRequest(f"query.rrf.k: expected an integer >= 1, got {k!r}")
-    if weights is not None:
-        if not isinstance(weights, list) or not all(
-            isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w)
-            for w in weights
-        ):
-            raise BadRequest("query.rrf.weights: expected an array of numbers")
-        weights = [float(w) for w in weights]
-    return k, weights
+        plan.kind = "sample"
 
 
 def _check_examples(plan: QueryPlan, where: str) -> None:
@@ -278,56 +166,31 @@ def _check_examples(plan: QueryPlan, where: str) -> None:
         raise BadRequest(f"{where}: at least one positive or negative example is needed")
 
 
-def read_order_by(raw: object, where: str) -> dict:
+def order_by(raw: str | q.OrderBy) -> dict:
+    """The executor's order-by: key, direction, start_from."""
     if isinstance(raw, str):
         return {"key": raw, "direction": "asc", "start_from": None}
-    if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
-        raise BadRequest(f"{where}: expected a payload key or an object with `key`")
-    direction = raw.get("direction") or "asc"
-    if direction not in ("asc", "desc"):
-        raise BadRequest(f"{where}.direction: expected asc or desc")
-    return {"key": raw["key"], "direction": direction, "start_from": raw.get("start_from")}
+    return {"key": raw.key, "direction": raw.direction or "asc", "start_from": raw.start_from}
 
 
-def _read_lookup(raw: object) -> tuple[str, str | None] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("collection"), str):
-        raise BadRequest("lookup_from: expected an object with `collection`")
-    vector = raw.get("vector")
-    if vector is not None and not isinstance(vector, str):
-        raise BadRequest("lookup_from.vector: expected a vector name")
-    return raw["collection"], vector
+def _lookup(raw: q.LookupLocation | None) -> tuple[str, str | None] | None:
+    return None if raw is None else (raw.collection, raw.vector)
 
 
-def _read_using(body: dict) -> str:
-    """The `using` vector name ("" for the unnamed vector)."""
-    using = body.get("using") or ""
-    if not isinstance(using, str):
-        raise BadRequest("using: expected a vector name")
-    return using
-
-
-def parse_query_plan(body: object, *, top_level: bool = True) -> QueryPlan:
-    """A QueryRequest body (or one of its prefetches) as a plan."""
-    if not isinstance(body, dict):
-        raise BadRequest("the query must be a JSON object")
-    using = _read_using(body)
+def plan_query(request: q.Prefetch, *, top_level: bool = True) -> QueryPlan:
+    """A QueryRequest (or one of its prefetches) as a plan."""
     plan = QueryPlan(
         kind=None,
-        using=using,
-        filter=compile_filter(body.get("filter")),
-        params=read_params(body.get("params")),
-        score_threshold=read_threshold(body),
-        limit=read_int(body, "limit", 10),
-        offset=read_int(body, "offset", 0) if top_level else 0,
-        lookup_from=_read_lookup(body.get("lookup_from")),
+        using=request.using or "",
+        filter=compile_filter(request.filter),
+        params=read_params(request.params),
+        score_threshold=request.score_threshold,
+        limit=10 if request.limit is None else request.limit,
+        offset=(getattr(request, "offset", None) or 0) if top_level else 0,
+        lookup_from=_lookup(request.lookup_from),
     )
-    _read_query(plan, body.get("query"))
-    raw_prefetch = body.get("prefetch")
-    if raw_prefetch is not None:
-        items = raw_prefetch if isinstance(raw_prefetch, list) else [raw_prefetch]
-        plan.prefetch = [parse_query_plan(p, top_level=False) for p in items]
+    _read_query(plan, request.query)
+    plan.prefetch = [plan_query(p, top_level=False) for p in request.prefetches()]
     if plan.kind == "fusion" and not plan.prefetch:
         raise BadRequest("query.fusion: fusion needs `prefetch` sources to fuse")
     if plan.kind == "formula" and not plan.prefetch:
@@ -338,49 +201,43 @@ def parse_query_plan(body: object, *, top_level: bool = True) -> QueryPlan:
     return plan
 
 
-def parse_legacy_search(body: object) -> QueryPlan:
-    """`POST /points/search`: `vector` is a list, a sparse or {"name", "vector"}."""
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    raw = body.get("vector")
-    name = ""
-    if isinstance(raw, dict) and "name" in raw:
-        name = raw.get("name")
-        if not isinstance(name, str):
-            raise BadRequest("vector.name: expected the name of a vector")
-        raw = raw.get("vector")
-    if raw is None:
-        raise BadRequest("vector: required")
-    limit = body.get("limit", body.get("top"))
+def plan_search(request: q.SearchRequest) -> QueryPlan:
+    """`POST /points/search`: `vector` is a list, a sparse vector or {"name", "vector"}."""
+    raw, name = request.vector, ""
+    if isinstance(raw, q.NamedVector):
+        if raw.indices is not None:
+            nearest = sparse_vector(SparseVectorIn(raw.indices, raw.values or []))
+        else:
+            name = raw.name or ""
+            nearest = vector_input(raw.vector, "vector.vector")
+    else:
+        nearest = dense_vector(raw, "vector")
     return QueryPlan(
         kind="nearest",
         using=name,
-        nearest=read_vector_input(raw, "vector"),
-        filter=compile_filter(body.get("filter")),
-        params=read_params(body.get("params")),
-        score_threshold=read_threshold(body),
-        limit=read_int({"limit": limit}, "limit", None),
-        offset=read_int(body, "offset", 0),
+        nearest=nearest,
+        filter=compile_filter(request.filter),
+        params=read_params(request.params),
+        score_threshold=request.score_threshold,
+        limit=request.limit if request.limit is not None else request.top,
+        offset=request.offset or 0,
     )
 
 
-def parse_legacy_recommend(body: object) -> QueryPlan:
+def plan_recommend(request: q.RecommendRequest) -> QueryPlan:
     """`POST /points/recommend`: positive / negative examples, strategy, using, lookup_from."""
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    using = _read_using(body)
     plan = QueryPlan(
         kind="recommend",
-        using=using,
-        positives=_read_examples(body.get("positive"), "positive"),
-        negatives=_read_examples(body.get("negative"), "negative"),
-        strategy=_read_strategy(body.get("strategy"), "strategy"),
-        filter=compile_filter(body.get("filter")),
-        params=read_params(body.get("params")),
-        score_threshold=read_threshold(body),
-        limit=read_int(body, "limit", None),
-        offset=read_int(body, "offset", 0),
-        lookup_from=_read_lookup(body.get("lookup_from")),
+        using=request.using or "",
+        positives=_examples(request.positive, "positive"),
+        negatives=_examples(request.negative, "negative"),
+        strategy=request.strategy or "average_vector",
+        filter=compile_filter(request.filter),
+        params=read_params(request.params),
+        score_threshold=request.score_threshold,
+        limit=request.limit,
+        offset=request.offset or 0,
+        lookup_from=_lookup(request.lookup_from),
     )
     _check_examples(plan, "recommend")
     return plan

@@ -9,18 +9,17 @@ import uuid
 from cluster import strict_mode
 from cluster.collection_view import CollectionView, CollectionViews
 from cluster.query_executor import QueryExecutor
-from cluster.query_request import (
-    QueryPlan,
-    parse_legacy_recommend,
-    parse_legacy_search,
-    parse_query_plan,
-)
+from cluster.query_request import QueryPlan, plan_query, plan_recommend, plan_search
 from cluster.strict_mode import RateLimiter
 from node.engine.ids import PointId
 from node.engine.payload_path import values_at
-from node.engine.records import record_json, select_payload
+from node.engine.records import record_json
 from node.engine.shard_query import Hit
-from node.errors import BadRequest
+from node.model import queries as q
+from node.model.selectors import payload_selector
+
+# A request that shows points: what each hit carries besides id and score.
+Shown = q.QueryRequest | q.SearchRequest | q.RecommendRequest
 
 
 class QueryRouter:
@@ -36,12 +35,11 @@ class QueryRouter:
         self._limiter.take(strict, view.meta.name, "read")
         return await self._executor.run(view, plan)
 
-    async def _complete(self, view: CollectionView, hits: list[Hit], body: object,
+    async def _complete(self, view: CollectionView, hits: list[Hit], request: Shown,
                         payload: bool = False) -> list[Hit]:
         """Give the hits of a final page the payloads and vectors the request shows."""
-        body = body if isinstance(body, dict) else {}
-        want_payload = payload or body.get("with_payload") not in (None, False)
-        want_vectors = body.get("with_vector", body.get("with_vectors")) not in (None, False)
+        want_payload = payload or request.with_payload not in (None, False)
+        want_vectors = request.vectors() not in (None, False)
         if not hits or not (want_payload or want_vectors):
             return hits
         found = await self._fetch(view, [hit[1] for hit in hits])
@@ -75,16 +73,16 @@ class QueryRouter:
 
     # ---- endpoints --------------------------------------------------------------------------
 
-    async def query(self, name: str, body: object) -> dict:
+    async def query(self, name: str, body: q.QueryRequest) -> dict:
         view = self._views.named(name)
-        plan = parse_query_plan(body)
+        plan = plan_query(body)
         hits = await self._complete(view, await self._run(view, plan), body)
         return {"points": self._format(view, plan, hits, body)}
 
-    async def query_batch(self, name: str, body: object) -> list[dict]:
-        searches = _batch_items(body, "searches")
+    async def query_batch(self, name: str, body: q.QueryBatchRequest) -> list[dict]:
+        searches = body.searches
         view = self._views.named(name)
-        plans = [parse_query_plan(s) for s in searches]
+        plans = [plan_query(s) for s in searches]
         strict = strict_mode.active(view.meta.config)
         for plan in plans:
             strict_mode.check_query(strict, plan, view.meta.payload_indexes)
@@ -94,39 +92,30 @@ class QueryRouter:
         return [{"points": self._format(view, plan, hits, search)}
                 for plan, hits, search in zip(plans, results, searches, strict=True)]
 
-    async def search(self, name: str, body: object) -> list[dict]:
+    async def search(self, name: str, body: q.SearchRequest) -> list[dict]:
         view = self._views.named(name)
-        plan = parse_legacy_search(body)
+        plan = plan_search(body)
         hits = await self._complete(view, await self._run(view, plan), body)
         return self._format(view, plan, hits, body)
 
-    async def search_batch(self, name: str, body: object) -> list[list[dict]]:
-        searches = _batch_items(body, "searches")
-        return list(await asyncio.gather(*(self.search(name, s) for s in searches)))
+    async def search_batch(self, name: str, body: q.SearchBatchRequest) -> list[list[dict]]:
+        return list(await asyncio.gather(*(self.search(name, s) for s in body.searches)))
 
-    async def recommend(self, name: str, body: object) -> list[dict]:
+    async def recommend(self, name: str, body: q.RecommendRequest) -> list[dict]:
         view = self._views.named(name)
-        plan = parse_legacy_recommend(body)
+        plan = plan_recommend(body)
         hits = await self._complete(view, await self._run(view, plan), body)
         return self._format(view, plan, hits, body)
 
-    async def recommend_batch(self, name: str, body: object) -> list[list[dict]]:
-        searches = _batch_items(body, "searches")
-        return list(await asyncio.gather(*(self.recommend(name, s) for s in searches)))
+    async def recommend_batch(self, name: str, body: q.RecommendBatchRequest
+                              ) -> list[list[dict]]:
+        return list(await asyncio.gather(*(self.recommend(name, s) for s in body.searches)))
 
-    async def query_groups(self, name: str, body: object) -> dict:
+    async def query_groups(self, name: str, body: q.QueryGroupsRequest) -> dict:
         """Hits grouped by the value of a payload key, best groups first."""
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        group_by = body.get("group_by")
-        if not isinstance(group_by, str) or not group_by:
-            raise BadRequest("group_by: expected a payload key")
-        group_size = body.get("group_size", 3)
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-            raise BadRequest("group_size: expected an integer >= 1")
+        group_by, group_size = body.group_by, body.group_size
         view = self._views.named(name)
-        plan = parse_query_plan({k: v for k, v in body.items()
-                                 if k not in ("group_by", "group_size", "with_lookup")})
+        plan = plan_query(body)
         groups_wanted = plan.limit
         total = sum(await asyncio.gather(*(s.count() for s in view.shards)))
         plan.limit, plan.offset = max(total, 1), 0
@@ -143,7 +132,7 @@ class QueryRouter:
                     members.append(hit)
         chosen = list(groups.items())[:groups_wanted]
         result = []
-        lookup = await self._group_lookups(body.get("with_lookup"), [g for g, _ in chosen])
+        lookup = await self._group_lookups(body.with_lookup, [g for g, _ in chosen])
         for value, members in chosen:
             group = {"id": value, "hits": self._format(view, plan, members, body)}
             if lookup is not None:
@@ -151,17 +140,16 @@ class QueryRouter:
             result.append(group)
         return {"groups": result}
 
-    async def _group_lookups(self, raw: object, ids: list) -> dict | None:
+    async def _group_lookups(self, raw: str | q.WithLookup | None, ids: list) -> dict | None:
         if raw is None:
             return None
-        spec = {"collection": raw} if isinstance(raw, str) else raw
-        if not isinstance(spec, dict) or not isinstance(spec.get("collection"), str):
-            raise BadRequest("with_lookup: expected a collection name or {collection, ...}")
-        view = self._views.named(spec["collection"])
+        spec = q.WithLookup(collection=raw) if isinstance(raw, str) else raw
+        view = self._views.named(spec.collection)
         point_ids = [i for i in ids if isinstance(i, int) or _is_uuid(i)]
         found = await self._fetch(view, point_ids)
-        with_payload = spec.get("with_payload", True)
-        with_vector = spec.get("with_vectors", spec.get("with_vector", False))
+        with_payload = payload_selector(True if spec.with_payload is None else spec.with_payload)
+        vectors = spec.with_vectors if spec.with_vectors is not None else spec.with_vector
+        with_vector = vectors or False
         return {
             pid: record_json(pid, *found[pid], with_payload=with_payload,
                              with_vector=with_vector, unnamed=view.unnamed_vector)
@@ -170,10 +158,10 @@ class QueryRouter:
 
     # ---- output -----------------------------------------------------------------------------
 
-    def _format(self, view: CollectionView, plan: QueryPlan, hits: list[Hit], body) -> list[dict]:
-        with_payload = body.get("with_payload", False)
-        with_vector = body.get("with_vector", body.get("with_vectors", False))
-        select_payload(None, with_payload)  # validates the selector even when nothing matched
+    def _format(self, view: CollectionView, plan: QueryPlan, hits: list[Hit],
+                request: Shown) -> list[dict]:
+        with_payload = payload_selector(request.with_payload)
+        with_vector = request.vectors()
         if plan.kind != "order_by" and with_payload in (False, None) and with_vector in (
                 False, None):  # ids and scores only: the common case, built directly
             return [{"id": pid, "version": 0, "score": score, "payload": None, "vector": None}
@@ -188,12 +176,6 @@ class QueryRouter:
                 point["score"], point["order_value"] = 1.0, score
             out.append(point)
         return out
-
-
-def _batch_items(body: object, key: str) -> list:
-    if not isinstance(body, dict) or not isinstance(body.get(key), list):
-        raise BadRequest(f"{key}: expected an array of requests")
-    return body[key]
 
 
 def _widen_prefetch(prefetches: list[QueryPlan], limit: int) -> None:

@@ -1,14 +1,15 @@
-"""A `/points/scroll` request body, validated."""
+"""A `/points/scroll` request, decoded at the edge, as the router runs it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cluster.query_request import read_order_by
+from cluster.query_request import order_by
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.ids import PointId, normalize_point_id
-from node.engine.records import select_payload, vector_names_selected
 from node.errors import BadRequest
+from node.model import queries as q
+from node.model.selectors import payload_selector
 
 DEFAULT_LIMIT = 10
 
@@ -23,27 +24,19 @@ class ScrollRequest:
     order_by: dict | None = None
 
 
-def parse_scroll(body: object) -> ScrollRequest:
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    limit = body.get("limit")
-    if limit is None:
-        limit = DEFAULT_LIMIT
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise BadRequest(f"limit: expected a positive integer, got {limit!r}")
-    offset = body.get("offset")
-    with_payload = body.get("with_payload", True)
-    with_vector = body.get("with_vector", False)
-    select_payload({}, with_payload)  # the selectors are checked even when no point is found
-    vector_names_selected(with_vector, [])
+def plan_scroll(request: q.ScrollRequest) -> ScrollRequest:
+    offset = None
+    if request.offset is not None:
+        try:
+            offset = normalize_point_id(request.offset)
+        except BadRequest as exc:
+            raise BadRequest(f"offset: {exc}") from None
     return ScrollRequest(
-        filter=compile_filter(body.get("filter")),
-        limit=limit,
-        offset=normalize_point_id(offset) if offset is not None else None,
-        with_payload=with_payload,
-        order_by=read_order_by(body["order_by"], "order_by")
-        if body.get("order_by") is not None else None,
-        with_vector=with_vector,
+        filter=compile_filter(request.filter),
+        limit=DEFAULT_LIMIT if request.limit is None else request.limit,
+        offset=offset,
+        with_payload=payload_selector(True if request.with_payload is None
+                                      else request.with_payload),
+        order_by=order_by(request.order_by) if request.order_by is not None else None,
+        with_vector=request.with_vector or False,
     )

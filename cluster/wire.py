@@ -17,6 +17,7 @@ import binascii
 import dataclasses
 import math
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -25,6 +26,8 @@ from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.query_scoring import VectorQuery
 from node.engine.search import SearchParams
 from node.engine.shard import ShardInfo
+from node.model import decode as decode_model
+from node.model.filters import Filter
 
 CONTENT_TYPE = "application/x-flotilla-wire"
 TAG = "$w"
@@ -94,9 +97,9 @@ def _to_json(obj: object) -> object:
         }
         return {TAG: "dc", "n": kind.__name__, "f": fields}
     if isinstance(obj, CompiledFilter):
-        if obj.raw is None:  # built without compile_filter: no source a peer could compile
-            raise TypeError("wire: a compiled filter without its source JSON cannot travel")
-        return {TAG: "flt", "v": _to_json(obj.raw)}
+        if obj.source is None:  # built without compile_filter: no source a peer could compile
+            raise TypeError("wire: a compiled filter without its source cannot travel")
+        return {TAG: "flt", "v": _to_json(msgspec.to_builtins(obj.source))}
     if isinstance(obj, np.ndarray):
         return _array(obj)
     if isinstance(obj, np.generic) and obj.dtype.name in _DTYPES:
@@ -196,7 +199,7 @@ def _decode_float(obj: dict) -> float:
 
 def _decode_filter(obj: dict) -> CompiledFilter | None:
     # A malformed filter raises BadRequest here, as it would in the sender's own API.
-    return compile_filter(_from_json(obj["v"]))
+    return compile_filter(decode_model(Filter, _from_json(obj["v"]), path="filter"))
 
 
 def _decode_json_text(obj: dict) -> object:

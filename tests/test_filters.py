@@ -13,6 +13,8 @@ from qdrant_client import QdrantClient, models
 from node.engine.filters import CompiledFilter, compile_filter, haversine_m, parse_datetime
 from node.engine.payload_path import PathPart, parse_key, values_at
 from node.errors import BadRequest
+from node.model import decode
+from node.model.filters import Filter
 
 # ---------------------------------------------------------------- payload keys
 
@@ -69,8 +71,13 @@ def test_values_at() -> None:
 # ---------------------------------------------------------------- conditions, by hand
 
 
+def _compile(raw: object, path: str = "filter") -> CompiledFilter | None:
+    """A filter as a request brings it: decoded at the edge, then compiled."""
+    return compile_filter(decode(Filter | None, raw, path=path))
+
+
 def _ids(flt: dict[str, Any], points: dict[Any, dict | None], vectors=None) -> set:
-    compiled = compile_filter(flt)
+    compiled = _compile(flt)
     assert compiled is not None
     vectors = vectors or {}
     return {
@@ -294,7 +301,7 @@ def test_clauses() -> None:
 
 
 def test_keys_and_condition_count() -> None:
-    flt = compile_filter(
+    flt = _compile(
         {
             "must": [
                 _field("a", match={"value": 1}),
@@ -321,59 +328,71 @@ SQUARE = {
     ]
 }
 BAD_FILTERS = [
-    ([], "filter: expected a filter object"),
-    ({"mst": []}, "filter: unknown field 'mst'"),
-    ({"must": [5]}, "filter.must[0]: expected a condition object"),
-    ({"must": [{"foo": 1}]}, "filter.must[0]: unknown condition"),
-    ({"must": {"key": 3, "match": {"value": 1}}}, "filter.must.key: expected a payload key"),
+    ([], "filter: Expected `object | null`, got `array`"),
+    ({"mst": []}, "filter: Object contains unknown field `mst`"),
+    ({"must": [5]}, "filter.must[0]: Expected `object`, got `int`"),
+    ({"must": [{"foo": 1}]}, "filter.must[0]: Object contains unknown field `foo`"),
+    (
+        {"must": {"key": 3, "match": {"value": 1}}},
+        "filter.must.key: Expected `str | null`, got `int`",
+    ),
     ({"must": [{"key": "a["}]}, "filter.must[0].key: invalid payload key"),
     ({"must": [{"key": "a"}]}, "filter.must[0]: a field condition needs exactly one"),
     (
         {"must": [{"key": "a", "match": {"value": 1}, "range": {"gt": 1}}]},
         "filter.must[0]: a field condition needs exactly one",
     ),
-    ({"must": [{"key": "a", "mtch": {}}]}, "filter.must[0]: unknown field 'mtch'"),
+    ({"must": [{"key": "a", "mtch": {}}]}, "filter.must[0]: Object contains unknown field `mtch`"),
     ({"must": [{"key": "a", "match": {}}]}, "filter.must[0].match: expected exactly one"),
     (
         {"must": [{"key": "a", "match": {"value": 1, "any": [1]}}]},
         "filter.must[0].match: expected exactly one",
     ),
     ({"must": [{"key": "a", "match": {"value": 1.5}}]}, "filter.must[0].match.value"),
-    ({"must": [{"key": "a", "match": {"value": None}}]}, "filter.must[0].match.value"),
+    (
+        {"must": [{"key": "a", "match": {"value": None}}]},
+        "filter.must[0].match: expected exactly one of value, text, phrase,",
+    ),
     ({"must": [{"key": "a", "match": {"value": 2**70}}]}, "filter.must[0].match.value"),
     ({"must": [{"key": "a", "match": {"text": 1}}]}, "filter.must[0].match.text"),
     ({"must": [{"key": "a", "match": {"any": [1, "x"]}}]}, "filter.must[0].match.any"),
     ({"must": [{"key": "a", "match": {"any": [True]}}]}, "filter.must[0].match.any"),
     ({"must": [{"key": "a", "match": {"except": "x"}}]}, "filter.must[0].match.except"),
     ({"must": [{"key": "a", "range": {}}]}, "filter.must[0].range: expected an object with gt"),
-    ({"must": [{"key": "a", "range": 5}]}, "filter.must[0].range: expected an object with gt"),
+    (
+        {"must": [{"key": "a", "range": 5}]},
+        "filter.must[0].range: Expected `object | null`, got `int`",
+    ),
     ({"must": [{"key": "a", "range": {"gt": None}}]}, "filter.must[0].range: expected"),
     ({"must": [{"key": "a", "range": {"gt": True}}]}, "filter.must[0].range.gt"),
     ({"must": [{"key": "a", "range": {"gt": 1, "lt": "2024-01-01"}}]}, "filter.must[0].range"),
     ({"must": [{"key": "a", "range": {"gt": "soon"}}]}, "filter.must[0].range.gt: 'soon'"),
-    ({"must": [{"key": "a", "range": {"between": 1}}]}, "filter.must[0].range: unknown field"),
+    (
+        {"must": [{"key": "a", "range": {"between": 1}}]},
+        "filter.must[0].range: Object contains unknown field `between`",
+    ),
     ({"must": [{"key": "a", "values_count": {}}]}, "filter.must[0].values_count: expected"),
     ({"must": [{"key": "a", "values_count": {"gt": -1}}]}, "filter.must[0].values_count.gt"),
     ({"must": [{"key": "a", "values_count": {"gt": 1.5}}]}, "filter.must[0].values_count.gt"),
     (
         {"must": [{"key": "a", "geo_radius": {"center": {"lon": 0, "lat": 91}, "radius": 1}}]},
-        "filter.must[0].geo_radius.center.lat: 91 is outside [-90, 90]",
+        "filter.must[0].geo_radius.center.lat: Expected `float` <= 90.0",
     ),
     (
         {"must": [{"key": "a", "geo_radius": {"center": {"lon": -181, "lat": 0}, "radius": 1}}]},
-        "filter.must[0].geo_radius.center.lon: -181 is outside [-180, 180]",
+        "filter.must[0].geo_radius.center.lon: Expected `float` >= -180.0",
     ),
     (
         {"must": [{"key": "a", "geo_radius": {"center": {"lon": 0, "lat": 0}, "radius": -1}}]},
-        "filter.must[0].geo_radius.radius: must not be negative",
+        "filter.must[0].geo_radius.radius: Expected `float` >= 0.0",
     ),
     (
         {"must": [{"key": "a", "geo_radius": {"center": {"lon": 0}, "radius": 1}}]},
-        "filter.must[0].geo_radius.center.lat: expected a number",
+        "filter.must[0].geo_radius.center: Object missing required field `l",
     ),
     (
         {"must": [{"key": "a", "geo_bounding_box": {"top_left": {"lon": 0, "lat": 0}}}]},
-        "filter.must[0].geo_bounding_box.bottom_right: expected a geo point",
+        "filter.must[0].geo_bounding_box: Object missing required field `bo",
     ),
     (
         {"must": [{"key": "a", "geo_polygon": {"exterior": {"points": [{"lon": 0, "lat": 0}]}}}]},
@@ -401,28 +420,43 @@ BAD_FILTERS = [
     ),
     (
         {"must": [{"key": "a", "geo_polygon": {"exterior": SQUARE, "interiors": 3}}]},
-        "filter.must[0].geo_polygon.interiors: expected an array",
+        "filter.must[0].geo_polygon.interiors: Expected `array | null`, got",
     ),
-    ({"must": [{"key": "a", "is_empty": "yes"}]}, "filter.must[0].is_empty: expected true"),
-    ({"must": [{"is_empty": "a"}]}, "filter.must[0].is_empty: expected an object"),
-    ({"must": [{"is_null": {"key": "a", "x": 1}}]}, "filter.must[0].is_null: unknown field 'x'"),
-    ({"must": [{"has_id": 5}]}, "filter.must[0].has_id: expected an array"),
+    (
+        {"must": [{"key": "a", "is_empty": "yes"}]},
+        "filter.must[0].is_empty: Expected `bool | object | null`, got `str",
+    ),
+    (
+        {"must": [{"is_empty": "a"}]},
+        "filter.must[0].is_empty: Expected `bool | object | null`, got `str",
+    ),
+    (
+        {"must": [{"is_null": {"key": "a", "x": 1}}]},
+        "filter.must[0].is_null: Object contains unknown field `x`",
+    ),
+    ({"must": [{"has_id": 5}]}, "filter.must[0].has_id: Expected `array | null`, got `int`"),
     ({"must": [{"has_id": [1, "nope"]}]}, "filter.must[0].has_id[1]: point id"),
     ({"must": [{"has_id": [-1]}]}, "filter.must[0].has_id[0]: point id"),
-    ({"must": [{"has_vector": 1}]}, "filter.must[0].has_vector: expected a vector name"),
-    ({"must": [{"nested": {"key": "a"}}]}, "filter.must[0].nested.filter: required"),
+    ({"must": [{"has_vector": 1}]}, "filter.must[0].has_vector: Expected `str | null`, got `int`"),
+    (
+        {"must": [{"nested": {"key": "a"}}]},
+        "filter.must[0].nested: Object missing required field `filter`",
+    ),
     (
         {"must": [{"nested": {"key": "a", "filter": {"must": [{"key": "b"}]}}}]},
         "filter.must[0].nested.filter.must[0]: a field condition needs exactly one",
     ),
-    ({"min_should": {"conditions": []}}, "filter.min_should.min_count: expected a non-negative"),
+    (
+        {"min_should": {"conditions": []}},
+        "filter.min_should: Object missing required field `min_count`",
+    ),
     (
         {"min_should": {"conditions": [], "min_count": -1}},
-        "filter.min_should.min_count: expected a non-negative",
+        "filter.min_should.min_count: Expected `int` >= 0",
     ),
     (
         {"min_should": {"conditions": [{"bad": 1}], "min_count": 1}},
-        "filter.min_should.conditions[0]: unknown condition",
+        "filter.min_should.conditions[0]: Object contains unknown field `ba",
     ),
     (
         {"should": [{"must_not": [{"key": "a", "range": {"lt": "x"}}]}]},
@@ -434,7 +468,7 @@ BAD_FILTERS = [
 @pytest.mark.parametrize(("raw", "message"), BAD_FILTERS)
 def test_validation_errors_name_the_bad_part(raw: object, message: str) -> None:
     with pytest.raises(BadRequest) as caught:
-        compile_filter(raw)
+        _compile(raw)
     assert str(caught.value).startswith(message), str(caught.value)
 
 
@@ -447,13 +481,13 @@ def test_reference_rejects_the_same_shapes() -> None:
         except ValueError:
             rejected_by_reference += 1
             with pytest.raises(BadRequest):
-                compile_filter(raw)
+                _compile(raw)
     assert rejected_by_reference >= 20
 
 
 def test_custom_root_path() -> None:
-    with pytest.raises(BadRequest, match=r"^query\.filter\.must\[0\]: unknown condition"):
-        compile_filter({"must": [{"x": 1}]}, where="query.filter")
+    with pytest.raises(BadRequest, match=r"^query\.filter\.must\[0\]: Object contains unknown"):
+        _compile({"must": [{"x": 1}]}, path="query.filter")
 
 
 # ---------------------------------------------------------------- congruence with the reference
@@ -794,7 +828,7 @@ def test_congruence_with_reference(seed: int) -> None:
                 with_payload=False,
             )[0]
         }
-        compiled = compile_filter(raw)
+        compiled = _compile(raw)
         assert compiled is not None
         got = {
             pid

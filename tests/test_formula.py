@@ -14,9 +14,11 @@ from nodeproc import HttpSession
 from qdrant_client import QdrantClient, models
 from qdrant_client.hybrid.formula import evaluate_expression
 
-from cluster.formula_request import parse_formula_query
+from cluster.formula_request import parse_expression
 from node.engine.formula import Candidate, score_points
 from node.errors import BadRequest
+from node.model import decode
+from node.model.queries import QueryInput
 
 SEED = 20261203
 N_POINTS = 300
@@ -103,7 +105,8 @@ def _reference_value(raw: dict, pid: int, scores: list[dict], payload: dict) -> 
 
 
 def _our_value(raw: dict, pid: int, scores: list[dict], payload: dict) -> float | None:
-    expression, defaults = parse_formula_query(raw)
+    query = decode(QueryInput, raw)
+    expression, defaults = parse_expression(query.formula, "query.formula"), query.defaults or {}
     point = Candidate(pid, payload, [s.get(pid) for s in scores], lambda name: False)
     try:
         return score_points(expression, [point], defaults)[0]

@@ -9,6 +9,7 @@ import pickle
 import uuid
 from collections.abc import Iterator
 
+import msgspec
 import numpy as np
 import orjson
 import pytest
@@ -20,12 +21,14 @@ from cluster.peer_client import PeerClient, PeerRefused, PeerUnavailable
 from cluster.placement import shard_for_point
 from cluster.remote_shard import RemoteShardAccess
 from cluster.wire import CONTENT_TYPE, TAG, WireError, decode, encode
-from node.engine.filters import compile_filter
+from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.query_scoring import CONTEXT, NEAREST, VectorQuery
 from node.engine.search import SearchParams
 from node.engine.shard import ShardInfo
 from node.errors import BadRequest, NotFound
+from node.model import decode as decode_model
+from node.model.filters import Condition, Filter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,6 +52,10 @@ def _same(a: object, b: object) -> bool:
     if hasattr(a, "__dataclass_fields__"):
         return _same(vars(a), vars(b))
     return a == b
+
+
+def _compile(raw: object) -> CompiledFilter | None:
+    return compile_filter(decode_model(Filter | None, raw, path="filter"))
 
 
 def _round_trip(value: object) -> object:
@@ -85,8 +92,8 @@ def test_disallowed_values_are_refused() -> None:
     for value in (np.array([1 + 2j]), np.array(["a"], dtype=object), object(), b"bytes"):
         with pytest.raises(TypeError):
             encode(value)
-    unnamed = compile_filter({"must": []})
-    unnamed.raw = None
+    unnamed = _compile({"must": []})
+    unnamed.source = None
     with pytest.raises(TypeError):
         encode(unnamed)
 
@@ -151,12 +158,13 @@ def test_call_bodies_and_results() -> None:
 
 def test_filters_travel_as_source() -> None:
     raw = {"must": [{"key": "n", "range": {"gte": 3}}], "must_not": [{"has_id": [5]}]}
-    back = decode(encode({"f": compile_filter(raw)}))["f"]
-    assert back.raw == raw
+    back = decode(encode({"f": _compile(raw)}))["f"]
+    assert msgspec.to_builtins(back.source) == raw
     assert back.matches(4, {"n": 3}, lambda name: True)
     assert not back.matches(5, {"n": 3}, lambda name: True)
-    bad = compile_filter({"must": []})
-    bad.raw = {"must": [{"key": "n", "range": "high"}]}
+    bad = _compile({"must": []})
+    # A peer that sends a filter its own API would refuse (structs are not checked when built).
+    bad.source = Filter(must=[Condition(key="n", range="high")])
     with pytest.raises(BadRequest):
         decode(encode(bad))
 
@@ -228,7 +236,7 @@ async def test_reads_match_the_public_api(
     shards = await _remotes(peers, node, collection)
     assert shards[1].peer_id == 1
     assert sum([await s.count() for s in shards]) == POINTS
-    odd = compile_filter({"must": [{"key": "odd", "match": {"value": True}}]})
+    odd = _compile({"must": [{"key": "odd", "match": {"value": True}}]})
     assert sum([await s.count(odd) for s in shards]) == POINTS // 2
 
     scanned = [r for s in shards for r in await s.scan(None)]
@@ -290,7 +298,7 @@ async def test_writes_reach_the_replica(
     assert sorted(p.id for p in got) == new_ids
     assert all(p.payload["via"] == "internal" and p.vector == [1.0] * DIM for p in got)
 
-    flt = compile_filter({"must": [{"key": "via", "match": {"value": "internal"}}]})
+    flt = _compile({"must": [{"key": "via", "match": {"value": "internal"}}]})
     for shard in shards:
         await shard.update("set_payload", None, flt, ({"seen": True}, None), True)
     assert all(p.payload["seen"] for p in client.retrieve(collection, new_ids))
@@ -307,8 +315,9 @@ async def test_errors_keep_their_type(
     shard = (await _remotes(peers, node, collection))[0]
     with pytest.raises(BadRequest, match="unknown update operation"):
         await shard.update("drop_everything", [1], None, (), True)
-    bad = compile_filter({"must": []})
-    bad.raw = {"must": [{"key": "n", "range": "high"}]}
+    bad = _compile({"must": []})
+    # A peer that sends a filter its own API would refuse (structs are not checked when built).
+    bad.source = Filter(must=[Condition(key="n", range="high")])
     with pytest.raises(BadRequest, match="range"):
         await shard.count(bad)
     with pytest.raises(BadRequest, match="unknown shard method"):

@@ -26,6 +26,8 @@ from node.api.access import FULL_ACCESS, READ_ONLY_ACCESS, Access, Need, route_n
 from node.api.envelope import Handler, read_json
 from node.api.tokens import TokenGrant, ValueExists, decode_token, looks_like_jwt
 from node.errors import Forbidden, NotFound, Unauthorized
+from node.model import decode
+from node.model.queries import CountRequest
 from node.runtime import Node
 
 OPEN_PATHS = frozenset({"/", "/healthz", "/livez", "/readyz"})
@@ -95,8 +97,9 @@ class Authorizer:
 
     async def _check_value_exists(self, condition: ValueExists) -> None:
         try:
-            found = await self._node.points.count(condition.collection,
-                                                  {"filter": condition.filter, "exact": True})
+            request = decode(CountRequest, {"filter": condition.filter, "exact": True},
+                             path="value_exists")
+            found = await self._node.points.count(condition.collection, request)
         except NotFound:
             found = 0
         if not found:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from cluster.cluster_info import cluster_status, collection_cluster_info, shard_operation
-from node.api.envelope import ok, query_flag, read_json
+from node.api.envelope import ok, query_flag, read_body
 from node.ascii_digits import parse_ascii_uint
 from node.errors import BadRequest
+from node.model.cluster_ops import ClusterOperation
 from node.runtime import Node
 
 
@@ -33,7 +34,7 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def update_collection_cluster(request: web.Request) -> web.Response:
         meta = node.catalog.resolve(request.match_info["collection_name"])
-        op = shard_operation(meta, await read_json(request))
+        op = shard_operation(meta, await read_body(request, ClusterOperation))
         await node.catalog.propose(op)
         return ok(request, True)
 

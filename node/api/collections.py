@@ -7,10 +7,12 @@ import asyncio
 from aiohttp import web
 
 from node.api.auth import request_access
-from node.api.envelope import ok, read_json
+from node.api.envelope import ok, read_body, read_json
 from node.ascii_digits import parse_ascii_uint
 from node.engine.optimization_log import optimizations_report
 from node.errors import BadRequest, NotFound
+from node.model.aliases import ChangeAliasesRequest
+from node.model.payload_index import CreateIndexRequest
 from node.runtime import Node
 
 
@@ -48,7 +50,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, await catalog.delete(request.match_info["collection_name"]))
 
     async def change_aliases(request: web.Request) -> web.Response:
-        await catalog.change_aliases(await read_json(request))
+        await catalog.change_aliases(await read_body(request, ChangeAliasesRequest))
         return ok(request, True)
 
     async def collection_aliases(request: web.Request) -> web.Response:
@@ -61,7 +63,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, {"aliases": aliases})
 
     async def create_index(request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_body(request, CreateIndexRequest)
         await catalog.create_payload_index(request.match_info["collection_name"], body)
         return ok(request, {"operation_id": catalog.state.version, "status": "completed"})
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api.envelope import ok, query_flag, read_json
-from node.errors import BadRequest
+from node.api.envelope import ok, query_flag, read_body
+from node.model.points import REQUEST_OF, BatchRequest, UpsertRequest
+from node.model.queries import CountRequest, RetrieveRequest, ScrollRequest
+from node.model.selectors import payload_selector
 from node.runtime import Node
 
 
@@ -15,14 +17,14 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def upsert(request: web.Request) -> web.Response:
         wait = query_flag(request, "wait")
-        body = await read_json(request)
+        body = await read_body(request, UpsertRequest)
         seq = await router.upsert(request.match_info["collection_name"], body, wait=wait)
         return ok(request, _update_result(seq, wait))
 
     def update_route(kind: str):
         async def handler(request: web.Request) -> web.Response:
             wait = query_flag(request, "wait")
-            body = await read_json(request)
+            body = await read_body(request, REQUEST_OF[kind])
             seq = await router.update(
                 request.match_info["collection_name"], kind, body, wait=wait
             )
@@ -32,23 +34,22 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def batch(request: web.Request) -> web.Response:
         wait = query_flag(request, "wait")
-        body = await read_json(request)
+        body = await read_body(request, BatchRequest)
         seqs = await router.batch(request.match_info["collection_name"], body, wait=wait)
         return ok(request, [_update_result(seq, wait) for seq in seqs])
 
     async def scroll(request: web.Request) -> web.Response:
-        body = await read_json(request, required=False)
+        body = await read_body(request, ScrollRequest, required=False)
         return ok(request, await router.scroll(request.match_info["collection_name"], body))
 
     async def retrieve(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        if not isinstance(body, dict) or "ids" not in body:
-            raise BadRequest("expected an object with `ids`")
+        body = await read_body(request, RetrieveRequest)
         records = await router.retrieve(
             request.match_info["collection_name"],
-            body["ids"],
-            with_payload=body.get("with_payload", True),
-            with_vector=body.get("with_vector", False),
+            body.ids,
+            with_payload=payload_selector(True if body.with_payload is None
+                                          else body.with_payload),
+            with_vector=body.with_vector or False,
         )
         return ok(request, records)
 
@@ -59,7 +60,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, record)
 
     async def count(request: web.Request) -> web.Response:
-        body = await read_json(request, required=False)
+        body = await read_body(request, CountRequest, required=False)
         total = await router.count(request.match_info["collection_name"], body)
         return ok(request, {"count": total})
 

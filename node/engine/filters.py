@@ -1,4 +1,5 @@
-"""Qdrant filters: validated once into a tree of small condition objects, then run per point.
+"""Qdrant filters: a decoded Filter (node/model) compiled into small condition objects, run
+per point.
 
 Semantics follow qdrant-client's local mode (the reference implementation this project checks
 itself against), including its quirks: values compare with Python equality (so 1, 1.0 and
@@ -11,15 +12,22 @@ server behaviour is followed.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime
 from typing import Protocol
 
-from node.engine.ids import PointId, normalize_point_id
+from node.engine.datetimes import parse_datetime
+from node.engine.ids import PointId
 from node.engine.payload_path import parse_key, values_at
-from node.errors import BadRequest
+from node.model.filters import (
+    Condition,
+    Filter,
+    GeoBoundingBox,
+    GeoPolygon,
+    GeoRadius,
+    Match,
+    Range,
+)
 
 HasVector = Callable[[str], bool]
 ValueTest = Callable[[object], bool]
@@ -27,20 +35,7 @@ ValueTest = Callable[[object], bool]
 # Mean earth radius in metres (IUGG), the one Qdrant's haversine uses.
 EARTH_RADIUS_M = 6371008.8
 
-_FILTER_FIELDS = ("must", "should", "must_not", "min_should")
-_FIELD_CONDITION_KINDS = (
-    "match",
-    "range",
-    "geo_bounding_box",
-    "geo_radius",
-    "geo_polygon",
-    "values_count",
-    "is_empty",
-    "is_null",
-)
-_MATCH_KINDS = ("value", "text", "phrase", "any", "except")
 _BOUNDS = ("gt", "gte", "lt", "lte")
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _never_has_vector(_name: str) -> bool:
@@ -56,7 +51,7 @@ class _Condition(Protocol):
 
 
 class CompiledFilter:
-    """A validated filter; `matches` decides one point."""
+    """A compiled filter; `matches` decides one point."""
 
     def __init__(
         self,
@@ -65,7 +60,7 @@ class CompiledFilter:
         must_not: list[_Condition],
         min_should: tuple[list[_Condition], int] | None,
     ) -> None:
-        self.raw: object = None
+        self.source: Filter | None = None
         self._must = must
         self._should = should
         self._must_not = must_not
@@ -444,359 +439,96 @@ def _geo_polygon_test(exterior: Ring, interiors: list[Ring]) -> ValueTest:
     return test
 
 
-_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
-    r"(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?"
-)
+# ---------------------------------------------------------------- compiling
 
 
-# The longest text _DATETIME matches: date, time with 9 fraction digits, and a +hh:mm offset.
-_DATETIME_MAX_CHARS = len("2024-01-01T00:00:00.123456789+00:00")
-
-
-def parse_datetime(text: str) -> datetime | None:
-    """An RFC 3339 datetime (also with a space, without seconds, or a bare date); naive is UTC."""
-    # Longer text is no datetime, and must not reach the cache: it would keep any string a
-    # request or a payload holds, 65,536 of them (a client's 2,000 bad filters of 32 KB each
-    # held 60 MiB for good).
-    if len(text) > _DATETIME_MAX_CHARS:
+def compile_filter(source: Filter | None) -> CompiledFilter | None:
+    """The evaluator of a decoded (so already valid) filter; None when there is none."""
+    if source is None:
         return None
-    return _parse_datetime_text(text)
-
-
-@lru_cache(maxsize=65536)
-def _parse_datetime_text(text: str) -> datetime | None:
-    match = _DATETIME.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
-    tz = timezone.utc
-    if sign:
-        offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
-        if offset >= timedelta(hours=24):
-            return None
-        tz = timezone(-offset if sign == "-" else offset)
-    try:
-        return datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")),
-            tzinfo=tz,
-        )
-    except ValueError:
-        return None
-
-
-# ---------------------------------------------------------------- parsing
-
-
-def compile_filter(raw: object, where: str = "filter") -> CompiledFilter | None:
-    """Validate a filter object from a request; None when it is absent or null."""
-    if raw is None:
-        return None
-    compiled = _parse_filter(raw, where)
-    compiled.raw = raw  # what a peer compiles again when the filter travels between nodes
+    compiled = _compile_filter(source)
+    compiled.source = source  # what travels to a peer, which compiles it again
     return compiled
 
 
-def _parse_filter(raw: object, where: str) -> CompiledFilter:
-    obj = _object(raw, where, "a filter object with must/should/must_not/min_should")
-    _only_fields(obj, _FILTER_FIELDS, where)
-    clauses = {name: _parse_clause(obj.get(name), f"{where}.{name}") for name in _FILTER_FIELDS[:3]}
+def _compile_filter(source: Filter | Condition) -> CompiledFilter:
     min_should = None
-    if obj.get("min_should") is not None:
-        min_should = _parse_min_should(obj["min_should"], f"{where}.min_should")
+    if source.min_should is not None:
+        min_should = ([_compile_condition(c) for c in source.min_should.conditions],
+                      source.min_should.min_count)
     return CompiledFilter(
-        must=clauses["must"] or [],
-        should=clauses["should"],
-        must_not=clauses["must_not"] or [],
+        must=_compile_clause(source.must) or [],
+        should=_compile_clause(source.should),
+        must_not=_compile_clause(source.must_not) or [],
         min_should=min_should,
     )
 
 
-def _parse_clause(raw: object, where: str) -> list[_Condition] | None:
-    if raw is None:
-        return None
-    if isinstance(raw, list):
-        return [_parse_condition(item, f"{where}[{i}]") for i, item in enumerate(raw)]
-    return [_parse_condition(raw, where)]
+def _compile_clause(clause: list[Condition] | None) -> list[_Condition] | None:
+    return None if clause is None else [_compile_condition(c) for c in clause]
 
 
-def _parse_min_should(raw: object, where: str) -> tuple[list[_Condition], int]:
-    obj = _object(raw, where, "an object with conditions and min_count")
-    _only_fields(obj, ("conditions", "min_count"), where)
-    conditions = obj.get("conditions")
-    if not isinstance(conditions, list):
-        raise BadRequest(f"{where}.conditions: expected an array of conditions")
-    min_count = obj.get("min_count")
-    if not _is_int(min_count) or min_count < 0:
-        raise BadRequest(f"{where}.min_count: expected a non-negative integer")
-    parsed = [_parse_condition(c, f"{where}.conditions[{i}]") for i, c in enumerate(conditions)]
-    return parsed, min_count
-
-
-def _parse_condition(raw: object, where: str) -> _Condition:
-    obj = _object(raw, where, "a condition object")
-    if "key" in obj:
-        return _parse_field_condition(obj, where)
-    if "is_empty" in obj or "is_null" in obj:
-        return _parse_emptiness(obj, where)
-    if "has_id" in obj:
-        _only_fields(obj, ("has_id",), where)
-        return _HasId(_parse_ids(obj["has_id"], f"{where}.has_id"))
-    if "has_vector" in obj:
-        _only_fields(obj, ("has_vector",), where)
-        name = obj["has_vector"]
-        if not isinstance(name, str):
-            raise BadRequest(f"{where}.has_vector: expected a vector name (string)")
-        return _HasVector(name)
-    if "nested" in obj:
-        _only_fields(obj, ("nested",), where)
-        return _parse_nested(obj["nested"], f"{where}.nested")
-    if set(obj) <= set(_FILTER_FIELDS):
-        return _parse_filter(obj, where)
-    raise BadRequest(
-        f"{where}: unknown condition with fields {sorted(obj)}; expected a field condition "
-        "(key with match/range/geo_*/values_count/is_empty/is_null), is_empty, is_null, "
-        "has_id, has_vector, nested, or a filter (must/should/must_not/min_should)"
-    )
-
-
-def _parse_emptiness(obj: dict, where: str) -> _Condition:
-    kind = "is_empty" if "is_empty" in obj else "is_null"
-    _only_fields(obj, (kind,), where)
-    inner = _object(obj[kind], f"{where}.{kind}", 'an object {"key": ...}')
-    _only_fields(inner, ("key",), f"{where}.{kind}")
-    key = _key(inner.get("key"), f"{where}.{kind}.key")
-    return _RawValuesCondition(key, _is_empty if kind == "is_empty" else _is_null)
-
-
-def _parse_ids(raw: object, where: str) -> frozenset[PointId]:
-    if not isinstance(raw, list):
-        raise BadRequest(f"{where}: expected an array of point ids")
-    ids = set()
-    for i, item in enumerate(raw):
-        try:
-            ids.add(normalize_point_id(item))
-        except BadRequest as exc:
-            raise BadRequest(f"{where}[{i}]: {exc}") from None
-    return frozenset(ids)
-
-
-def _parse_nested(raw: object, where: str) -> _Condition:
-    obj = _object(raw, where, "an object with key and filter")
-    _only_fields(obj, ("key", "filter"), where)
-    key = _key(obj.get("key"), f"{where}.key")
-    if obj.get("filter") is None:
-        raise BadRequest(f"{where}.filter: required")
-    return _Nested(key, _parse_filter(obj["filter"], f"{where}.filter"))
-
-
-def _parse_field_condition(obj: dict, where: str) -> _Condition:
-    _only_fields(obj, ("key", *_FIELD_CONDITION_KINDS), where)
-    key = _key(obj["key"], f"{where}.key")
-    kinds = [k for k in _FIELD_CONDITION_KINDS if obj.get(k) is not None]
-    if len(kinds) != 1:
-        found = f"got {', '.join(kinds)}" if kinds else "got none"
-        raise BadRequest(
-            f"{where}: a field condition needs exactly one of {', '.join(_FIELD_CONDITION_KINDS)}"
-            f" ({found})"
-        )
-    kind = kinds[0]
-    raw, here = obj[kind], f"{where}.{kind}"
+def _compile_condition(condition: Condition) -> _Condition:
+    kind = condition.kind()
+    if kind == "field":
+        return _compile_field_condition(condition)
     if kind in ("is_empty", "is_null"):
-        if not isinstance(raw, bool):
-            raise BadRequest(f"{here}: expected true or false")
+        ref = getattr(condition, kind)
+        return _RawValuesCondition(ref.key, _is_empty if kind == "is_empty" else _is_null)
+    if kind == "has_id":
+        return _HasId(frozenset(condition.has_id))
+    if kind == "has_vector":
+        return _HasVector(condition.has_vector)
+    if kind == "nested":
+        return _Nested(condition.nested.key, _compile_filter(condition.nested.filter))
+    return _compile_filter(condition)
+
+
+def _compile_field_condition(condition: Condition) -> _Condition:
+    key, kind = condition.key, condition.field_kind()
+    if kind in ("is_empty", "is_null"):
         inner = _RawValuesCondition(key, _is_empty if kind == "is_empty" else _is_null)
-        return inner if raw else _Negated(inner)
+        return inner if getattr(condition, kind) else _Negated(inner)
     if kind == "values_count":
-        return _RawValuesCondition(key, _values_count_test(_parse_count_bounds(raw, here)))
-    parsers: dict[str, Callable[[object, str], ValueTest]] = {
-        "match": _parse_match,
-        "range": _parse_range,
-        "geo_bounding_box": _parse_geo_box,
-        "geo_radius": _parse_geo_radius,
-        "geo_polygon": _parse_geo_polygon,
-    }
-    return _FieldCondition(key, parsers[kind](raw, here))
+        return _RawValuesCondition(key, _values_count_test(condition.values_count.bounds()))
+    return _FieldCondition(key, _VALUE_TEST_COMPILERS[kind](getattr(condition, kind)))
 
 
-def _parse_match(raw: object, where: str) -> ValueTest:
-    obj = _object(raw, where, "an object with one of value/text/phrase/any/except")
-    _only_fields(obj, _MATCH_KINDS, where)
-    kinds = [k for k in _MATCH_KINDS if k in obj]
-    if len(kinds) != 1:
-        raise BadRequest(f"{where}: expected exactly one of value, text, phrase, any, except")
-    kind = kinds[0]
-    value, here = obj[kind], f"{where}.{kind}"
+def _compile_match(match: Match) -> ValueTest:
+    kind = match.kind()
     if kind == "value":
-        if not (isinstance(value, (str, bool)) or _is_int64(value)):
-            raise BadRequest(f"{here}: expected a string, a 64-bit integer or a boolean")
-        return _match_value_test(value)
+        return _match_value_test(match.value)
     if kind in ("text", "phrase"):
-        if not isinstance(value, str):
-            raise BadRequest(f"{here}: expected a string")
-        return _substring_test(value)
-    options = _parse_options(value, here)
-    return _match_any_test(options) if kind == "any" else _match_except_test(options)
+        return _substring_test(match.text if kind == "text" else match.phrase)
+    if kind == "any":
+        return _match_any_test(frozenset(match.any))
+    return _match_except_test(frozenset(match.except_))
 
 
-def _parse_options(raw: object, where: str) -> frozenset[str | int]:
-    if not isinstance(raw, list):
-        raise BadRequest(f"{where}: expected an array of strings or of integers")
-    if not (all(isinstance(v, str) for v in raw) or all(_is_int64(v) for v in raw)):
-        raise BadRequest(f"{where}: expected all strings or all 64-bit integers")
-    return frozenset(raw)
+def _compile_range(bounds: Range) -> ValueTest:
+    if bounds.is_datetime():
+        return _datetime_range_test(bounds.moments())
+    return _numeric_range_test(bounds.bounds())
 
 
-def _parse_range(raw: object, where: str) -> ValueTest:
-    expected = "an object with gt/gte/lt/lte"
-    obj = _object(raw, where, expected)
-    _only_fields(obj, _BOUNDS, where)
-    bounds = {k: v for k, v in obj.items() if v is not None}
-    if not bounds:
-        raise BadRequest(f"{where}: expected {expected} (at least one bound)")
-    if all(isinstance(v, str) for v in bounds.values()):
-        moments = {}
-        for name, text in bounds.items():
-            moment = parse_datetime(text)
-            if moment is None:
-                raise BadRequest(f"{where}.{name}: {text!r} is not an RFC 3339 datetime")
-            moments[name] = moment
-        return _datetime_range_test(moments)
-    for name, value in bounds.items():
-        if not _is_finite_number(value):
-            raise BadRequest(
-                f"{where}.{name}: expected a number (or every bound an RFC 3339 datetime string)"
-            )
-    return _numeric_range_test(bounds)
+def _compile_geo_box(box: GeoBoundingBox) -> ValueTest:
+    return _geo_box_test(box.top_left.lat, box.top_left.lon, box.bottom_right.lat,
+                         box.bottom_right.lon)
 
 
-def _parse_count_bounds(raw: object, where: str) -> dict[str, int]:
-    expected = "an object with gt/gte/lt/lte"
-    obj = _object(raw, where, expected)
-    _only_fields(obj, _BOUNDS, where)
-    bounds = {k: v for k, v in obj.items() if v is not None}
-    if not bounds:
-        raise BadRequest(f"{where}: expected {expected} (at least one bound)")
-    for name, value in bounds.items():
-        if not _is_int(value) or value < 0:
-            raise BadRequest(f"{where}.{name}: expected a non-negative integer")
-    return bounds
+def _compile_geo_radius(radius: GeoRadius) -> ValueTest:
+    return _geo_radius_test(radius.center.lat, radius.center.lon, radius.radius)
 
 
-def _parse_geo_point(raw: object, where: str) -> tuple[float, float]:
-    obj = _object(raw, where, "a geo point {lon, lat}")
-    _only_fields(obj, ("lon", "lat"), where)
-    for name, limit in (("lat", 90), ("lon", 180)):
-        value = obj.get(name)
-        if not _is_finite_number(value):
-            raise BadRequest(f"{where}.{name}: expected a number")
-        if not -limit <= value <= limit:
-            raise BadRequest(f"{where}.{name}: {value} is outside [-{limit}, {limit}]")
-    return float(obj["lat"]), float(obj["lon"])
+def _compile_geo_polygon(polygon: GeoPolygon) -> ValueTest:
+    return _geo_polygon_test(polygon.exterior.ring(),
+                             [ring.ring() for ring in polygon.interiors or ()])
 
 
-def _parse_geo_box(raw: object, where: str) -> ValueTest:
-    obj = _object(raw, where, "an object with top_left and bottom_right")
-    _only_fields(obj, ("top_left", "bottom_right"), where)
-    top, left = _parse_geo_point(obj.get("top_left"), f"{where}.top_left")
-    bottom, right = _parse_geo_point(obj.get("bottom_right"), f"{where}.bottom_right")
-    return _geo_box_test(top, left, bottom, right)
-
-
-def _parse_geo_radius(raw: object, where: str) -> ValueTest:
-    obj = _object(raw, where, "an object with center and radius")
-    _only_fields(obj, ("center", "radius"), where)
-    lat, lon = _parse_geo_point(obj.get("center"), f"{where}.center")
-    radius = obj.get("radius")
-    if not _is_finite_number(radius):
-        raise BadRequest(f"{where}.radius: expected a number of metres")
-    if radius < 0:
-        raise BadRequest(f"{where}.radius: must not be negative, got {radius}")
-    return _geo_radius_test(lat, lon, float(radius))
-
-
-def _parse_geo_polygon(raw: object, where: str) -> ValueTest:
-    obj = _object(raw, where, "an object with exterior and optional interiors")
-    _only_fields(obj, ("exterior", "interiors"), where)
-    exterior = _parse_ring(obj.get("exterior"), f"{where}.exterior")
-    interiors_raw = obj.get("interiors")
-    if interiors_raw is None:
-        interiors_raw = []
-    if not isinstance(interiors_raw, list):
-        raise BadRequest(f"{where}.interiors: expected an array of line strings")
-    interiors = [_parse_ring(r, f"{where}.interiors[{i}]") for i, r in enumerate(interiors_raw)]
-    return _geo_polygon_test(exterior, interiors)
-
-
-def _parse_ring(raw: object, where: str) -> Ring:
-    obj = _object(raw, where, 'a line string {"points": [...]}')
-    _only_fields(obj, ("points",), where)
-    points = obj.get("points")
-    if not isinstance(points, list):
-        raise BadRequest(f"{where}.points: expected an array of geo points")
-    ring = [_parse_geo_point(p, f"{where}.points[{i}]") for i, p in enumerate(points)]
-    if len(ring) < 4:
-        raise BadRequest(f"{where}.points: a polygon ring needs at least 4 points, got {len(ring)}")
-    if ring[0] != ring[-1]:
-        raise BadRequest(f"{where}.points: the ring is not closed (first point != last point)")
-    return ring[:-1]
-
-
-# ---------------------------------------------------------------- small validators
-
-
-def _object(raw: object, where: str, expected: str) -> dict:
-    if not isinstance(raw, dict):
-        raise BadRequest(f"{where}: expected {expected}, got {_json_type(raw)}")
-    return raw
-
-
-def _only_fields(obj: dict, allowed: tuple[str, ...], where: str) -> None:
-    for name in obj:
-        if name not in allowed:
-            raise BadRequest(
-                f"{where}: unknown field {name!r}; expected one of {', '.join(allowed)}"
-            )
-
-
-def _key(raw: object, where: str) -> str:
-    if not isinstance(raw, str):
-        raise BadRequest(f"{where}: expected a payload key (string)")
-    try:
-        parse_key(raw)
-    except BadRequest as exc:
-        raise BadRequest(f"{where}: {exc}") from None
-    return raw
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_int64(value: object) -> bool:
-    return _is_int(value) and _INT64[0] <= value <= _INT64[1]
-
-
-def _is_finite_number(value: object) -> bool:
-    return _is_real(value) and math.isfinite(value)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
+_VALUE_TEST_COMPILERS: dict[str, Callable[[object], ValueTest]] = {
+    "match": _compile_match,
+    "range": _compile_range,
+    "geo_bounding_box": _compile_geo_box,
+    "geo_radius": _compile_geo_radius,
+    "geo_polygon": _compile_geo_polygon,
+}

@@ -1,7 +1,9 @@
-"""Turning the JSON points of an upsert into validated, typed arrays, before anything is written.
+"""Turning the decoded points of an upsert (node/model) into typed arrays, before anything
+is written.
 
-Everything that can be wrong with a point is found here, so that the WAL only ever holds
-operations that apply cleanly: an upsert is all or nothing.
+The decode checked their shapes; what depends on the collection (vector names, sizes, dtype
+ranges) is checked here, so that the WAL only ever holds operations that apply cleanly: an
+upsert is all or nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from node.engine.ids import PointId, normalize_point_id
+from node.engine.ids import PointId
 from node.engine.shard_config import DenseVectorSpec, ShardConfig
 from node.errors import BadRequest
+from node.model.points import Batch, PointStruct, VectorStruct
+from node.model.vectors import SparseVectorIn
 
 
 @dataclass
@@ -32,9 +36,6 @@ class DenseColumn:
     positions: np.ndarray
 
 
-UPDATE_MODES = ("upsert", "insert_only", "update_only")
-
-
 @dataclass
 class PointBatch:
     ids: list[PointId]
@@ -51,34 +52,12 @@ class PointBatch:
         return len(self.ids)
 
 
-def parse_sparse(raw: object, where: str) -> SparseVector:
-    if not isinstance(raw, dict) or set(raw) != {"indices", "values"}:
-        raise BadRequest(f"{where}: a sparse vector is an object with `indices` and `values`")
-    indices, values = raw["indices"], raw["values"]
-    if not isinstance(indices, list) or not isinstance(values, list):
-        raise BadRequest(f"{where}: `indices` and `values` must be arrays")
-    if len(indices) != len(values):
-        raise BadRequest(
-            f"{where}: `indices` and `values` differ in length ({len(indices)} != {len(values)})"
-        )
-    if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 2**32 for i in indices):
-        raise BadRequest(f"{where}: sparse indices must be unsigned 32-bit integers")
-    vals = _as_float_array(values, where)
-    idx = np.asarray(indices, dtype=np.uint32)
-    if len(np.unique(idx)) != len(idx):
-        raise BadRequest(f"{where}: sparse indices must be unique")
-    order = np.argsort(idx, kind="stable")
-    return SparseVector(indices=idx[order], values=vals[order].astype(np.float32))
-
-
-def _as_float_array(values: object, where: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{where}: vector values must be numbers") from None
-    if arr.dtype == object or (arr.size and not np.isfinite(arr).all()):
-        raise BadRequest(f"{where}: vector values must be finite numbers (no NaN or infinity)")
-    return arr
+def sparse_from(raw: SparseVectorIn) -> SparseVector:
+    """A decoded sparse vector (indices unique, lengths equal) sorted by index, as kept."""
+    indices = np.asarray(raw.indices, dtype=np.uint32)
+    order = np.argsort(indices, kind="stable")
+    values = np.asarray(raw.values, dtype=np.float32)
+    return SparseVector(indices=indices[order], values=values[order])
 
 
 def convert_dense(spec: DenseVectorSpec, rows: object, where: str) -> np.ndarray:
@@ -90,13 +69,10 @@ def convert_dense(spec: DenseVectorSpec, rows: object, where: str) -> np.ndarray
         arr = None
     if arr is None or arr.ndim != 2 or arr.shape[1] != spec.size:
         for i, row in enumerate(rows):  # find the offending vector for a precise message
-            if not isinstance(row, list) or any(isinstance(x, list) for x in row):
-                raise BadRequest(f"{where}[{i}]: expected a vector of {spec.size} numbers")
             if len(row) != spec.size:
                 raise BadRequest(
                     f"{where}[{i}]: wrong vector dimension: expected {spec.size}, got {len(row)}"
                 )
-        _as_float_array(rows, where)
         raise BadRequest(f"{where}: expected vectors of {spec.size} numbers")
     if arr.size and not np.isfinite(arr).all():
         bad = int(np.argwhere(~np.isfinite(arr))[0][0])
@@ -117,8 +93,9 @@ def convert_dense(spec: DenseVectorSpec, rows: object, where: str) -> np.ndarray
     return arr.astype(spec.dtype)
 
 
-def _split_vector_struct(config: ShardConfig, vector: object, where: str) -> dict[str, object]:
-    """Map vector name -> raw value for one point's `vector` field."""
+def _split_vector_struct(config: ShardConfig, vector: VectorStruct, where: str
+                         ) -> dict[str, list[float] | SparseVectorIn]:
+    """Map vector name -> value for one point's `vector` field."""
     if isinstance(vector, list):
         if "" not in config.dense:
             raise BadRequest(
@@ -126,11 +103,7 @@ def _split_vector_struct(config: ShardConfig, vector: object, where: str) -> dic
                 f"({', '.join(sorted(config.dense)) or 'none'}); send an object of name -> vector"
             )
         return {"": vector}
-    if isinstance(vector, dict):
-        return vector
-    if vector is None:
-        return {}
-    raise BadRequest(f"{where}: expected a vector (array) or an object of named vectors")
+    return vector
 
 
 def _check_vector_name(config: ShardConfig, name: str, where: str) -> None:
@@ -143,40 +116,27 @@ def _check_vector_name(config: ShardConfig, name: str, where: str) -> None:
         )
 
 
-def _parse_payload(raw: object, where: str) -> dict | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise BadRequest(f"{where}: payload must be a JSON object")
-    return raw
-
-
-def batch_from_points(config: ShardConfig, points: object) -> PointBatch:
-    """The `points` list form of an upsert."""
-    if not isinstance(points, list):
-        raise BadRequest("points: expected an array of points")
+def batch_from_points(config: ShardConfig, points: list[PointStruct]) -> PointBatch:
+    """The `points` list form of an upsert, checked against the collection's vectors."""
+    if "" in config.dense and all(type(p.vector) is list for p in points):
+        return _unnamed_dense_batch(config, points)
     ids: list[PointId] = []
     payloads: list[dict | None] = []
     dense_rows: dict[str, list] = {name: [] for name in config.dense}
     dense_pos: dict[str, list[int]] = {name: [] for name in config.dense}
     sparse: dict[str, dict[int, SparseVector]] = {}
     for i, point in enumerate(points):
-        where = f"points[{i}]"
-        if not isinstance(point, dict):
-            raise BadRequest(f"{where}: expected an object with `id` and `vector`")
-        if "id" not in point:
-            raise BadRequest(f"{where}.id: missing")
-        if "vector" not in point:
-            raise BadRequest(f"{where}.vector: missing (send {{}} for a point without vectors)")
-        ids.append(normalize_point_id(point["id"]))
-        payloads.append(_parse_payload(point.get("payload"), f"{where}.payload"))
-        vectors = _split_vector_struct(config, point.get("vector"), f"{where}.vector")
-        for name, value in vectors.items():
-            _check_vector_name(config, name, f"{where}.vector")
+        where = f"points[{i}].vector"
+        ids.append(point.id)
+        payloads.append(point.payload)
+        for name, value in _split_vector_struct(config, point.vector, where).items():
+            _check_vector_name(config, name, where)
             if name in config.sparse:
-                sparse.setdefault(name, {})[i] = parse_sparse(value, f"{where}.vector.{name}")
-            elif isinstance(value, dict):
-                raise BadRequest(f"{where}.vector.{name}: `{name}` is a dense vector")
+                if not isinstance(value, SparseVectorIn):
+                    raise BadRequest(f"{where}.{name}: `{name}` is a sparse vector")
+                sparse.setdefault(name, {})[i] = sparse_from(value)
+            elif isinstance(value, SparseVectorIn):
+                raise BadRequest(f"{where}.{name}: `{name}` is a dense vector")
             else:
                 dense_rows[name].append(value)
                 dense_pos[name].append(i)
@@ -191,42 +151,37 @@ def batch_from_points(config: ShardConfig, points: object) -> PointBatch:
     return batch
 
 
-def batch_from_columns(config: ShardConfig, batch: object) -> PointBatch:
+def _unnamed_dense_batch(config: ShardConfig, points: list[PointStruct]) -> PointBatch:
+    """The common case, without the per-point work of named and sparse vectors: every point
+    has the collection's unnamed dense vector."""
+    batch = PointBatch(ids=[p.id for p in points], payloads=[p.payload for p in points])
+    if points:
+        rows = convert_dense(config.dense[""], [p.vector for p in points], "points.vector")
+        batch.dense[""] = DenseColumn(rows=rows, positions=np.arange(len(points), dtype=np.int64))
+    return batch
+
+
+def batch_from_columns(config: ShardConfig, batch: Batch) -> PointBatch:
     """The `batch` (columnar) form of an upsert: ids, vectors, payloads."""
-    if not isinstance(batch, dict) or "ids" not in batch:
-        raise BadRequest("batch: expected an object with `ids` and `vectors`")
-    raw_ids = batch["ids"]
-    if not isinstance(raw_ids, list):
-        raise BadRequest("batch.ids: expected an array")
-    n = len(raw_ids)
-    ids = [normalize_point_id(x) for x in raw_ids]
-    raw_payloads = batch.get("payloads")
-    if raw_payloads is None:
-        payloads: list[dict | None] = [None] * n
-    elif not isinstance(raw_payloads, list) or len(raw_payloads) != n:
-        raise BadRequest(f"batch.payloads: expected an array of {n} payloads, one per id")
-    else:
-        payloads = [_parse_payload(p, f"batch.payloads[{i}]") for i, p in enumerate(raw_payloads)]
-    vectors = batch.get("vectors")
+    n = len(batch.ids)
+    payloads = list(batch.payloads) if batch.payloads is not None else [None] * n
+    vectors = batch.vectors
     if isinstance(vectors, list):
         if "" not in config.dense:
             raise BadRequest("batch.vectors: this collection has named vectors; send name -> list")
         vectors = {"": vectors}
-    if vectors is None:
-        vectors = {}
-    if not isinstance(vectors, dict):
-        raise BadRequest("batch.vectors: expected an array of vectors or an object of named lists")
-    result = PointBatch(ids=ids, payloads=payloads)
+    result = PointBatch(ids=list(batch.ids), payloads=payloads)
     positions = np.arange(n, dtype=np.int64)
-    for name, column in vectors.items():
+    for name, column in (vectors or {}).items():
         _check_vector_name(config, name, "batch.vectors")
-        if not isinstance(column, list) or len(column) != n:
-            raise BadRequest(f"batch.vectors.{name}: expected an array of {n} vectors, one per id")
+        sparse = [isinstance(v, SparseVectorIn) for v in column]
         if name in config.sparse:
-            result.sparse[name] = {
-                i: parse_sparse(v, f"batch.vectors.{name}[{i}]") for i, v in enumerate(column)
-            }
+            if not all(sparse):
+                raise BadRequest(f"batch.vectors.{name}: `{name}` takes sparse vectors")
+            result.sparse[name] = {i: sparse_from(v) for i, v in enumerate(column)}
         else:
+            if any(sparse):
+                raise BadRequest(f"batch.vectors.{name}: `{name}` takes dense vectors")
             label = f"batch.vectors{'.' + name if name else ''}"
             result.dense[name] = DenseColumn(
                 rows=convert_dense(config.dense[name], column, label), positions=positions

@@ -1,7 +1,8 @@
 """Changing some vectors of stored points (`update_vectors`, `delete_vectors`).
 
-Vectors are validated here, before anything is written. Applying a change moves the point: its
-full row is read back, the named vectors are replaced or dropped, and the copy is appended.
+Vectors are checked against the collection here, before anything is written. Applying a
+change moves the point: its full row is read back, the named vectors are replaced or dropped,
+and the copy is appended.
 """
 
 from __future__ import annotations
@@ -10,58 +11,53 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from node.engine.ids import PointId, normalize_point_id
+from node.engine.ids import PointId
 from node.engine.point_batch import (
     DenseColumn,
     PointBatch,
     SparseVector,
     convert_dense,
-    parse_sparse,
+    sparse_from,
 )
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest
+from node.model.points import PointVectors
+from node.model.vectors import SparseVectorIn
 
 VectorValues = dict[str, np.ndarray | SparseVector]
 
 
-def check_vector_name(config: ShardConfig, name: object, where: str) -> str:
-    if not isinstance(name, str) or (name not in config.dense and name not in config.sparse):
+def check_vector_name(config: ShardConfig, name: str, where: str) -> str:
+    if name not in config.dense and name not in config.sparse:
         known = ", ".join(repr(k) for k in sorted([*config.dense, *config.sparse])) or "none"
         raise BadRequest(f"{where}: vector {name!r} does not exist (vectors: {known})")
     return name
 
 
-def parse_vector_updates(config: ShardConfig, points: object) -> list[tuple[PointId, VectorValues]]:
+def vector_updates(config: ShardConfig, points: list[PointVectors]
+                   ) -> list[tuple[PointId, VectorValues]]:
     """The `points` of an `update_vectors` request: (id, new vectors by name) each."""
-    if not isinstance(points, list) or not points:
-        raise BadRequest("points: expected a non-empty array of {id, vector}")
     out = []
     for i, point in enumerate(points):
         where = f"points[{i}]"
-        if not isinstance(point, dict) or "id" not in point or "vector" not in point:
-            raise BadRequest(f"{where}: expected an object with `id` and `vector`")
-        raw = point["vector"]
-        if isinstance(raw, list):
-            raw = {"": raw}
-        if not isinstance(raw, dict):
-            raise BadRequest(f"{where}.vector: expected a vector or an object of named vectors")
+        raw = {"": point.vector} if isinstance(point.vector, list) else point.vector
         values: VectorValues = {}
         for name, value in raw.items():
             check_vector_name(config, name, f"{where}.vector")
             label = f"{where}.vector{'.' + name if name else ''}"
             if name in config.sparse:
-                values[name] = parse_sparse(value, label)
+                if not isinstance(value, SparseVectorIn):
+                    raise BadRequest(f"{label}: expected a sparse vector")
+                values[name] = sparse_from(value)
             elif isinstance(value, list):
                 values[name] = convert_dense(config.dense[name], [value], label)[0]
             else:
                 raise BadRequest(f"{label}: expected a dense vector")
-        out.append((normalize_point_id(point["id"]), values))
+        out.append((point.id, values))
     return out
 
 
-def parse_vector_names(config: ShardConfig, names: object) -> list[str]:
-    if not isinstance(names, list) or not names:
-        raise BadRequest("vector: expected a non-empty array of vector names")
+def vector_names(config: ShardConfig, names: list[str]) -> list[str]:
     return list(dict.fromkeys(check_vector_name(config, n, "vector") for n in names))
 
 

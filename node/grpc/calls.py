@@ -30,6 +30,7 @@ from node.api.access import FULL_ACCESS, Access, route_need
 from node.api.auth import Authorizer
 from node.errors import BadRequest, FlotillaError
 from node.grpc.status import status_of
+from node.model import decode
 from node.runtime import Node
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,15 @@ ORDERING_WORDS = {0: "weak", 1: "medium", 2: "strong"}
 @dataclass(frozen=True)
 class Rpc:
     """`route`: the REST (method, path pattern) whose access need this RPC shares; None for
-    the open health check. `to_body`: the request as the REST body (node/grpc/to_rest.py)."""
+    the open health check. `to_body`: the request as the REST body (node/grpc/to_rest.py);
+    `kind`: what that body is decoded into, as REST decodes it."""
 
     route: tuple[str, str] | None
     answer: Answer
     to_body: Callable[[Any], Body] | None = None
+    # The typed request (node/model) the REST route decodes its body into; the REST-shaped
+    # body is decoded into it the same way, after the credential is checked.
+    kind: type | None = None
 
 
 def credential(context: grpc.aio.ServicerContext) -> str | None:
@@ -117,6 +122,8 @@ class Calls:
                 if need is not None and authorizer.enabled:
                     access = await authorizer.access(credential(context))
                     authorizer.check(access, need, collection, body)
+                if rpc.kind is not None:
+                    body = decode(rpc.kind, body if body is not None else {})
                 with _request_params(request):
                     response = await rpc.answer(request, body, access)
                 if "time" in response.DESCRIPTOR.fields_by_name:

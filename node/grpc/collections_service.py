@@ -10,6 +10,8 @@ from cluster.cluster_info import collection_cluster_info, shard_operation
 from node.errors import NotFound
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
+from node.model.aliases import ChangeAliasesRequest
+from node.model.cluster_ops import ClusterOperation
 from node.runtime import Node
 
 _COLLECTION = "/collections/{collection_name}"
@@ -77,11 +79,11 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "Update": Rpc(("PATCH", _COLLECTION), update, to_rest.update_collection),
         "Delete": Rpc(("DELETE", _COLLECTION), delete),
         "UpdateAliases": Rpc(("POST", "/collections/aliases"), update_aliases,
-                             to_rest.change_aliases),
+                             to_rest.change_aliases, ChangeAliasesRequest),
         "ListCollectionAliases": Rpc(("GET", f"{_COLLECTION}/aliases"), collection_aliases),
         "ListAliases": Rpc(("GET", "/aliases"), all_aliases),
         "CollectionExists": Rpc(("GET", f"{_COLLECTION}/exists"), exists),
         "CollectionClusterInfo": Rpc(("GET", f"{_COLLECTION}/cluster"), cluster_info),
         "UpdateCollectionClusterSetup": Rpc(("POST", f"{_COLLECTION}/cluster"), cluster_setup,
-                                            to_rest.cluster_operation),
+                                            to_rest.cluster_operation, ClusterOperation),
     }

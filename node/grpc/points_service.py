@@ -9,6 +9,10 @@ from cluster.facet_router import FacetRouter
 from cluster.matrix_router import MatrixRouter
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
+from node.model import points as P
+from node.model import queries as Q
+from node.model.payload_index import CreateIndexRequest
+from node.model.selectors import payload_selector
 from node.runtime import Node
 
 _COLLECTION = "/collections/{collection_name}"
@@ -46,9 +50,11 @@ def rpcs(node: Node) -> dict[str, Rpc]:
             result=[to_grpc.update_result(_update_result(s, msg.wait)) for s in seqs])
 
     async def get(msg: pb.GetPoints, body, access) -> pb.GetResponse:
-        records = await router.retrieve(msg.collection_name, body["ids"],
-                                        with_payload=body.get("with_payload", True),
-                                        with_vector=body.get("with_vector", False))
+        records = await router.retrieve(
+            msg.collection_name, body.ids,
+            with_payload=payload_selector(True if body.with_payload is None
+                                          else body.with_payload),
+            with_vector=body.with_vector or False)
         return pb.GetResponse(result=[to_grpc.retrieved_point(r) for r in records])
 
     async def scroll(msg: pb.ScrollPoints, body, access) -> pb.ScrollResponse:
@@ -133,38 +139,44 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         return ("POST", f"{_POINTS}{path}")
 
     return {
-        "Upsert": Rpc(write("", "PUT"), upsert, to_rest.upsert),
-        "Delete": Rpc(write("/delete"), update("delete"), to_rest.delete_points),
+        "Upsert": Rpc(write("", "PUT"), upsert, to_rest.upsert, P.UpsertRequest),
+        "Delete": Rpc(write("/delete"), update("delete"), to_rest.delete_points,
+                      P.REQUEST_OF["delete"]),
         "UpdateVectors": Rpc(write("/vectors", "PUT"), update("update_vectors"),
-                             to_rest.update_vectors),
+                             to_rest.update_vectors, P.REQUEST_OF["update_vectors"]),
         "DeleteVectors": Rpc(write("/vectors/delete"), update("delete_vectors"),
-                             to_rest.delete_vectors),
-        "SetPayload": Rpc(write("/payload"), update("set_payload"), to_rest.set_payload),
+                             to_rest.delete_vectors, P.REQUEST_OF["delete_vectors"]),
+        "SetPayload": Rpc(write("/payload"), update("set_payload"), to_rest.set_payload,
+                          P.REQUEST_OF["set_payload"]),
         "OverwritePayload": Rpc(write("/payload", "PUT"), update("overwrite_payload"),
-                                to_rest.set_payload),
+                                to_rest.set_payload, P.REQUEST_OF["overwrite_payload"]),
         "DeletePayload": Rpc(write("/payload/delete"), update("delete_payload"),
-                             to_rest.delete_payload),
+                             to_rest.delete_payload, P.REQUEST_OF["delete_payload"]),
         "ClearPayload": Rpc(write("/payload/clear"), update("clear_payload"),
-                            to_rest.clear_payload),
-        "UpdateBatch": Rpc(write("/batch"), batch, to_rest.update_batch),
+                            to_rest.clear_payload, P.REQUEST_OF["clear_payload"]),
+        "UpdateBatch": Rpc(write("/batch"), batch, to_rest.update_batch, P.BatchRequest),
         "CreateFieldIndex": Rpc(("PUT", f"{_COLLECTION}/index"), create_index,
-                                to_rest.create_field_index),
+                                to_rest.create_field_index, CreateIndexRequest),
         "DeleteFieldIndex": Rpc(("DELETE", f"{_COLLECTION}/index/{{field_name}}"), drop_index),
         "CreateVectorName": Rpc(("PUT", f"{_COLLECTION}/vectors/{{vector_name}}"),
                                 create_vector, to_rest.vector_name_config),
         "DeleteVectorName": Rpc(("DELETE", f"{_COLLECTION}/vectors/{{vector_name}}"),
                                 delete_vector),
-        "Get": Rpc(read(""), get, to_rest.get_points),
-        "Scroll": Rpc(read("/scroll"), scroll, to_rest.scroll),
-        "Count": Rpc(read("/count"), count, to_rest.count),
-        "Search": Rpc(read("/search"), search, to_rest.search),
-        "SearchBatch": Rpc(read("/search/batch"), search_batch, to_rest.search_batch),
-        "Recommend": Rpc(read("/recommend"), recommend, to_rest.recommend),
+        "Get": Rpc(read(""), get, to_rest.get_points, Q.RetrieveRequest),
+        "Scroll": Rpc(read("/scroll"), scroll, to_rest.scroll, Q.ScrollRequest),
+        "Count": Rpc(read("/count"), count, to_rest.count, Q.CountRequest),
+        "Search": Rpc(read("/search"), search, to_rest.search, Q.SearchRequest),
+        "SearchBatch": Rpc(read("/search/batch"), search_batch, to_rest.search_batch,
+                           Q.SearchBatchRequest),
+        "Recommend": Rpc(read("/recommend"), recommend, to_rest.recommend,
+                         Q.RecommendRequest),
         "RecommendBatch": Rpc(read("/recommend/batch"), recommend_batch,
-                              to_rest.recommend_batch),
-        "Query": Rpc(read("/query"), query, to_rest.query),
-        "QueryBatch": Rpc(read("/query/batch"), query_batch, to_rest.query_batch),
-        "QueryGroups": Rpc(read("/query/groups"), query_groups, to_rest.query_groups),
+                              to_rest.recommend_batch, Q.RecommendBatchRequest),
+        "Query": Rpc(read("/query"), query, to_rest.query, Q.QueryRequest),
+        "QueryBatch": Rpc(read("/query/batch"), query_batch, to_rest.query_batch,
+                          Q.QueryBatchRequest),
+        "QueryGroups": Rpc(read("/query/groups"), query_groups, to_rest.query_groups,
+                           Q.QueryGroupsRequest),
         "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet),
         "SearchMatrixPairs": Rpc(read("/search/matrix/pairs"), matrix_pairs,
                                  to_rest.search_matrix),

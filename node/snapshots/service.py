@@ -24,11 +24,13 @@ import aiohttp
 from prometheus_client import Counter, Gauge
 
 from cluster.collection_config import check_stored_config, validate_collection_name
-from cluster.payload_schema import validate_index_request
 from cluster.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, FlotillaError, NotFound
+from node.model import decode
+from node.model.aliases import ChangeAliasesRequest
+from node.model.payload_index import CreateIndexRequest
 from node.snapshots.archive import (
     ArchivedCollection,
     DamagedSnapshot,
@@ -302,7 +304,7 @@ class Snapshots:
             if not isinstance(item.payload_indexes, dict):
                 raise BadRequest("payload indexes must be an object")
             for field_name, schema in item.payload_indexes.items():
-                validate_index_request({"field_name": field_name, "field_schema": schema})
+                decode(CreateIndexRequest, {"field_name": field_name, "field_schema": schema})
         except BadRequest as exc:
             raise BadRequest(f"the snapshot's collection is malformed: {exc}") from None
         await asyncio.to_thread(_check_shards_open, item)
@@ -327,7 +329,8 @@ class Snapshots:
                    for a, c in aliases.items()
                    if isinstance(a, str) and c in state.collections and a not in state.aliases]
         if actions:
-            await self.node.catalog.change_aliases({"actions": actions})
+            request = decode(ChangeAliasesRequest, {"actions": actions}, path="aliases")
+            await self.node.catalog.change_aliases(request)
 
 
 def _check_shards_open(item: ExtractedCollection) -> None:

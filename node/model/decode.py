@@ -1,0 +1,53 @@
+"""One entry point from wire to types: `decode(Kind, body)`, errors as BadRequest with a path."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TypeVar
+
+import msgspec
+
+from node.errors import BadRequest
+
+T = TypeVar("T")
+
+# Separates a sub-path from the message in a check that runs inside a Struct's __post_init__:
+# msgspec knows the path of the struct, the check knows which of its fields is wrong.
+_SUB = "\x1f"
+
+
+def invalid(sub_path: str, message: str) -> ValueError:
+    """An error for __post_init__ that names the field below the struct being checked."""
+    return ValueError(f"{sub_path}{_SUB}{message}")
+
+
+@cache
+def _json_decoder(kind: type) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(kind)
+
+
+def decode(kind: type[T], body: bytes | bytearray | memoryview | object, *, path: str = "") -> T:
+    """`body` as a `kind`: JSON bytes are parsed and checked in one pass; any other value (a
+    dict from a protobuf message or a test) is converted. `path` prefixes error locations."""
+    try:
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            return _json_decoder(kind).decode(body)
+        return msgspec.convert(body, kind)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(_message(str(exc), path)) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def _message(text: str, root: str) -> str:
+    """msgspec's `<message> - at `$.a[0].b`` as `a[0].b: <message>`, with the sub-path that a
+    __post_init__ check named appended to the location."""
+    message, _, at = text.rpartition(" - at `")
+    if not _:
+        message, at = text, "$`"
+    location = root + at[1:-1]
+    if _SUB in message:
+        sub, message = message.split(_SUB, 1)
+        location = f"{location}.{sub}" if not sub.startswith("[") else location + sub
+    location = location.lstrip(".")
+    return f"{location}: {message}" if location else message
