@@ -121,10 +121,10 @@ def test_bad_cluster_operations_are_refused(stubs, unique_name) -> None:
 
 
 def test_methods_not_served_say_so(stubs, node) -> None:
-    _, collections, points = stubs
-    code, details = _code(lambda: points.Discover(pb.DiscoverPoints(collection_name="x"),
-                                                  timeout=5))
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "Discover" in details
+    _, collections, _ = stubs
+    code, details = _code(lambda: collections.CreateShardKey(
+        pb.CreateShardKeyRequest(collection_name="x"), timeout=5))
+    assert code is grpc.StatusCode.UNIMPLEMENTED and "CreateShardKey" in details
     code, details = _code(lambda: collections.ListShardKeys(
         pb.ListShardKeysRequest(collection_name="x"), timeout=5))
     assert code is grpc.StatusCode.UNIMPLEMENTED and "shard keys" in details

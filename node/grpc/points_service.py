@@ -120,6 +120,24 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         result = await queries.query_groups(msg.collection_name, body)
         return pb.QueryGroupsResponse(result=to_grpc.groups_result(result))
 
+    async def search_groups(msg, body, access) -> pb.SearchGroupsResponse:
+        result = await queries.query_groups(msg.collection_name, body)
+        return pb.SearchGroupsResponse(result=to_grpc.groups_result(result))
+
+    async def recommend_groups(msg, body, access) -> pb.RecommendGroupsResponse:
+        result = await queries.query_groups(msg.collection_name, body)
+        return pb.RecommendGroupsResponse(result=to_grpc.groups_result(result))
+
+    async def discover(msg: pb.DiscoverPoints, body, access) -> pb.DiscoverResponse:
+        result = await queries.query(msg.collection_name, body)
+        return pb.DiscoverResponse(result=[to_grpc.scored_point(h) for h in result["points"]])
+
+    async def discover_batch(msg, body, access) -> pb.DiscoverBatchResponse:
+        results = await queries.query_batch(msg.collection_name, body)
+        return pb.DiscoverBatchResponse(result=[
+            pb.BatchResult(result=[to_grpc.scored_point(h) for h in r["points"]])
+            for r in results])
+
     async def facet(msg: pb.FacetCounts, body, access) -> pb.FacetResponse:
         result = await facets.facet(msg.collection_name, body)
         return pb.FacetResponse(hits=to_grpc.facet_hits(result))
@@ -177,6 +195,14 @@ def rpcs(node: Node) -> dict[str, Rpc]:
                           Q.QueryBatchRequest),
         "QueryGroups": Rpc(read("/query/groups"), query_groups, to_rest.query_groups,
                            Q.QueryGroupsRequest),
+        # Legacy methods, answered as the query API's equivalents (REST serves only those).
+        "SearchGroups": Rpc(read("/search/groups"), search_groups, to_rest.search_groups,
+                            Q.QueryGroupsRequest),
+        "RecommendGroups": Rpc(read("/recommend/groups"), recommend_groups,
+                               to_rest.recommend_groups, Q.QueryGroupsRequest),
+        "Discover": Rpc(read("/discover"), discover, to_rest.discover, Q.QueryRequest),
+        "DiscoverBatch": Rpc(read("/discover/batch"), discover_batch, to_rest.discover_batch,
+                             Q.QueryBatchRequest),
         "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet),
         "SearchMatrixPairs": Rpc(read("/search/matrix/pairs"), matrix_pairs,
                                  to_rest.search_matrix),
