@@ -12,6 +12,7 @@ from cluster.formula_request import parse_formula_query
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
+from node.engine.multivector import parse_query_multivector
 from node.engine.point_batch import SparseVector, parse_sparse
 from node.engine.search import SearchParams
 from node.errors import BadRequest
@@ -92,12 +93,12 @@ def read_threshold(body: dict) -> float | None:
 
 
 def read_vector_input(raw: object, where: str) -> VectorInput:
-    """A dense vector, a sparse vector, or a point id."""
+    """A dense vector, a multivector (a 2-d array), a sparse vector, or a point id."""
     if isinstance(raw, (int, str)) and not isinstance(raw, bool):
         return normalize_point_id(raw)
     if isinstance(raw, list):
         if raw and isinstance(raw[0], list):
-            raise BadRequest(f"{where}: multi-vectors are not supported")
+            return parse_query_multivector(raw, where)
         if not set(map(type, raw)) <= {float, int}:  # bool, a subclass of int, is refused
             raise BadRequest(f"{where}: expected a vector of numbers")
         vector = np.asarray(raw, dtype=np.float64)

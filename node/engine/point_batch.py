@@ -46,9 +46,16 @@ class PointBatch:
     # overwritten. The shard logs only the points it wrote, as a plain upsert.
     update_mode: str = "upsert"
     update_filter: object | None = None  # a compiled filter
+    # Multivectors: name -> batch position -> (sub-vectors, size) array.
+    multi: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __setstate__(self, state: dict) -> None:
+        # WAL records written before multivectors existed have no `multi`.
+        state.setdefault("multi", {})
+        self.__dict__.update(state)
 
 
 def parse_sparse(raw: object, where: str) -> SparseVector:
@@ -120,7 +127,7 @@ def convert_dense(spec: DenseVectorSpec, rows: object, where: str) -> np.ndarray
 def _split_vector_struct(config: ShardConfig, vector: object, where: str) -> dict[str, object]:
     """Map vector name -> raw value for one point's `vector` field."""
     if isinstance(vector, list):
-        if "" not in config.dense:
+        if "" not in config.dense and "" not in config.multi:
             raise BadRequest(
                 f"{where}: this collection has named vectors "
                 f"({', '.join(sorted(config.dense)) or 'none'}); send an object of name -> vector"
@@ -134,13 +141,19 @@ def _split_vector_struct(config: ShardConfig, vector: object, where: str) -> dic
 
 
 def _check_vector_name(config: ShardConfig, name: str, where: str) -> None:
-    if name not in config.dense and name not in config.sparse:
-        known = sorted([*config.dense, *config.sparse])
+    if name not in config.dense and name not in config.sparse and name not in config.multi:
+        known = config.vector_names()
         label = f"`{name}`" if name else "the unnamed vector"
         raise BadRequest(
             f"{where}: {label} does not exist in this collection "
             f"(vectors: {', '.join(repr(k) for k in known) or 'none'})"
         )
+
+
+def _multivector(config: ShardConfig, name: str, raw: object, where: str) -> np.ndarray:
+    from node.engine.multivector import parse_multivector  # it builds on convert_dense
+
+    return parse_multivector(config.multi[name], raw, where)
 
 
 def _parse_payload(raw: object, where: str) -> dict | None:
@@ -160,6 +173,7 @@ def batch_from_points(config: ShardConfig, points: object) -> PointBatch:
     dense_rows: dict[str, list] = {name: [] for name in config.dense}
     dense_pos: dict[str, list[int]] = {name: [] for name in config.dense}
     sparse: dict[str, dict[int, SparseVector]] = {}
+    batch_multi: dict[str, dict[int, np.ndarray]] = {}
     for i, point in enumerate(points):
         where = f"points[{i}]"
         if not isinstance(point, dict):
@@ -173,14 +187,17 @@ def batch_from_points(config: ShardConfig, points: object) -> PointBatch:
         vectors = _split_vector_struct(config, point.get("vector"), f"{where}.vector")
         for name, value in vectors.items():
             _check_vector_name(config, name, f"{where}.vector")
-            if name in config.sparse:
+            if name in config.multi:
+                batch_multi.setdefault(name, {})[i] = _multivector(
+                    config, name, value, f"{where}.vector.{name}")
+            elif name in config.sparse:
                 sparse.setdefault(name, {})[i] = parse_sparse(value, f"{where}.vector.{name}")
             elif isinstance(value, dict):
                 raise BadRequest(f"{where}.vector.{name}: `{name}` is a dense vector")
             else:
                 dense_rows[name].append(value)
                 dense_pos[name].append(i)
-    batch = PointBatch(ids=ids, payloads=payloads, sparse=sparse)
+    batch = PointBatch(ids=ids, payloads=payloads, sparse=sparse, multi=batch_multi)
     for name, rows in dense_rows.items():
         if rows:
             label = f"points.vector{'.' + name if name else ''}"
@@ -209,7 +226,7 @@ def batch_from_columns(config: ShardConfig, batch: object) -> PointBatch:
         payloads = [_parse_payload(p, f"batch.payloads[{i}]") for i, p in enumerate(raw_payloads)]
     vectors = batch.get("vectors")
     if isinstance(vectors, list):
-        if "" not in config.dense:
+        if "" not in config.dense and "" not in config.multi:
             raise BadRequest("batch.vectors: this collection has named vectors; send name -> list")
         vectors = {"": vectors}
     if vectors is None:
@@ -222,7 +239,12 @@ def batch_from_columns(config: ShardConfig, batch: object) -> PointBatch:
         _check_vector_name(config, name, "batch.vectors")
         if not isinstance(column, list) or len(column) != n:
             raise BadRequest(f"batch.vectors.{name}: expected an array of {n} vectors, one per id")
-        if name in config.sparse:
+        if name in config.multi:
+            result.multi[name] = {
+                i: _multivector(config, name, v, f"batch.vectors.{name}[{i}]")
+                for i, v in enumerate(column)
+            }
+        elif name in config.sparse:
             result.sparse[name] = {
                 i: parse_sparse(v, f"batch.vectors.{name}[{i}]") for i, v in enumerate(column)
             }
@@ -250,10 +272,11 @@ def subset(batch: PointBatch, positions: np.ndarray) -> PointBatch:
             )
     result.update_mode, result.update_filter = batch.update_mode, batch.update_filter
     new_index = {p: i for i, p in enumerate(picked)}
-    for name, vectors in batch.sparse.items():
-        picked = {new_index[p]: v for p, v in vectors.items() if p in new_index}
-        if picked:
-            result.sparse[name] = picked
+    for kind, target in ((batch.sparse, result.sparse), (batch.multi, result.multi)):
+        for name, vectors in kind.items():
+            chosen = {new_index[p]: v for p, v in vectors.items() if p in new_index}
+            if chosen:
+                target[name] = chosen
     return result
 
 
@@ -265,6 +288,8 @@ def batch_from_records(records: list[tuple[PointId, dict | None, dict]]) -> Poin
         for name, vector in vectors.items():
             if isinstance(vector, SparseVector):
                 batch.sparse.setdefault(name, {})[position] = vector
+            elif vector.ndim == 2:
+                batch.multi.setdefault(name, {})[position] = vector
             else:
                 rows, positions = dense.setdefault(name, ([], []))
                 rows.append(vector)
