@@ -4,6 +4,8 @@ a dense vector, multivectors of each distance (float32 and uint8) and a sparse v
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
@@ -117,3 +119,92 @@ def test_retrieve_returns_the_sub_vectors(client, pair):
                 assert all(x == int(x) for row in ours[pid][vector] for x in row)
                 continue
             np.testing.assert_allclose(ours[pid][vector], theirs[pid][vector], atol=1e-5)
+
+
+def _wait_indexed(client: QdrantClient, name: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = client.get_collection(name)
+        if info.status == models.CollectionStatus.GREEN and info.indexed_vectors_count >= count:
+            return
+        assert time.monotonic() < deadline, f"{name} not indexed: {info}"
+        time.sleep(0.05)
+
+
+def test_graph_path_of_sealed_segments_matches_reference(client):
+    """With a small indexing threshold the optimizer seals the points into segments searched
+    through a graph of their sub-vectors (candidates), rescored exactly."""
+    name = "multivector_indexed"
+    rng = np.random.default_rng(SEED + 1)
+    config = {"colbert": models.VectorParams(size=8, distance=models.Distance.COSINE,
+                                             multivector_config=MAX_SIM),
+              "euclid": models.VectorParams(size=8, distance=models.Distance.EUCLID,
+                                            multivector_config=MAX_SIM)}
+    reference = QdrantClient(":memory:")
+    reference.create_collection(name, vectors_config=config)
+    client.create_collection(name, vectors_config=config,
+                             optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+                             hnsw_config=models.HnswConfigDiff(full_scan_threshold=10))
+    points = [models.PointStruct(id=i, vector={
+        v: rng.normal(size=(int(rng.integers(2, 6)), 8)).round(4).tolist() for v in config
+    }, payload={"group": i % 4}) for i in range(600)]
+    reference.upsert(name, points)
+    client.upsert(name, points, wait=True)
+    _wait_indexed(client, name, len(points))
+    for trial in range(20):
+        using = "colbert" if trial % 2 else "euclid"
+        query = rng.normal(size=(int(rng.integers(1, 4)), 8)).round(4).tolist()
+        flt = models.Filter(must=[models.FieldCondition(
+            key="group", match=models.MatchValue(value=trial % 4))]) if trial % 5 == 0 else None
+        kwargs = dict(query=query, using=using, query_filter=flt, limit=10)
+        ours = client.query_points(name, **kwargs,
+                                   search_params=models.SearchParams(hnsw_ef=128)).points
+        _same(ours, reference.query_points(name, **kwargs).points, f"trial {trial}")
+
+
+def test_recommend_and_discover_match_reference(client, pair):
+    name, reference, rng = pair
+    for trial in range(6):
+        using = ["colbert", "dot", "euclid"][trial % 3]
+        queries = [
+            models.RecommendQuery(recommend=models.RecommendInput(
+                positive=[int(rng.integers(0, N_POINTS)), _matrix(rng, using, rows=2)],
+                negative=[int(rng.integers(0, N_POINTS))],
+                strategy=models.RecommendStrategy.BEST_SCORE)),
+            models.RecommendQuery(recommend=models.RecommendInput(
+                positive=[int(rng.integers(0, N_POINTS))],
+                negative=[_matrix(rng, using, rows=3)],
+                strategy=models.RecommendStrategy.SUM_SCORES)),
+            models.DiscoverQuery(discover=models.DiscoverInput(
+                target=_matrix(rng, using, rows=2),
+                context=[models.ContextPair(positive=int(rng.integers(0, N_POINTS)),
+                                            negative=int(rng.integers(0, N_POINTS)))])),
+            models.ContextQuery(context=[models.ContextPair(
+                positive=_matrix(rng, using, rows=1), negative=_matrix(rng, using, rows=2))]),
+        ]
+        for query in queries:
+            kwargs = dict(query=query, using=using, limit=10)
+            _same(client.query_points(name, **kwargs).points,
+                  reference.query_points(name, **kwargs).points, f"{using} {query}")
+
+
+def test_update_and_delete_vectors(client, unique_name):
+    config = {"multi": models.VectorParams(size=3, distance=models.Distance.DOT,
+                                           multivector_config=MAX_SIM),
+              "dense": models.VectorParams(size=2, distance=models.Distance.DOT)}
+    client.create_collection(unique_name, vectors_config=config)
+    client.upsert(unique_name, [models.PointStruct(
+        id=i, vector={"multi": [[i, 0, 0]], "dense": [1, i]}) for i in range(1, 4)], wait=True)
+    client.update_vectors(unique_name, [models.PointVectors(
+        id=2, vector={"multi": [[0, 0, 5], [1, 1, 1]]})], wait=True)
+    point = client.retrieve(unique_name, [2], with_vectors=True)[0]
+    assert point.vector == {"multi": [[0, 0, 5], [1, 1, 1]], "dense": [1, 2]}
+    hits = client.query_points(unique_name, query=[[0, 0, 1]], using="multi", limit=3).points
+    assert [(h.id, h.score) for h in hits] == [(2, 5.0), (1, 0.0), (3, 0.0)]
+    client.delete_vectors(unique_name, vectors=["multi"], points=[2], wait=True)
+    assert client.retrieve(unique_name, [2], with_vectors=True)[0].vector == {"dense": [1, 2]}
+    hits = client.query_points(unique_name, query=[[1, 0, 0]], using="multi", limit=5).points
+    assert [h.id for h in hits] == [3, 1]
+    client.delete(unique_name, points_selector=[3], wait=True)
+    hits = client.query_points(unique_name, query=[[1, 0, 0]], using="multi", limit=5).points
+    assert [h.id for h in hits] == [1]

@@ -80,3 +80,9 @@ def _graph(segment: Segment, spec: DenseVectorSpec) -> tuple[HnswIndex | None, n
         graph = HnswIndex.build(spec, rows, labels)
     segment.multi_graphs[spec.name] = (storage.rows.count, graph, owners)
     return graph, owners
+
+
+def multi_graph_rows(segment: Segment, spec: DenseVectorSpec) -> int:
+    """Build the segment's graph of `spec`'s sub-vectors now; the rows it holds."""
+    graph, _ = _graph(segment, spec)
+    return 0 if graph is None else graph.count

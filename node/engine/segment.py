@@ -163,10 +163,16 @@ class Segment:
 
     def indexed_vector_count(self) -> int:
         live = ~self.deleted[: self.total]
-        return sum(int((self.dense[name].present & live).sum()) for name in self.indexes)
+        dense = sum(int((self.dense[name].present & live).sum()) for name in self.indexes)
+        # A sealed segment's multivectors are searched through a graph (built when sealed, or
+        # by the first query after a restart).
+        if not self.sealed:
+            return dense
+        return dense + sum(int((m.present & live).sum()) for m in self.multi.values())
 
     def unindexed_vector_kb(self) -> float:
-        return self.live_count * self.config.vector_row_bytes() / 1024
+        multi_rows = sum(m.rows.nbytes() for m in self.multi.values())
+        return (self.live_count * self.config.vector_row_bytes() + multi_rows) / 1024
 
     # ---- writes -------------------------------------------------------------------------
 

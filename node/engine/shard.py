@@ -23,6 +23,7 @@ import numpy as np
 from node.engine import stored_pickle
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
+from node.engine.multivector_search import multi_graph_rows
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
 from node.engine.payload_storage import RamPayloads
 from node.engine.point_batch import PointBatch, subset
@@ -391,6 +392,9 @@ class LocalShard:
             return True
         return any(
             segment.dense[name].on_disk != spec.on_disk for name, spec in self.config.dense.items()
+        ) or any(
+            name in segment.multi and segment.multi[name].rows.on_disk != spec.on_disk
+            for name, spec in self.config.multi.items()
         )
 
     def _index_mismatch(self, segment: Segment) -> bool:
@@ -403,10 +407,12 @@ class LocalShard:
 
     def _needs_index(self, segment: Segment) -> bool:
         threshold = self.config.optimizer.indexing_threshold_kb
+        dense_unindexed = bool(self.config.dense) and len(segment.indexes) < len(self.config.dense)
+        # A multivector's graph is built when its segment is sealed (see _build_target_indexes).
+        multi_unsealed = bool(self.config.multi) and not segment.sealed
         return (
             threshold > 0
-            and bool(self.config.dense)
-            and len(segment.indexes) < len(self.config.dense)
+            and (dense_unindexed or multi_unsealed)
             and segment.unindexed_vector_kb() > threshold
         )
 
@@ -706,7 +712,8 @@ class LocalShard:
 
     def _needs_index_for(self, segment: Segment, config: ShardConfig) -> bool:
         threshold = config.optimizer.indexing_threshold_kb
-        return bool(config.dense) and threshold > 0 and segment.unindexed_vector_kb() > threshold
+        return (bool(config.dense or config.multi) and threshold > 0
+                and segment.unindexed_vector_kb() > threshold)
 
     def _build_target_indexes(
         self, target: Segment, config: ShardConfig, bases: dict[str, GraphBase]
@@ -717,6 +724,9 @@ class LocalShard:
             built = build_vector_index(target, spec, live, bases.get(name))
             target.attach_index(name, built, config.index_layout(name))
             inserted += built.inserted
+        for spec in config.multi.values():
+            # Kept in memory only, off the lock here so that no query pays for building it.
+            inserted += multi_graph_rows(target, spec)
         return inserted
 
     # ---- persistence --------------------------------------------------------------------
