@@ -479,7 +479,7 @@ class LocalShard:
         tenth of its size). Merging it into a sealed neighbour gets it a graph without
         building one for a tail that keeps growing."""
         opt = self.config.optimizer
-        if not self.config.dense:
+        if not (self.config.dense or self.config.multi):
             return []
         paused = not now or time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS
         pool = [s for s in self.segments if s.sealed and s.live_count > 0]
@@ -508,8 +508,10 @@ class LocalShard:
         return chosen if len(chosen) >= 2 else []
 
     def _full_scan_rows(self) -> int:
-        """Rows up to which some dense vector is searched by a full scan rather than a graph."""
-        return min(full_scan_vectors(spec) for spec in self.config.dense.values())
+        """Rows up to which some dense vector (or multivector's sub-vector) is searched by a
+        full scan rather than a graph."""
+        specs = [*self.config.dense.values(), *self.config.multi.values()]
+        return min(full_scan_vectors(spec) for spec in specs)
 
     def maybe_start_optimizer(self) -> None:
         """Start the optimizer thread if some optimization is due and none runs."""
