@@ -158,6 +158,8 @@ class QueryExecutor:
                 if stored is None:
                     raise BadRequest(f"{where}: point {value} has no vector `{source_vector}`")
                 value = stored
+            if plan.single_as_multi and name in config.multi and np.ndim(value) == 1:
+                value = np.asarray(value)[None, :]
             return _check_vector(config, name, sparse, value, where)
 
         query = VectorQuery(vector_name=name, kind=NEAREST, sparse=sparse)

@@ -50,6 +50,9 @@ class QueryPlan:
     offset: int = 0
     prefetch: list[QueryPlan] = field(default_factory=list)
     lookup_from: tuple[str, str | None] | None = None
+    # The older search API takes a single vector for a multivector as one sub-vector, as
+    # Qdrant's does; the query API refuses it.
+    single_as_multi: bool = False
 
 
 def read_int(body: dict, key: str, default: int | None, minimum: int = 0) -> int:
@@ -362,6 +365,7 @@ def parse_legacy_search(body: object) -> QueryPlan:
         score_threshold=read_threshold(body),
         limit=read_int({"limit": limit}, "limit", None),
         offset=read_int(body, "offset", 0),
+        single_as_multi=True,
     )
 
 

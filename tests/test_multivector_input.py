@@ -97,3 +97,13 @@ def test_named_multivector_added_to_a_collection(http: HttpSession, collection: 
     assert response.status_code == 200, response.text
     [hit] = response.json()["result"]["points"]
     assert hit["score"] == pytest.approx(1.0) and hit["vector"]["late"] == [[1, 0], [0, 1]]
+
+
+def test_legacy_search_takes_a_single_vector_as_one_sub_vector(http: HttpSession,
+                                                                 collection: str):
+    """As Qdrant's /points/search does; the query API refuses it (test above)."""
+    response = http.post(f"/collections/{collection}/points/search",
+                         json={"vector": {"name": "multi", "vector": [1, 2, 3]}, "limit": 3})
+    assert response.status_code == 200, response.text
+    [hit] = response.json()["result"]
+    assert hit["id"] == 1 and hit["score"] == pytest.approx(1.0, abs=1e-5)

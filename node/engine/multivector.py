@@ -19,8 +19,8 @@ def parse_multivector(spec: DenseVectorSpec, raw: object, where: str) -> np.ndar
         raise BadRequest(f"{where}: a multivector is a non-empty array of vectors")
     if not all(isinstance(row, list) for row in raw):
         raise BadRequest(
-            f"{where}: `{spec.name or 'the unnamed vector'}` is a multivector; "
-            "send an array of vectors, not a single vector"
+            f"{where}: Wrong input: Conversion between multi and regular vectors failed "
+            f"(`{spec.name or 'the unnamed vector'}` is a multivector: send an array of vectors)"
         )
     return convert_dense(spec, raw, where)
 
