@@ -203,6 +203,8 @@ def test_update_and_delete_vectors(client, unique_name):
     assert [(h.id, h.score) for h in hits] == [(2, 5.0), (1, 0.0), (3, 0.0)]
     client.delete_vectors(unique_name, vectors=["multi"], points=[2], wait=True)
     assert client.retrieve(unique_name, [2], with_vectors=True)[0].vector == {"dense": [1, 2]}
+    has_multi = models.Filter(must=[models.HasVectorCondition(has_vector="multi")])
+    assert client.count(unique_name, count_filter=has_multi).count == 2
     hits = client.query_points(unique_name, query=[[1, 0, 0]], using="multi", limit=5).points
     assert [h.id for h in hits] == [3, 1]
     client.delete(unique_name, points_selector=[3], wait=True)
