@@ -20,12 +20,14 @@ _MIN_POINTS = 256
 
 class MultiStorage:
     def __init__(self, path: Path, spec: DenseVectorSpec, points: int = 0,
-                 state: dict | None = None) -> None:
+                 state: dict | None = None, sealed: bool = False) -> None:
         self.spec = spec
         self.dim = spec.size
         self.dtype = spec.dtype
         rows = int(state["rows"]) if state else 0
-        self.rows = DenseStorage(path, spec.size, spec.dtype, spec.on_disk, rows)
+        # A sealed segment's rows never change and its graph keeps a copy of them in memory:
+        # they are read from the file (the page cache) rather than held twice.
+        self.rows = DenseStorage(path, spec.size, spec.dtype, spec.on_disk, rows, mapped=sealed)
         self.starts = np.zeros(max(points, _MIN_POINTS), dtype=np.int64)
         self.counts = np.zeros(max(points, _MIN_POINTS), dtype=np.int32)
         self.points = points  # point offsets covered (the segment's row count)

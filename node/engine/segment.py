@@ -71,7 +71,7 @@ class Segment:
         multi_state = state.get("multi", {})
         self.multi: dict[str, MultiStorage] = {
             name: MultiStorage(directory / f"multi-{_safe(name)}.raw", spec, count,
-                               multi_state.get(name))
+                               multi_state.get(name), sealed=self.sealed)
             for name, spec in config.multi.items()
         }
         # How this segment was built; the shard compares it with the current config.
