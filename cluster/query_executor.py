@@ -182,9 +182,10 @@ class QueryExecutor:
             query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
                            for p, n in plan.pairs]
         elif plan.kind == "relevance_feedback":
-            if sparse:
+            if sparse or name in config.multi:
+                kind = "sparse" if sparse else "a multivector"
                 raise BadRequest("query.relevance_feedback: works on dense vectors; "
-                                 f"`{name}` is sparse")
+                                 f"`{name}` is {kind}")
             query.kind = FEEDBACK
             query.target = vector_of(plan.target, "target")
             examples = [(vector_of(v, "feedback"), score) for v, score in plan.feedback]
@@ -226,6 +227,9 @@ class QueryExecutor:
         """Nearest candidates (`candidates_limit`, else `limit`, of them, from the top), then
         `k` of them picked by maximal marginal relevance; each keeps its similarity score."""
         diversity, candidates_limit = plan.mmr
+        if plan.using in view.config.multi:
+            raise BadRequest(f"query.mmr: `{plan.using}` is a multivector; MMR re-ranks dense "
+                             "and sparse vectors only in Flotilla")
         wanted = plan.limit if candidates_limit is None else candidates_limit
         candidates = await self._vector_query(view, plan, wanted, restrict)
         if not candidates:

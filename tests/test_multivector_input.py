@@ -107,3 +107,17 @@ def test_legacy_search_takes_a_single_vector_as_one_sub_vector(http: HttpSession
     assert response.status_code == 200, response.text
     [hit] = response.json()["result"]
     assert hit["id"] == 1 and hit["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("query, mentions", [
+    ({"nearest": [[1, 2, 3]], "mmr": {"diversity": 0.5}}, ("mmr",)),
+    ({"relevance_feedback": {"target": [[1, 2, 3]], "feedback": [
+        {"example": [[1, 0, 0]], "score": 1.0}],
+        "strategy": {"naive": {"a": 1, "b": 1, "c": 1}}}}, ("relevance_feedback",)),
+])
+def test_queries_not_available_for_multivectors(http: HttpSession, collection: str, query,
+                                                mentions):
+    """Left out (see the report): no reference semantics to check them against."""
+    response = http.post(f"/collections/{collection}/points/query",
+                         json={"query": query, "using": "multi"})
+    assert_rejected(response, (400,), mentions)
