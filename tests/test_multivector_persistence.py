@@ -15,8 +15,11 @@ pytestmark = pytest.mark.timeout(180)
 
 def _snapshot(client: QdrantClient, name: str, ids: list[int], query) -> tuple:
     points = {p.id: p.vector for p in client.retrieve(name, ids, with_vectors=True)}
+    # Exact: a graph rebuilt after the restart may rank its approximate results differently.
+    exact = models.SearchParams(exact=True)
     hits = {using: [(h.id, round(h.score, 4)) for h in client.query_points(
-        name, query=query[using], using=using, limit=20).points] for using in query}
+        name, query=query[using], using=using, limit=20, search_params=exact).points]
+        for using in query}
     return points, hits
 
 
