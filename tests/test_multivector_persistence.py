@@ -58,7 +58,7 @@ def test_multivectors_survive_a_restart(own_node, graceful: bool):
 
     own_node.restart(graceful=graceful)
     with contextlib.closing(QdrantClient(url=own_node.url, timeout=30)) as client:
-        _wait_indexed(client, name, 400)
+        # Optimizations pending at the restart wait for the next write (grey): not awaited.
         after = _snapshot(client, name, list(range(450)), query)
         assert client.count(name).count == 448
     assert after == before

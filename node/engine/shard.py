@@ -628,6 +628,16 @@ class LocalShard:
             finally:
                 with self.lock:  # a failed build's files are removed by the next flush
                     segment.building = False
+        for spec in list(self.config.multi.values()):
+            with self.lock:
+                if spec.name not in segment.multi:
+                    continue  # removed from the collection meanwhile
+            # Off the lock: the sealed rows do not change; the graph stays in memory only.
+            inserted += multi_graph_rows(segment, spec)
+        if self.config.multi:
+            with self.lock:
+                if not self._closed:
+                    self.flush(force=True)  # the seal is durable once its graphs are ready
         return inserted
 
     def _rebuild(self, sources: list[Segment]) -> int:
