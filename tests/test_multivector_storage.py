@@ -55,3 +55,31 @@ def test_wal_records_from_before_multivectors_read_back():
     data = pickle.dumps(old)  # pickled as before: without `multi`
     restored = stored_pickle.load(io.BytesIO(data))
     assert restored.multi == {} and restored.ids == [1]
+
+
+def test_graph_candidates_come_from_the_sub_vector_graph(tmp_path):
+    """A sealed segment's graph of sub-vectors names a few candidate points (not all), and
+    the best point by exact max_sim is among them for a query copied from it."""
+    from node.engine.multivector_search import graph_candidates, multi_graph_rows
+    from node.engine.search import SearchParams
+    from node.engine.segment import Segment
+    from node.engine.shard_config import ShardConfig
+
+    config = ShardConfig.from_collection_config({
+        "params": {"vectors": {"m": {"size": 8, "distance": "Dot",
+                                     "multivector_config": {"comparator": "max_sim"}}}},
+        "hnsw_config": {"full_scan_threshold": 10},
+    })
+    rng = np.random.default_rng(3)
+    docs = {i: rng.normal(size=(int(rng.integers(2, 6)), 8)).astype(np.float32)
+            for i in range(400)}
+    segment = Segment.create(tmp_path, config)
+    segment.append(PointBatch(ids=list(docs), payloads=[None] * len(docs), multi={"m": docs}),
+                   list(range(len(docs))), 1)
+    segment.sealed = True
+    spec = config.multi["m"]
+    assert multi_graph_rows(segment, spec) == sum(len(d) for d in docs.values())
+    mask = np.ones(segment.total, dtype=bool)
+    found = graph_candidates(segment, spec, docs[123][:2] * 3, 5, SearchParams(hnsw_ef=10), mask)
+    assert found is not None and 5 <= len(found) < len(docs) and 123 in found.tolist()
+    segment.close()
