@@ -33,8 +33,8 @@ def _matrix(rng: np.random.Generator, name: str, rows: int | None = None) -> lis
 
 
 @pytest.fixture(scope="module")
-def pair(client: QdrantClient):
-    name = "multivector_congruence"
+def pair(client: QdrantClient, face: str):
+    name = f"multivector_congruence_{face}"
     rng = np.random.default_rng(SEED)
     vectors_config = {"dense": models.VectorParams(size=4, distance=models.Distance.DOT)}
     for vector, (size, distance, datatype) in MULTI.items():
@@ -131,10 +131,10 @@ def _wait_indexed(client: QdrantClient, name: str, count: int, timeout: float = 
         time.sleep(0.05)
 
 
-def test_graph_path_of_sealed_segments_matches_reference(client):
+def test_graph_path_of_sealed_segments_matches_reference(client, face):
     """With a small indexing threshold the optimizer seals the points into segments searched
     through a graph of their sub-vectors (candidates), rescored exactly."""
-    name = "multivector_indexed"
+    name = f"multivector_indexed_{face}"
     rng = np.random.default_rng(SEED + 1)
     config = {"colbert": models.VectorParams(size=8, distance=models.Distance.COSINE,
                                              multivector_config=MAX_SIM),
