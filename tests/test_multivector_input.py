@@ -121,3 +121,9 @@ def test_queries_not_available_for_multivectors(http: HttpSession, collection: s
     response = http.post(f"/collections/{collection}/points/query",
                          json={"query": query, "using": "multi"})
     assert_rejected(response, (400,), mentions)
+
+
+def test_distance_matrix_of_a_multivector_is_refused(http: HttpSession, collection: str):
+    response = http.post(f"/collections/{collection}/points/search/matrix/pairs",
+                         json={"using": "multi", "sample": 5, "limit": 2})
+    assert_rejected(response, (400,), ("multivector",))
