@@ -166,19 +166,26 @@ def test_through_the_client(client: QdrantClient, unique_name: str) -> None:
     assert result.status == models.UpdateStatus.COMPLETED
     client.create_vector_name(name, "words", models.SparseVectorNameConfig(
         sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+    client.create_vector_name(name, "tokens", models.DenseVectorNameConfig(
+        dense=models.DenseVectorConfig(size=2, distance=models.Distance.DOT,
+                                       multivector_config=models.MultiVectorConfig(
+                                           comparator=models.MultiVectorComparator.MAX_SIM))))
     params = client.get_collection(name).config.params
+    assert params.vectors["tokens"].multivector_config.comparator == "max_sim"
     assert params.vectors["image"].size == 4
     assert params.vectors["image"].distance == models.Distance.DOT
     assert params.vectors["image"].datatype == models.Datatype.FLOAT16
     assert params.sparse_vectors["words"].modifier == models.Modifier.IDF
 
-    client.upsert(name, [models.PointStruct(id=1, vector={"text": [1.0] * DIM,
-                                                          "image": [0, 1, 0, 0]})], wait=True)
+    client.upsert(name, [models.PointStruct(id=1, vector={
+        "text": [1.0] * DIM, "image": [0, 1, 0, 0], "tokens": [[1, 0], [0, 1]]})], wait=True)
     hits = client.query_points(name, [0, 1, 0, 0], using="image").points
     assert [h.id for h in hits] == [1]
+    hits = client.query_points(name, [[1, 0], [1, 1]], using="tokens").points
+    assert [(h.id, round(h.score, 4)) for h in hits] == [(1, 2.0)]  # max_sim: 1 + 1
 
     assert client.delete_vector_name(name, "image").status == models.UpdateStatus.COMPLETED
-    assert set(client.get_collection(name).config.params.vectors) == {"text"}
+    assert set(client.get_collection(name).config.params.vectors) == {"text", "tokens"}
 
     refusals = [
         (lambda: client.create_vector_name(name, "text", models.DenseVectorNameConfig(
@@ -195,7 +202,7 @@ def test_through_the_client(client: QdrantClient, unique_name: str) -> None:
             call()
         assert status_of(refused.value) == status, message_of(refused.value)
         assert text in message_of(refused.value)
-    assert set(client.get_collection(name).config.params.vectors) == {"text"}
+    assert set(client.get_collection(name).config.params.vectors) == {"text", "tokens"}
 
 
 @pytest.mark.parametrize("request_", [
