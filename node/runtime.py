@@ -299,6 +299,8 @@ class Node:
                                           "shard_id": shard_id, "peer_id": peer_id,
                                           "state": DEAD, "from_state": ACTIVE}, timeout)
             self.metrics.cluster.replicas_marked_dead.labels(collection=meta.name).inc()
+            log.warning("replica %s/%s on peer %s marked Dead: it missed a write",
+                        meta.name, shard_id, peer_id)
             return
         record = transfer_into(current, shard_id, peer_id)
         # A transfer that started after the write was routed streams it in anyway.
