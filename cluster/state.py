@@ -348,7 +348,10 @@ def _end_transfer(
     replicas = dict(meta.shards[shard_id])
     settle(record, replicas)
     shards = {**meta.shards, shard_id: replicas}
-    transfers = [t for t in meta.transfers if t is not record]
+    # A move drops its source, which may meanwhile have turned Dead and started a recovery of
+    # its own: that transfer has no replica left to fill.
+    transfers = [t for t in meta.transfers if t is not record
+                 and not (t["shard_id"] == shard_id and t["to"] not in replicas)]
     state.collections = {**state.collections,
                          name: replace(meta, shards=shards, transfers=transfers)}
     return True

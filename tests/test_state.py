@@ -383,6 +383,26 @@ def test_a_finish_or_abort_for_an_earlier_transfer_ends_no_newer_one() -> None:
     assert state.collections["c"].shards[0][target] == ACTIVE
 
 
+def test_a_move_that_drops_a_recovering_source_ends_its_recovery() -> None:
+    state = with_peers(1, 2, 3)
+    create(state, "c", shards=1, rf=2)
+    source, other = list(state.collections["c"].shards[0])
+    spare = next(p for p in (1, 2, 3) if p not in (source, other))
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": source,
+                  "to": spare, "kind": "move"})
+    # The source misses a write while the move runs, turns Dead and starts recovering.
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": source, "state": DEAD, "from_state": ACTIVE})
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": other,
+                  "to": source, "kind": "recovery"})
+    move = state.collections["c"].transfers[0]
+    apply(state, {"op": "finish_transfer", "collection": "c", "shard_id": 0, "to": spare,
+                  "id": move["id"]})
+    meta = state.collections["c"]
+    assert meta.shards[0] == {other: ACTIVE, spare: ACTIVE}
+    assert meta.transfers == []  # no transfer left into a replica that is gone
+
+
 def test_shard_versions_follow_replica_changes_only() -> None:
     state = with_peers(1, 2, 3)
     create(state, "c", shards=2, rf=2)
