@@ -17,7 +17,7 @@ from pathlib import Path
 from cluster.catalog import Catalog
 from cluster.collection_info import collection_info, worst_status
 from cluster.collection_view import CollectionViews
-from cluster.consensus import MetadataConsensus
+from cluster.consensus import BARRIER_OP, MetadataConsensus
 from cluster.local_shards import LocalShards
 from cluster.membership import (
     join_cluster,
@@ -256,6 +256,11 @@ class Node:
         as a later read or transfer source could miss it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + EXCLUDE_SECONDS
+        if self._replica_excluded(meta, shard_id, peer_id):
+            # Out in this node's metadata already, which may trail the log (a node cut off from
+            # the leader): a barrier brings what was committed before it, such as this node's
+            # own replicas marked Dead meanwhile, which the caller looks at next.
+            return await self._metadata_barrier(deadline)
         while not self._replica_excluded(meta, shard_id, peer_id):
             left = deadline - loop.time()
             if left <= 0:
@@ -273,6 +278,19 @@ class Node:
                                 meta.name, shard_id, peer_id, exc)
                     return False
         return True
+
+    async def _metadata_barrier(self, deadline: float) -> bool:
+        """Whether this node applied everything committed before `deadline` (roughly)."""
+        assert self.consensus is not None, "the node is not started"
+        loop = asyncio.get_running_loop()
+        while (left := deadline - loop.time()) > 0:
+            try:
+                await self.consensus.propose({"op": BARRIER_OP},
+                                             timeout=min(EXCLUDE_ATTEMPT_SECONDS, left))
+                return True
+            except Unavailable:
+                await asyncio.sleep(0.05)
+        return False
 
     def _replica_excluded(self, meta: CollectionMeta, shard_id: int, peer_id: int) -> bool:
         current = self._state().collections.get(meta.name)
