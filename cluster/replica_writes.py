@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING
 
 from cluster.shard_access import LocalShardAccess, ShardAccess
 from cluster.state import ACTIVE, PARTIAL, CollectionMeta
-from cluster.write_routing import StalePlacement, begin_if_receiving, routed_version
+from cluster.write_routing import (
+    StalePlacement,
+    begin_if_receiving,
+    routed_version,
+    transfer_into,
+)
 from node.errors import NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -114,6 +119,7 @@ class _ShardWrite:
         self.failed: set[int] = set()
         self.calls: dict[asyncio.Task, int] = {}  # running call -> peer
         self.settled: dict[int, asyncio.Future] = {}  # peer -> True applied / False missed
+        self.sent_at: dict[int, int] = {}  # peer -> the shard version it was last sent with
 
     # ---- the write's life -------------------------------------------------------------------
 
@@ -198,6 +204,14 @@ class _ShardWrite:
         without a pause from reading the placement on: see write_routing.WritesInFlight."""
         running = set(self.calls.values())
         states = meta.shards.get(self.shard_id, {})
+        for peer in list(self.applied):
+            # Applied under an older routing, before a transfer into it began: the transfer's
+            # first stream drops the points the replica held, this write among them, and only
+            # writes from the transfer's start on are queued for it. Send it again.
+            record = transfer_into(meta, self.shard_id, peer)
+            if (states.get(peer) == PARTIAL and record is not None
+                    and record.get("id", 0) > self.sent_at.get(peer, 0)):
+                del self.applied[peer], self.settled[peer]
         for peer, state in states.items():
             local = peer == self.links.peer_id
             if (state not in (ACTIVE, PARTIAL) or (peer not in replicas and not local)
@@ -207,6 +221,7 @@ class _ShardWrite:
                 self.settled[peer] = self.loop.create_future()
                 if self.acknowledged.done():  # a re-routing after the acknowledgement
                     self.links.lagging.lagging(self._key(meta, peer), self.settled[peer])
+            self.sent_at[peer] = routed_version(meta, self.shard_id)
             task = asyncio.ensure_future(self._call(meta, peer, replicas.get(peer)))
             self.calls[task] = peer
 
@@ -225,6 +240,14 @@ class _ShardWrite:
                 access = self.replicas_of(meta).get(peer)
                 if access is None:
                     raise NotFound(f"shard {self.shard_id} of `{meta.name}` is not open here")
+            if local:
+                # This node's own replica is held to the routing check peers apply
+                # (write_routing.ReplicaWritesIn): its metadata may have moved on since the
+                # write was routed, to a transfer into it that drops what it applies now.
+                known = routed_version(self.links.current(meta), self.shard_id)
+                if known > routed_version(meta, self.shard_id):
+                    raise StalePlacement.of(meta.name, self.shard_id,
+                                            routed_version(meta, self.shard_id), known)
             if local and isinstance(access, LocalShardAccess):
                 await begin_if_receiving(meta, self.shard_id, peer, access.shard)
             return await getattr(access, self.method)(*self.args)
