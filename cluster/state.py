@@ -404,10 +404,18 @@ def _end_transfer(
     target = _field(op, "to", int)
     meta = _collection(state, name)
     record = _transfer(meta, shard_id, target)
+    # A transfer is named by its id: a finish or abort meant for an earlier transfer of the
+    # same replica (aborted, then started again) must not end this one.
+    if "id" in op and op["id"] != record.get("id", 0):
+        raise Conflict(f"transfer {op['id']} of shard {shard_id} of `{name}` to peer {target} "
+                       f"is over; transfer {record.get('id', 0)} runs now")
     replicas = dict(meta.shards[shard_id])
     settle(record, replicas)
     shards = {**meta.shards, shard_id: replicas}
-    transfers = [t for t in meta.transfers if t is not record]
+    # A move drops its source, which may meanwhile have turned Dead and started a recovery of
+    # its own: that transfer has no replica left to fill.
+    transfers = [t for t in meta.transfers if t is not record
+                 and not (t["shard_id"] == shard_id and t["to"] not in replicas)]
     state.collections = {**state.collections,
                          name: replace(meta, shards=shards, transfers=transfers)}
     return True
