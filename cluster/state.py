@@ -340,6 +340,14 @@ def _end_transfer(
     target = _field(op, "to", int)
     meta = _collection(state, name)
     record = _transfer(meta, shard_id, target)
+    # An op that names its transfer ends only that one: a finish or abort decided about a
+    # transfer that has since been replaced by a newer one (same shard, same target) must not
+    # end the newer one, whose stream has not run. An op without `id` (a user's abort) ends
+    # whichever runs.
+    wanted = op.get("id")
+    if wanted is not None and wanted != record.get("id"):
+        raise Conflict(f"transfer {wanted} of shard {shard_id} of `{name}` to peer {target} "
+                       f"has ended; transfer {record.get('id')} runs now")
     replicas = dict(meta.shards[shard_id])
     settle(record, replicas)
     shards = {**meta.shards, shard_id: replicas}

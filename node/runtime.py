@@ -259,7 +259,8 @@ class Node:
         if state == PARTIAL and record is not None and \
                 record.get("id", 0) <= routed_version(meta, shard_id):
             await self._propose({"op": "abort_transfer", "collection": meta.name,
-                                 "shard_id": shard_id, "to": peer_id})
+                                 "shard_id": shard_id, "to": peer_id,
+                                 "id": record.get("id", 0)})
             log.warning("transfer of %s/%s to peer %s aborted: the replica missed a write",
                         meta.name, shard_id, peer_id)
 

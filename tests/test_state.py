@@ -360,6 +360,32 @@ def test_transfers_start_finish_and_abort() -> None:
     assert_unchanged(state, {**recovery, "from": spare}, BadRequest)  # source not Active
 
 
+def test_a_stale_finish_does_not_end_a_newer_transfer() -> None:
+    # A recovery is aborted (its replica missed a write) and started again; the first
+    # stream's finish, decided before the abort, arrives late and must not turn the replica
+    # Active on behalf of the second transfer, whose stream has not run.
+    state = with_peers(1, 2, 3)
+    create(state, "c", shards=1, rf=2)
+    holders = list(state.collections["c"].shards[0])
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": holders[1], "state": DEAD})
+    recovery = {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": holders[0],
+                "to": holders[1], "kind": "recovery"}
+    apply(state, recovery)
+    first = state.collections["c"].transfers[0]["id"]
+    apply(state, {"op": "abort_transfer", "collection": "c", "shard_id": 0, "to": holders[1],
+                  "id": first})
+    apply(state, recovery)
+    second = state.collections["c"].transfers[0]["id"]
+    assert second != first
+    stale = {"op": "finish_transfer", "collection": "c", "shard_id": 0, "to": holders[1],
+             "id": first}
+    assert_unchanged(state, stale, Conflict)
+    assert_unchanged(state, {**stale, "op": "abort_transfer"}, Conflict)
+    apply(state, {**stale, "id": second})
+    assert state.collections["c"].shards[0][holders[1]] == ACTIVE
+
+
 def test_shard_versions_follow_replica_changes_only() -> None:
     state = with_peers(1, 2, 3)
     create(state, "c", shards=2, rf=2)
