@@ -14,9 +14,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from nodeproc import HttpSession, NodeProcess, wait_for
 from tmpfs import small_tmpfs
+
+from node.engine.hnsw_index import HnswIndex
+from node.engine.shard_config import DenseVectorSpec
 
 DIM = 16
 DISK_MB = 48
@@ -123,3 +127,16 @@ def test_full_disk_refuses_writes_and_recovers(node_on_tmpfs: NodeProcess, on_di
         assert stored_ids(http, name) == acknowledged
         info = http.get(f"/collections/{name}").json()["result"]
         assert info["points_count"] == len(acknowledged)
+
+
+def test_a_graph_saved_to_a_full_disk_is_refused_not_truncated(tmp_path: Path) -> None:
+    spec = DenseVectorSpec(name="", size=DIM, distance="Euclid")
+    rng = np.random.default_rng(3)
+    graph = HnswIndex.build(spec, rng.random((8000, DIM), dtype=np.float32),
+                            np.arange(8000))
+    with small_tmpfs(tmp_path / "disk", size_mb=1) as disk:
+        with pytest.raises(OSError, match="truncated"):
+            graph.save(disk / "graph.bin")  # about 1.7 MB: does not fit in 1 MB
+        assert not (disk / "graph.bin").exists()
+    graph.save(tmp_path / "graph.bin")
+    assert HnswIndex.load(spec, tmp_path / "graph.bin", 8000).count == 8000
