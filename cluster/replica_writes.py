@@ -120,6 +120,7 @@ class _ShardWrite:
         self.calls: dict[asyncio.Task, int] = {}  # running call -> peer
         self.settled: dict[int, asyncio.Future] = {}  # peer -> True applied / False missed
         self.sent_at: dict[int, int] = {}  # peer -> the shard version it was last sent with
+        self.earlier: dict[int, list[asyncio.Future]] = {}  # peer -> what the call waits for
 
     # ---- the write's life -------------------------------------------------------------------
 
@@ -230,7 +231,13 @@ class _ShardWrite:
         local = peer == self.links.peer_id
         token = self.links.in_flight.enter() if local else None
         try:
-            earlier = self.links.lagging.before(self._key(meta, peer))
+            # The writes acknowledged before this one first reached the replica: taken once,
+            # so a call again after a stale placement waits neither for this write itself
+            # (registered at its acknowledgement) nor for the later writes waiting for it.
+            earlier = self.earlier.get(peer)
+            if earlier is None:
+                earlier = self.earlier[peer] = self.links.lagging.before(self._key(meta, peer))
+            earlier = [f for f in earlier if f is not self.settled.get(peer)]
             if earlier:
                 await asyncio.wait(earlier)
                 if not all(f.result() for f in earlier):

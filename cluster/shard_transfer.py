@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from cluster.local_shards import LocalShards
 from cluster.shard_access import ShardAccess
 from cluster.state import ACTIVE, DEAD, CollectionMeta, MetadataState
+from cluster.write_routing import transfer_into
 from node.engine.point_batch import batch_from_records
 from node.errors import FlotillaError, Unavailable
 
@@ -62,8 +63,8 @@ class ShardTransfers:
         state = self._state()
         for meta in list(state.collections.values()):
             for shard_id, replicas in meta.shards.items():
-                if replicas.get(self._peer_id) == DEAD and not _transfer_to(meta, shard_id,
-                                                                             self._peer_id):
+                if replicas.get(self._peer_id) == DEAD and \
+                        transfer_into(meta, shard_id, self._peer_id) is None:
                     await self._start_recovery(meta, shard_id, replicas)
             for record in meta.transfers:
                 key = (meta.uuid, record["shard_id"])

@@ -105,7 +105,8 @@ class Node:
         self.peer_client = None
         self.links = links = None
         self.writes_in: ReplicaWritesIn | None = None
-        self._failures_reported: set[tuple[str, int, int]] = set()
+        # replica -> None, or the routing of a failure reported while its report ran
+        self._failures_reported: dict[tuple[str, int, int], CollectionMeta | None] = {}
         if settings.cluster.enabled:
             self.links = links = ClusterLinks(
                 peer_id=self.peer_id, peers=lambda: self._state().peers,
@@ -226,29 +227,45 @@ class Node:
                                       peer_id: int) -> None:
         """A replica missed a write: through consensus an Active one turns Dead and a Partial
         one's transfer is aborted, so it serves nothing until a transfer restores it. Tried
-        again while there is no quorum; one report at a time per replica."""
+        again while there is no quorum. One report runs at a time per replica; a failure
+        reported meanwhile (a write routed to a newer transfer, say) is handled once more after
+        it, with the newest routing, rather than dropped."""
         key = (meta.uuid, shard_id, peer_id)
         if key in self._failures_reported:
+            self._failures_reported[key] = meta  # the running report goes round once more
             return
-        self._failures_reported.add(key)
+        self._failures_reported[key] = None
         try:
-            deadline = asyncio.get_running_loop().time() + REPORT_RETRY_SECONDS
             while True:
-                try:
-                    await self._mark_replica_failed(meta, shard_id, peer_id)
+                await self._report_once(meta, shard_id, peer_id)
+                again = self._failures_reported.get(key)
+                if again is None:
                     return
-                except Unavailable as exc:  # no quorum here now: the change must still happen
-                    if asyncio.get_running_loop().time() > deadline:
-                        log.error("replica %s/%s on peer %s missed a write but could not be "
-                                  "marked Dead: %s", meta.name, shard_id, peer_id, exc)
-                        return
-                    await asyncio.sleep(0.5)
-                except FlotillaError as exc:  # changed meanwhile, or the last Active copy
+                meta, self._failures_reported[key] = again, None
+        finally:
+            self._failures_reported.pop(key, None)
+
+    async def _report_once(self, meta: CollectionMeta, shard_id: int, peer_id: int) -> None:
+        deadline = asyncio.get_running_loop().time() + REPORT_RETRY_SECONDS
+        changed = 0
+        while True:
+            try:
+                await self._mark_replica_failed(meta, shard_id, peer_id)
+                return
+            except Unavailable as exc:  # no quorum here now: the change must still happen
+                if asyncio.get_running_loop().time() > deadline:
+                    log.error("replica %s/%s on peer %s missed a write but could not be "
+                              "marked Dead: %s", meta.name, shard_id, peer_id, exc)
+                    return
+                await asyncio.sleep(0.5)
+            except FlotillaError as exc:  # changed meanwhile, or the last Active copy
+                # The transfer to abort may have finished first: the replica is Active now
+                # and still lacks the write, so look at it again.
+                changed += 1
+                if changed > 2:
                     log.info("replica %s/%s on peer %s stays: %s", meta.name, shard_id,
                              peer_id, exc)
                     return
-        finally:
-            self._failures_reported.discard(key)
 
     async def _exclude_replica(self, meta: CollectionMeta, shard_id: int,
                                peer_id: int) -> bool:
