@@ -36,7 +36,7 @@ from cluster.write_routing import (
     routed_version,
     transfer_into,
 )
-from node.errors import NotFound, Unavailable
+from node.errors import NotFound, StorageFailed, Unavailable
 
 if TYPE_CHECKING:
     from cluster.replica_set import ClusterLinks
@@ -274,7 +274,9 @@ class _ShardWrite:
             return 0
         if isinstance(error, StalePlacement):
             return max(error.needed, 1)
-        if isinstance(error, (Unavailable, NotFound)):  # down, or the replica is missing
+        # Down, the replica missing, or this node's own disk full: the replica missed a
+        # write others may take, so it must be marked Dead like an unreachable one.
+        if isinstance(error, (Unavailable, NotFound, StorageFailed)):
             self._fail(meta, peer, error)
         else:
             # Bad input fails the same way on every replica.
