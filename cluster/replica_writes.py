@@ -121,6 +121,7 @@ class _ShardWrite:
         self.settled: dict[int, asyncio.Future] = {}  # peer -> True applied / False missed
         self.sent_at: dict[int, int] = {}  # peer -> the shard version it was last sent with
         self.earlier: dict[int, list[asyncio.Future]] = {}  # peer -> what the call waits for
+        self.storage_failed: StorageFailed | None = None  # this node's disk refused it
 
     # ---- the write's life -------------------------------------------------------------------
 
@@ -192,6 +193,8 @@ class _ShardWrite:
             if not self._factor_met(meta, replicas):
                 self.links.quorum_failure(meta.name)
                 self._restart_partial_copies(meta)
+                if self.storage_failed is not None and not self.applied:
+                    raise self.storage_failed  # answered 500 with the disk's reason, as Qdrant
                 raise Unavailable(
                     f"shard {self.shard_id} of `{meta.name}`: the write reached "
                     f"{self._applied_active(meta, replicas)} of the {self.factor} replicas "
@@ -277,6 +280,8 @@ class _ShardWrite:
         # Down, the replica missing, or this node's own disk full: the replica missed a
         # write others may take, so it must be marked Dead like an unreachable one.
         if isinstance(error, (Unavailable, NotFound, StorageFailed)):
+            if isinstance(error, StorageFailed):
+                self.storage_failed = error
             self._fail(meta, peer, error)
         else:
             # Bad input fails the same way on every replica.
