@@ -122,6 +122,8 @@ class _ShardWrite:
         self.sent_at: dict[int, int] = {}  # peer -> the shard version it was last sent with
         self.earlier: dict[int, list[asyncio.Future]] = {}  # peer -> what the call waits for
         self.storage_failed: StorageFailed | None = None  # this node's disk refused it
+        # This node's replica and its points_dropped count when the write was applied to it.
+        self.local_copy: tuple[object, int] | None = None
 
     # ---- the write's life -------------------------------------------------------------------
 
@@ -260,6 +262,7 @@ class _ShardWrite:
                                             routed_version(meta, self.shard_id), known)
             if local and isinstance(access, LocalShardAccess):
                 await begin_if_receiving(meta, self.shard_id, peer, access.shard)
+                self.local_copy = (access.shard, access.shard.points_dropped)
             return await getattr(access, self.method)(*self.args)
         finally:
             if token is not None:
@@ -336,6 +339,7 @@ class _ShardWrite:
             if peer != self.links.peer_id and not task.done():
                 self.links.health.slow(peer)
             self.links.lagging.lagging(self._key(meta, peer), self.settled[peer])
+        self._forget_wiped_local_copy(meta)
         missed = [peer for peer in self.settled if peer not in self.applied]
         exclude = self.links.exclude_replica
         if missed and exclude is not None:
@@ -358,6 +362,22 @@ class _ShardWrite:
         seqs = [r for p, r in self.applied.items() if p in counted and isinstance(r, int)]
         if not self.acknowledged.done():
             self.acknowledged.set_result(max(seqs) if seqs else None)
+
+    def _forget_wiped_local_copy(self, meta: CollectionMeta) -> None:
+        """A transfer into this node's replica that began after the write was applied there
+        dropped every point and streamed from a source that may lack the write (its own
+        replica missed it and is being marked Dead meanwhile): the replica no longer counts as
+        having applied it, and is excluded like one that missed it."""
+        peer = self.links.peer_id
+        if peer not in self.applied or self.local_copy is None:
+            return
+        shard, dropped = self.local_copy
+        if getattr(shard, "points_dropped", dropped) == dropped:
+            return
+        del self.applied[peer]
+        self.failed.add(peer)
+        log.warning("replica of %s/%s on this node received a transfer after it applied a "
+                    "write: it no longer counts for that write", meta.name, self.shard_id)
 
     # ---- helpers ------------------------------------------------------------------------------
 

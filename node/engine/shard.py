@@ -78,6 +78,9 @@ class LocalShard:
         # transfer), and which transfer that is (its metadata version).
         self._transfer_queue: list[tuple] | None = None
         self._transfer_id: int | None = None
+        # How many times a new transfer began here, dropping every point without queueing the
+        # writes applied before: such a write is gone unless the stream's source had it.
+        self.points_dropped = 0
         path.mkdir(parents=True, exist_ok=True)
         (path / "segments").mkdir(exist_ok=True)
         manifest = self._read_manifest()
@@ -234,6 +237,7 @@ class LocalShard:
             if self.receiving(transfer_id):
                 return
             self._drop_all_points()
+            self.points_dropped += 1
             self._transfer_queue, self._transfer_id = [], transfer_id
         self.sync_wal()
 
@@ -243,6 +247,7 @@ class LocalShard:
             self._check_open()
             if not self.receiving(transfer_id):
                 self._transfer_queue, self._transfer_id = [], transfer_id
+                self.points_dropped += 1
             self._drop_all_points()
         self.sync_wal()
 
