@@ -340,6 +340,7 @@ class _ShardWrite:
                 self.links.health.slow(peer)
             self.links.lagging.lagging(self._key(meta, peer), self.settled[peer])
         self._forget_wiped_local_copy(meta)
+        self._forget_refilled(meta)
         missed = [peer for peer in self.settled if peer not in self.applied]
         exclude = self.links.exclude_replica
         if missed and exclude is not None:
@@ -378,6 +379,19 @@ class _ShardWrite:
         self.failed.add(peer)
         log.warning("replica of %s/%s on this node received a transfer after it applied a "
                     "write: it no longer counts for that write", meta.name, self.shard_id)
+
+    def _forget_refilled(self, meta: CollectionMeta) -> None:
+        """A replica that applied the write as sent with an older shard version, and into
+        which a transfer began since (dropping its points, streaming from a source that may
+        have missed the write), no longer counts as having applied it."""
+        refilled = self.links.current(meta).refilled.get(self.shard_id, {})
+        for peer in list(self.applied):
+            if refilled.get(peer, 0) > self.sent_at.get(peer, 0):
+                del self.applied[peer]
+                self.failed.add(peer)
+                log.warning("replica of %s/%s on peer %s received a transfer after it applied "
+                            "a write: it no longer counts for that write", meta.name,
+                            self.shard_id, peer)
 
     # ---- helpers ------------------------------------------------------------------------------
 
