@@ -430,3 +430,22 @@ def test_shard_versions_follow_replica_changes_only() -> None:
     apply(state, {"op": "delete_collection", "name": "c"})
     create(state, "c", shards=2, rf=2, uuid="uuid-c2")
     assert state.collections["c"].shard_versions == {0: state.version, 1: state.version}
+
+
+def test_a_transfer_into_a_replica_is_remembered_after_it_ends() -> None:
+    # Coordinators compare it with the shard version a write was sent with: a replica that
+    # applied the write before a transfer into it began lost it when the transfer began.
+    state = with_peers(1, 2)
+    create(state, "c", shards=1, rf=2)
+    source, target = list(state.collections["c"].shards[0])
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": target, "state": DEAD})
+    before = state.collections["c"].shard_versions[0]
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": source,
+                  "to": target, "kind": "recovery"})
+    started = state.collections["c"].transfers[0]["id"]
+    assert started > before
+    apply(state, {"op": "finish_transfer", "collection": "c", "shard_id": 0, "to": target,
+                  "id": started})
+    assert state.collections["c"].refilled == {0: {target: started}}
+    assert from_dict(json.loads(json.dumps(to_dict(state)))) == state
