@@ -295,7 +295,7 @@ def test_clauses() -> None:
     assert _ids({"must": [one], "must_not": [london]}, POINTS) == {2, 4}
     min_should = {"conditions": [london, one, _field("ok", match={"value": True})]}
     assert _ids({"min_should": {**min_should, "min_count": 2}}, POINTS) == {1}
-    assert _ids({"min_should": {**min_should, "min_count": 3}}, POINTS) == set()
+    assert _ids({"min_should": {**min_should, "min_count": 3}}, POINTS) == {1}
     assert _ids({"must": [{"should": [london, berlin]}, {"must_not": [one]}]}, POINTS) == set()
     assert _ids({"must": [{}]}, POINTS) == every  # an empty object is an empty filter
 
