@@ -333,7 +333,9 @@ VECTOR_PARAMS_FIELDS: dict[str, Checker] = {
     "quantization_config": _quantization,
     "on_disk": _boolean,
     "datatype": _enum("datatype", DATATYPES),
-    "multivector_config": _unsupported("multivectors are not supported by Flotilla"),
+    "multivector_config": _object(
+        {"comparator": _enum("comparator", ("max_sim",))}, required=("comparator",)
+    ),
 }
 
 VECTOR_PARAMS_DIFF_FIELDS: dict[str, Checker] = {
@@ -395,9 +397,18 @@ UPDATE_COLLECTION_FIELDS: dict[str, Checker] = {
 
 def _vector_params(value: Any, path: str) -> dict[str, Any]:
     params = _parse_fields(value, path, VECTOR_PARAMS_FIELDS, required=("size", "distance"))
+    _refuse_quantized_multivector(params, path)
     if params.get("hnsw_config") == {}:
         del params["hnsw_config"]  # an empty diff overrides nothing
     return params
+
+
+def _refuse_quantized_multivector(params: dict[str, Any], path: str) -> None:
+    # Codes per sub-vector would need a max-sim scorer of their own; a multivector is searched
+    # on its stored values instead (a collection-wide quantization skips it).
+    if "multivector_config" in params and "quantization_config" in params:
+        raise _fail(_join(path, "quantization_config"),
+                    "quantization of multivectors is not supported by Flotilla")
 
 
 def _is_single_vector_form(value: dict) -> bool:
@@ -654,6 +665,9 @@ def _update_dense_vectors(config: dict, diffs: dict[str, dict]) -> None:
             if diff["quantization_config"] is None:
                 params.pop("quantization_config", None)
             else:
+                _refuse_quantized_multivector(
+                    {**params, **diff}, _join("vectors", name)
+                )
                 params["quantization_config"] = diff["quantization_config"]
         if "on_disk" in diff:
             params["on_disk"] = diff["on_disk"]

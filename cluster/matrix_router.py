@@ -92,5 +92,8 @@ class MatrixRouter:
 
 
 def _check_vector(view: CollectionView, using: str) -> None:
+    if using in view.config.multi:
+        raise BadRequest(f"Wrong input: `{using}` is a multivector; the distance matrix is "
+                         "computed for dense and sparse vectors only in Flotilla")
     if using not in view.config.dense and using not in view.config.sparse:
         raise BadRequest(f"Wrong input: Not existing vector name error: {using}")

@@ -42,6 +42,18 @@ from node.model.queries import ScrollRequest as ScrollBody
 COPY_PAGE = 512
 
 
+def written_multivectors(update: PointUpdate):
+    """(name, sub-vector count) of each multivector an upsert or update_vectors writes."""
+    if update.batch is not None:
+        for name, values in update.batch.multi.items():
+            for value in values.values():
+                yield name, len(value)
+    for values in update.vectors.values():
+        for name, value in values.items():
+            if isinstance(value, np.ndarray) and value.ndim == 2:
+                yield name, len(value)
+
+
 class PointRouter:
     def __init__(self, catalog: Catalog, views: CollectionViews, limiter: RateLimiter) -> None:
         self._catalog = catalog
@@ -56,6 +68,7 @@ class PointRouter:
         strict_mode.check_timeout(strict)
         for update in updates:
             strict_mode.check_filter(strict, update.filter, meta.payload_indexes, for_update=True)
+            strict_mode.check_multivectors(strict, written_multivectors(update))
             if update.batch is not None:
                 strict_mode.check_filter(strict, update.batch.update_filter,
                                          meta.payload_indexes, for_update=True)

@@ -22,6 +22,8 @@ from node.engine import mmr
 from node.engine.filters import compile_filter
 from node.engine.formula import Candidate, score_points
 from node.engine.ids import PointId
+from node.engine.max_sim import prepare_multi_query
+from node.engine.multivector import check_query_multivector
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
 from node.engine.query_scoring import FEEDBACK, NEAREST, VectorQuery
@@ -121,7 +123,7 @@ class QueryExecutor:
         if len(calls) == 1:  # a single node's usual case: no task to schedule, nothing to merge
             return (await calls[0])[:k]
         per_shard = await asyncio.gather(*calls)
-        spec = None if query.sparse else view.config.dense[query.vector_name]
+        spec = _spec_of(view.config, query)
         sign = -1.0 if query.bigger_is_better(spec) else 1.0
         merged = sorted((h for hits in per_shard for h in hits), key=lambda h: sign * h[0])
         return merged[:k]
@@ -131,9 +133,9 @@ class QueryExecutor:
         name = plan.using
         config = view.config
         sparse = name in config.sparse
-        if not sparse and name not in config.dense:
+        if not sparse and name not in config.dense and name not in config.multi:
             label = f"`{name}`" if name else "the unnamed vector"
-            known = ", ".join(repr(n) for n in sorted([*config.dense, *config.sparse])) or "none"
+            known = ", ".join(repr(n) for n in config.vector_names()) or "none"
             raise BadRequest(f"using: {label} does not exist in this collection (vectors: {known})")
         source = view
         source_vector = name
@@ -157,6 +159,8 @@ class QueryExecutor:
                 if stored is None:
                     raise BadRequest(f"{where}: point {value} has no vector `{source_vector}`")
                 value = stored
+            if plan.single_as_multi and name in config.multi and np.ndim(value) == 1:
+                value = np.asarray(value)[None, :]
             return _check_vector(config, name, sparse, value, where)
 
         query = VectorQuery(vector_name=name, kind=NEAREST, sparse=sparse)
@@ -165,6 +169,9 @@ class QueryExecutor:
         elif plan.kind == "recommend":
             positives = [vector_of(v, "positive") for v in plan.positives]
             negatives = [vector_of(v, "negative") for v in plan.negatives]
+            if plan.strategy == "average_vector" and name in config.multi:
+                raise BadRequest("recommend: the average_vector strategy does not apply to "
+                                 "multivectors; use best_score or sum_scores")
             if plan.strategy == "average_vector":
                 query.nearest = _average(positives, negatives, sparse)
             else:
@@ -176,9 +183,10 @@ class QueryExecutor:
             query.pairs = [(vector_of(p, "context"), vector_of(n, "context"))
                            for p, n in plan.pairs]
         elif plan.kind == "relevance_feedback":
-            if sparse:
+            if sparse or name in config.multi:
+                kind = "sparse" if sparse else "a multivector"
                 raise BadRequest("query.relevance_feedback: works on dense vectors; "
-                                 f"`{name}` is sparse")
+                                 f"`{name}` is {kind}")
             query.kind = FEEDBACK
             query.target = vector_of(plan.target, "target")
             examples = [(vector_of(v, "feedback"), score) for v, score in plan.feedback]
@@ -197,6 +205,9 @@ class QueryExecutor:
                            for p, n in plan.pairs]
         if sparse:
             await self._apply_idf(view, query)
+        elif name in config.multi:
+            multi_spec = config.multi[name]
+            _prepare_all(query, lambda v: prepare_multi_query(multi_spec, v))
         else:
             spec = config.dense[name]
             _prepare_all(query, lambda v: prepare_query(spec, v))
@@ -217,6 +228,9 @@ class QueryExecutor:
         """Nearest candidates (`candidates_limit`, else `limit`, of them, from the top), then
         `k` of them picked by maximal marginal relevance; each keeps its similarity score."""
         diversity, candidates_limit = plan.mmr
+        if plan.using in view.config.multi:
+            raise BadRequest(f"query.mmr: `{plan.using}` is a multivector; MMR re-ranks dense "
+                             "and sparse vectors only in Flotilla")
         wanted = plan.limit if candidates_limit is None else candidates_limit
         candidates = await self._vector_query(view, plan, wanted, restrict)
         if not candidates:
@@ -300,6 +314,11 @@ def _check_vector(config: ShardConfig, name: str, sparse: bool, value, where: st
         return value
     if isinstance(value, SparseVector):
         raise BadRequest(f"{where}: `{name or 'the unnamed vector'}` is a dense vector")
+    if name in config.multi:
+        return check_query_multivector(config.multi[name], value, where)
+    if np.ndim(value) == 2:
+        raise BadRequest(f"{where}: `{name or 'the unnamed vector'}` is not a multivector; "
+                         "send a single vector")
     spec = config.dense[name]
     vector = np.asarray(value, dtype=np.float32)
     if vector.shape != (spec.size,):
@@ -307,6 +326,13 @@ def _check_vector(config: ShardConfig, name: str, sparse: bool, value, where: st
             f"{where}: wrong vector dimension: expected {spec.size}, got {vector.size}"
         )
     return vector
+
+
+def _spec_of(config: ShardConfig, query: VectorQuery):
+    if query.sparse:
+        return None
+    name = query.vector_name
+    return config.multi[name] if name in config.multi else config.dense[name]
 
 
 def _average(positives: list, negatives: list, sparse: bool):

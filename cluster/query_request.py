@@ -14,6 +14,7 @@ from cluster.formula_request import parse_expression
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
+from node.engine.multivector import parse_query_multivector
 from node.engine.point_batch import SparseVector
 from node.engine.search import SearchParams
 from node.errors import BadRequest
@@ -53,6 +54,9 @@ class QueryPlan:
     offset: int = 0
     prefetch: list[QueryPlan] = field(default_factory=list)
     lookup_from: tuple[str, str | None] | None = None
+    # The older search API takes a single vector for a multivector as one sub-vector, as
+    # Qdrant's does; the query API refuses it.
+    single_as_multi: bool = False
 
 
 def read_params(params: q.SearchParams | None) -> SearchParams:
@@ -82,8 +86,12 @@ def dense_vector(raw: list[float], where: str) -> np.ndarray:
 
 
 def vector_input(raw: VectorIn, where: str) -> VectorInput:
-    """A dense vector, a sparse vector, or a point id."""
+    """A dense vector, a multivector (a 2-d array), a sparse vector, or a point id."""
     if isinstance(raw, list):
+        if raw and isinstance(raw[0], list):
+            return parse_query_multivector(raw, where)
+        if any(isinstance(x, list) for x in raw):
+            raise BadRequest(f"{where}: expected a vector of numbers or an array of vectors")
         return dense_vector(raw, where)
     if isinstance(raw, SparseVectorIn):
         return sparse_vector(raw)
@@ -211,7 +219,7 @@ def plan_search(request: q.SearchRequest) -> QueryPlan:
             name = raw.name or ""
             nearest = vector_input(raw.vector, "vector.vector")
     else:
-        nearest = dense_vector(raw, "vector")
+        nearest = vector_input(raw, "vector")
     return QueryPlan(
         kind="nearest",
         using=name,
@@ -221,6 +229,7 @@ def plan_search(request: q.SearchRequest) -> QueryPlan:
         score_threshold=request.score_threshold,
         limit=request.limit if request.limit is not None else request.top,
         offset=request.offset or 0,
+        single_as_multi=True,
     )
 
 

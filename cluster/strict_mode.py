@@ -113,6 +113,21 @@ def check_upsert(strict: dict | None, batch_size: int, points_now: int) -> None:
         )
 
 
+def check_multivectors(strict: dict | None, multivectors: Iterable[tuple[str, int]]) -> None:
+    """`multivector_config.<name>.max_vectors`: sub-vectors in one written multivector;
+    `multivectors` yields (vector name, sub-vector count) of each value written."""
+    limits = (strict or {}).get("multivector_config") or {}
+    if not limits:
+        return
+    for name, count in multivectors:
+        cap = (limits.get(name) or {}).get("max_vectors")
+        if cap is not None and count > cap:
+            raise BadRequest(
+                f"vector `{name}`: a multivector of {count} vectors exceeds the strict mode "
+                f"limit of {cap} (multivector_config.max_vectors)"
+            )
+
+
 def parse_timeout(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None

@@ -36,8 +36,8 @@ from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
-from node.fault_injection import delayed_apply, metadata_delays
-from node.issues import too_many_collections
+from node.fault_injection import delayed_apply, metadata_delays, slow_read_seconds
+from node.issues import too_many_collections, unindexed_field
 from node.issues.board import IssueBoard
 from node.memory import release_free_memory
 from node.settings import Settings, internal_credential, parse_uri
@@ -81,6 +81,7 @@ class Node:
         self.telemetry_id = str(uuid.uuid4())
         self.started_at = datetime.now(timezone.utc)
         self.issues = IssueBoard()
+        self.slow_read_seconds = slow_read_seconds(unindexed_field.SLOW_READ_SECONDS)
         self._collections_checked: int | None = None
         # First: a certificate that does not load stops the start before anything is opened.
         self.tls = NodeTls.from_settings(settings)
@@ -418,6 +419,21 @@ class Node:
         if self.transfers is not None and self.ready:
             await self.transfers.reconcile()
         await self._check_collection_count()
+        state = self._state()
+        unindexed_field.solve_indexed(self.issues, {
+            name: meta.payload_indexes for name, meta in state.collections.items()})
+
+    def note_read(self, collection: str, request: object, seconds: float) -> None:
+        """A filtered read that was slow opens an UNINDEXED_FIELD issue for each field its
+        filters test without an index."""
+        if seconds < self.slow_read_seconds:
+            return
+        try:
+            meta = self.catalog.resolve(collection)
+        except NotFound:
+            return
+        unindexed_field.report_slow_read(self.issues, meta.name, meta.payload_indexes,
+                                         unindexed_field.filters_of(request), seconds)
 
     async def _check_collection_count(self) -> None:
         """The TOO_MANY_COLLECTIONS issue, looked at again when collections come or go."""

@@ -13,7 +13,6 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,15 +26,6 @@ pytestmark = pytest.mark.timeout(300)
 
 DIM = 4
 RECOVERY_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("cluster"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def heal(cluster: Cluster) -> None:

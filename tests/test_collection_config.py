@@ -408,10 +408,10 @@ def test_vector_called_size_is_a_named_vector() -> None:
                 "vectors": {
                     "size": 4,
                     "distance": "Dot",
-                    "multivector_config": {"comparator": "max_sim"},
+                    "multivector_config": {"comparator": "sum"},
                 }
             },
-            "^vectors.multivector_config: multivectors are not supported",
+            "^vectors.multivector_config.comparator: unknown comparator 'sum'",
         ),
         (
             {"vectors": {"a": {"size": 4, "distance": "Dot"}, "b": 3}},

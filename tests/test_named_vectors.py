@@ -5,7 +5,6 @@ a removed vector is gone from every point, its search refused, and it survives a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -148,15 +147,6 @@ def test_kept_across_a_restart(own_node: NodeProcess, tmp_path: Path) -> None:
     point = ok(http.post("/collections/kept/points", json={"ids": [5, 6], "with_vector": True}))
     assert point[0]["vector"] == {"image": [0, 0, 1, 0]}
     assert not point[1]["vector"]  # it never had an image, and its text is gone
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("named-vectors"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def test_across_a_cluster(cluster: Cluster) -> None:

@@ -47,9 +47,16 @@ class PointBatch:
     # overwritten. The shard logs only the points it wrote, as a plain upsert.
     update_mode: str = "upsert"
     update_filter: object | None = None  # a compiled filter
+    # Multivectors: name -> batch position -> (sub-vectors, size) array.
+    multi: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __setstate__(self, state: dict) -> None:
+        # WAL records written before multivectors existed have no `multi`.
+        state.setdefault("multi", {})
+        self.__dict__.update(state)
 
 
 def sparse_from(raw: SparseVectorIn) -> SparseVector:
@@ -97,7 +104,7 @@ def _split_vector_struct(config: ShardConfig, vector: VectorStruct, where: str
                          ) -> dict[str, list[float] | SparseVectorIn]:
     """Map vector name -> value for one point's `vector` field."""
     if isinstance(vector, list):
-        if "" not in config.dense:
+        if "" not in config.dense and "" not in config.multi:
             raise BadRequest(
                 f"{where}: this collection has named vectors "
                 f"({', '.join(sorted(config.dense)) or 'none'}); send an object of name -> vector"
@@ -107,13 +114,19 @@ def _split_vector_struct(config: ShardConfig, vector: VectorStruct, where: str
 
 
 def _check_vector_name(config: ShardConfig, name: str, where: str) -> None:
-    if name not in config.dense and name not in config.sparse:
-        known = sorted([*config.dense, *config.sparse])
+    if name not in config.dense and name not in config.sparse and name not in config.multi:
+        known = config.vector_names()
         label = f"`{name}`" if name else "the unnamed vector"
         raise BadRequest(
             f"{where}: {label} does not exist in this collection "
             f"(vectors: {', '.join(repr(k) for k in known) or 'none'})"
         )
+
+
+def _multivector(config: ShardConfig, name: str, raw: object, where: str) -> np.ndarray:
+    from node.engine.multivector import parse_multivector  # it builds on convert_dense
+
+    return parse_multivector(config.multi[name], raw, where)
 
 
 def batch_from_points(config: ShardConfig, points: list[PointStruct]) -> PointBatch:
@@ -125,13 +138,19 @@ def batch_from_points(config: ShardConfig, points: list[PointStruct]) -> PointBa
     dense_rows: dict[str, list] = {name: [] for name in config.dense}
     dense_pos: dict[str, list[int]] = {name: [] for name in config.dense}
     sparse: dict[str, dict[int, SparseVector]] = {}
+    batch_multi: dict[str, dict[int, np.ndarray]] = {}
     for i, point in enumerate(points):
         where = f"points[{i}].vector"
         ids.append(point.id)
         payloads.append(point.payload)
         for name, value in _split_vector_struct(config, point.vector, where).items():
             _check_vector_name(config, name, where)
-            if name in config.sparse:
+            if name in config.multi:
+                if isinstance(value, SparseVectorIn):
+                    raise BadRequest(f"{where}.{name}: `{name}` is a multivector")
+                batch_multi.setdefault(name, {})[i] = _multivector(
+                    config, name, value, f"{where}.{name}")
+            elif name in config.sparse:
                 if not isinstance(value, SparseVectorIn):
                     raise BadRequest(f"{where}.{name}: `{name}` is a sparse vector")
                 sparse.setdefault(name, {})[i] = sparse_from(value)
@@ -140,7 +159,7 @@ def batch_from_points(config: ShardConfig, points: list[PointStruct]) -> PointBa
             else:
                 dense_rows[name].append(value)
                 dense_pos[name].append(i)
-    batch = PointBatch(ids=ids, payloads=payloads, sparse=sparse)
+    batch = PointBatch(ids=ids, payloads=payloads, sparse=sparse, multi=batch_multi)
     for name, rows in dense_rows.items():
         if rows:
             label = f"points.vector{'.' + name if name else ''}"
@@ -167,7 +186,7 @@ def batch_from_columns(config: ShardConfig, batch: Batch) -> PointBatch:
     payloads = list(batch.payloads) if batch.payloads is not None else [None] * n
     vectors = batch.vectors
     if isinstance(vectors, list):
-        if "" not in config.dense:
+        if "" not in config.dense and "" not in config.multi:
             raise BadRequest("batch.vectors: this collection has named vectors; send name -> list")
         vectors = {"": vectors}
     result = PointBatch(ids=list(batch.ids), payloads=payloads)
@@ -175,7 +194,14 @@ def batch_from_columns(config: ShardConfig, batch: Batch) -> PointBatch:
     for name, column in (vectors or {}).items():
         _check_vector_name(config, name, "batch.vectors")
         sparse = [isinstance(v, SparseVectorIn) for v in column]
-        if name in config.sparse:
+        if name in config.multi:
+            if any(sparse):
+                raise BadRequest(f"batch.vectors.{name}: `{name}` takes multivectors")
+            result.multi[name] = {
+                i: _multivector(config, name, v, f"batch.vectors.{name}[{i}]")
+                for i, v in enumerate(column)
+            }
+        elif name in config.sparse:
             if not all(sparse):
                 raise BadRequest(f"batch.vectors.{name}: `{name}` takes sparse vectors")
             result.sparse[name] = {i: sparse_from(v) for i, v in enumerate(column)}
@@ -205,10 +231,11 @@ def subset(batch: PointBatch, positions: np.ndarray) -> PointBatch:
             )
     result.update_mode, result.update_filter = batch.update_mode, batch.update_filter
     new_index = {p: i for i, p in enumerate(picked)}
-    for name, vectors in batch.sparse.items():
-        picked = {new_index[p]: v for p, v in vectors.items() if p in new_index}
-        if picked:
-            result.sparse[name] = picked
+    for kind, target in ((batch.sparse, result.sparse), (batch.multi, result.multi)):
+        for name, vectors in kind.items():
+            chosen = {new_index[p]: v for p, v in vectors.items() if p in new_index}
+            if chosen:
+                target[name] = chosen
     return result
 
 
@@ -220,6 +247,8 @@ def batch_from_records(records: list[tuple[PointId, dict | None, dict]]) -> Poin
         for name, vector in vectors.items():
             if isinstance(vector, SparseVector):
                 batch.sparse.setdefault(name, {})[position] = vector
+            elif vector.ndim == 2:
+                batch.multi.setdefault(name, {})[position] = vector
             else:
                 rows, positions = dense.setdefault(name, ([], []))
                 rows.append(vector)

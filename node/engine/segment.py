@@ -20,6 +20,7 @@ from node.engine.dense_storage import DenseStorage
 from node.engine.durable_files import fsync_dir, write_atomic
 from node.engine.hnsw_index import HnswIndex
 from node.engine.ids import PointId
+from node.engine.multi_storage import MultiStorage
 from node.engine.payload_index import FieldIndex, build_field_index, schema_type
 from node.engine.payload_storage import DiskPayloads, RamPayloads
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
@@ -67,6 +68,12 @@ class Segment:
         self.sparse: dict[str, dict[int, SparseVector]] = {
             name: dict(state.get("sparse", {}).get(name, {})) for name in config.sparse
         }
+        multi_state = state.get("multi", {})
+        self.multi: dict[str, MultiStorage] = {
+            name: MultiStorage(directory / f"multi-{_safe(name)}.raw", spec, count,
+                               multi_state.get(name), sealed=self.sealed)
+            for name, spec in config.multi.items()
+        }
         # How this segment was built; the shard compares it with the current config.
         self.payload_on_disk: bool = state.get("payload_on_disk", config.on_disk_payload)
         self.index_layouts: dict[str, tuple] = dict(state.get("index_layouts", {}))
@@ -109,6 +116,9 @@ class Segment:
         # While the optimizer builds a graph for this segment, its files are written next to
         # the segment before they are listed; a flush meanwhile must not take them for stale.
         self.building = False
+        # Multivector name -> (rows_version, graph of its sub-vectors): built on demand in
+        # memory for sealed segments (see multivector_search).
+        self.multi_graphs: dict[str, tuple] = {}
         # Payload field -> in-memory index; rebuilt from the payloads when opened.
         self.payload_indexes: dict[str, FieldIndex] = {}
 
@@ -148,14 +158,21 @@ class Segment:
         sparse = sum(
             sum(1 for off in vectors if not self.deleted[off]) for vectors in self.sparse.values()
         )
-        return dense + sparse
+        multi = sum(int((s.present & live).sum()) for s in self.multi.values())
+        return dense + sparse + multi
 
     def indexed_vector_count(self) -> int:
         live = ~self.deleted[: self.total]
-        return sum(int((self.dense[name].present & live).sum()) for name in self.indexes)
+        dense = sum(int((self.dense[name].present & live).sum()) for name in self.indexes)
+        # A sealed segment's multivectors are searched through a graph (built when sealed, or
+        # by the first query after a restart).
+        if not self.sealed:
+            return dense
+        return dense + sum(int((m.present & live).sum()) for m in self.multi.values())
 
     def unindexed_vector_kb(self) -> float:
-        return self.live_count * self.config.vector_row_bytes() / 1024
+        multi_rows = sum(m.rows.nbytes() for m in self.multi.values())
+        return (self.live_count * self.config.vector_row_bytes() + multi_rows) / 1024
 
     # ---- writes -------------------------------------------------------------------------
 
@@ -179,6 +196,12 @@ class Segment:
                     rows = np.zeros((n, storage.dim), dtype=storage.dtype)
                     rows[present] = column.rows[[i for i in picks if i >= 0]]
             storage.append(rows, n, present)
+        for name, multi in self.multi.items():
+            given = batch.multi.get(name, {})
+            values = [given.get(p) for p in positions]
+            # A value written for an earlier vector of this name (since removed) is dropped.
+            multi.append([v if v is not None and v.shape[1:] == (multi.dim,) else None
+                          for v in values])
         for i, pos in enumerate(positions):
             offset = start + i
             pid = batch.ids[pos]
@@ -279,6 +302,8 @@ class Segment:
         storage = self.dense.get(name)
         if storage is not None:
             return bool(storage.present[offset])
+        if name in self.multi:
+            return bool(self.multi[name].counts[offset])
         return offset in self.sparse.get(name, ())
 
     def vectors_of(self, offset: int) -> dict[str, np.ndarray | SparseVector]:
@@ -290,6 +315,10 @@ class Segment:
         for name, vectors in self.sparse.items():
             if offset in vectors:
                 out[name] = vectors[offset]
+        for name, multi in self.multi.items():
+            value = multi.get(offset)
+            if value is not None:
+                out[name] = value
         return out
 
     # ---- vectors added to or removed from the collection ---------------------------------
@@ -314,6 +343,7 @@ class Segment:
                 self.dense[name] = DenseStorage(path, spec.size, spec.dtype, spec.on_disk,
                                                 self.total)
                 changed = True
+        changed |= self._adopt_multi(config)
         for name in [n for n in self.sparse if n not in config.sparse]:
             del self.sparse[name]
             self._sparse_cache.pop(name, None)
@@ -327,6 +357,23 @@ class Segment:
             self.dirty = True
             self.sparse_version += 1
             self.rows_version += 1
+        return changed
+
+    def _adopt_multi(self, config: ShardConfig) -> bool:
+        changed = False
+        for name in list(self.multi):
+            spec = config.multi.get(name)
+            if spec is None or (spec.size, spec.dtype) != (self.multi[name].dim,
+                                                          self.multi[name].dtype):
+                del self.multi[name]
+                self.multi_graphs.pop(name, None)
+                changed = True
+        for name, spec in config.multi.items():
+            if name not in self.multi:
+                path = self.directory / f"multi-{_safe(name)}.raw"
+                path.unlink(missing_ok=True)  # rows of an earlier vector of this name
+                self.multi[name] = MultiStorage(path, spec, self.total)
+                changed = True
         return changed
 
     def _drop_dense(self, name: str) -> None:
@@ -363,6 +410,11 @@ class Segment:
             picked = {i: vectors[int(o)] for i, o in enumerate(offsets) if int(o) in vectors}
             if picked:
                 batch.sparse[name] = picked
+        for name, multi in self.multi.items():
+            chosen = {i: np.array(v) for i, o in enumerate(offsets)
+                      if (v := multi.get(int(o))) is not None}
+            if chosen:
+                batch.multi[name] = chosen
         return batch
 
     # ---- persistence --------------------------------------------------------------------
@@ -391,6 +443,8 @@ class Segment:
         """Write a snapshot of this segment as generation `generation`."""
         for storage in self.dense.values():
             storage.persist()
+        for multi in self.multi.values():
+            multi.persist()
         self.payloads.persist()
         count = self.total
         state = {
@@ -400,6 +454,7 @@ class Segment:
             "deleted": np.packbits(self.deleted[:count]),
             "dense": {name: s.state() for name, s in self.dense.items()},
             "sparse": {name: dict(v) for name, v in self.sparse.items()},
+            "multi": {name: m.state() for name, m in self.multi.items()},
             "payloads": self.payloads.state(),
             "index_files": dict(self.index_files),
             "quantized_dirs": dict(self.quantized_dirs),
@@ -417,8 +472,9 @@ class Segment:
         keep = {f"state-{self.generation}.pkl", *self.index_files.values(),
                 *self.quantized_dirs.values()}
         vector_files = {f"dense-{_safe(name)}.raw" for name in self.dense}
+        vector_files |= {f"multi-{_safe(name)}.raw" for name in self.multi}
         for path in self.directory.iterdir():
-            if path.name.startswith("dense-") and path.name not in vector_files:
+            if path.name.startswith(("dense-", "multi-")) and path.name not in vector_files:
                 path.unlink(missing_ok=True)  # a vector the collection no longer has
                 continue
             stale_state = path.name.startswith("state-") and path.name not in keep
@@ -431,11 +487,14 @@ class Segment:
                 path.unlink(missing_ok=True)
 
     def nbytes(self) -> int:
-        return sum(s.nbytes() for s in self.dense.values())
+        return (sum(s.nbytes() for s in self.dense.values())
+                + sum(m.nbytes() for m in self.multi.values()))
 
     def close(self) -> None:
         for storage in self.dense.values():
             storage.close()
+        for multi in self.multi.values():
+            multi.close()
         self.payloads.close()
 
 

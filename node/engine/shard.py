@@ -23,6 +23,7 @@ import numpy as np
 from node.engine import stored_pickle
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
+from node.engine.multivector_search import multi_graph_rows
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
 from node.engine.payload_storage import RamPayloads
 from node.engine.point_batch import PointBatch, subset
@@ -418,6 +419,9 @@ class LocalShard:
             return True
         return any(
             segment.dense[name].on_disk != spec.on_disk for name, spec in self.config.dense.items()
+        ) or any(
+            name in segment.multi and segment.multi[name].rows.on_disk != spec.on_disk
+            for name, spec in self.config.multi.items()
         )
 
     def _index_mismatch(self, segment: Segment) -> bool:
@@ -430,10 +434,12 @@ class LocalShard:
 
     def _needs_index(self, segment: Segment) -> bool:
         threshold = self.config.optimizer.indexing_threshold_kb
+        dense_unindexed = bool(self.config.dense) and len(segment.indexes) < len(self.config.dense)
+        # A multivector's graph is built when its segment is sealed (see _build_target_indexes).
+        multi_unsealed = bool(self.config.multi) and not segment.sealed
         return (
             threshold > 0
-            and bool(self.config.dense)
-            and len(segment.indexes) < len(self.config.dense)
+            and (dense_unindexed or multi_unsealed)
             and segment.unindexed_vector_kb() > threshold
         )
 
@@ -500,7 +506,7 @@ class LocalShard:
         tenth of its size). Merging it into a sealed neighbour gets it a graph without
         building one for a tail that keeps growing."""
         opt = self.config.optimizer
-        if not self.config.dense:
+        if not (self.config.dense or self.config.multi):
             return []
         paused = not now or time.monotonic() - self._last_write >= TAIL_IDLE_SECONDS
         pool = [s for s in self.segments if s.sealed and s.live_count > 0]
@@ -529,8 +535,10 @@ class LocalShard:
         return chosen if len(chosen) >= 2 else []
 
     def _full_scan_rows(self) -> int:
-        """Rows up to which some dense vector is searched by a full scan rather than a graph."""
-        return min(full_scan_vectors(spec) for spec in self.config.dense.values())
+        """Rows up to which some dense vector (or multivector's sub-vector) is searched by a
+        full scan rather than a graph."""
+        specs = [*self.config.dense.values(), *self.config.multi.values()]
+        return min(full_scan_vectors(spec) for spec in specs)
 
     def maybe_start_optimizer(self) -> None:
         """Start the optimizer thread if some optimization is due and none runs."""
@@ -651,6 +659,16 @@ class LocalShard:
             finally:
                 with self.lock:  # a failed build's files are removed by the next flush
                     segment.building = False
+        for spec in list(self.config.multi.values()):
+            with self.lock:
+                if spec.name not in segment.multi:
+                    continue  # removed from the collection meanwhile
+            # Off the lock: the sealed rows do not change; the graph stays in memory only.
+            inserted += multi_graph_rows(segment, spec)
+        if self.config.multi:
+            with self.lock:
+                if not self._closed:
+                    self.flush(force=True)  # the seal is durable once its graphs are ready
         return inserted
 
     def _rebuild(self, sources: list[Segment]) -> int:
@@ -737,7 +755,8 @@ class LocalShard:
 
     def _needs_index_for(self, segment: Segment, config: ShardConfig) -> bool:
         threshold = config.optimizer.indexing_threshold_kb
-        return bool(config.dense) and threshold > 0 and segment.unindexed_vector_kb() > threshold
+        return (bool(config.dense or config.multi) and threshold > 0
+                and segment.unindexed_vector_kb() > threshold)
 
     def _build_target_indexes(
         self, target: Segment, config: ShardConfig, bases: dict[str, GraphBase]
@@ -748,6 +767,9 @@ class LocalShard:
             built = build_vector_index(target, spec, live, bases.get(name))
             target.attach_index(name, built, config.index_layout(name))
             inserted += built.inserted
+        for spec in config.multi.values():
+            # Kept in memory only, off the lock here so that no query pays for building it.
+            inserted += multi_graph_rows(target, spec)
         return inserted
 
     # ---- persistence --------------------------------------------------------------------

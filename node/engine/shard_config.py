@@ -84,6 +84,9 @@ class ShardConfig:
     dense: dict[str, DenseVectorSpec]
     sparse: dict[str, SparseVectorSpec]
     optimizer: OptimizerParams
+    # Multivectors (`multivector_config` with max_sim): a variable number of sub-vectors per
+    # point, each shaped as the spec says; kept apart from `dense`, whose rows are one per point.
+    multi: dict[str, DenseVectorSpec] = field(default_factory=dict)
     on_disk_payload: bool = False
     wal_capacity_mb: int = 32
     wal_segments_ahead: int = 0
@@ -95,10 +98,12 @@ class ShardConfig:
         collection_quant = config.get("quantization_config")
         vectors = params.get("vectors") or {}
         named = {"": vectors} if "size" in vectors else vectors
-        dense = {}
+        dense: dict[str, DenseVectorSpec] = {}
+        multi: dict[str, DenseVectorSpec] = {}
         for name, vp in named.items():
             hnsw = {**collection_hnsw, **(vp.get("hnsw_config") or {})}
-            dense[name] = DenseVectorSpec(
+            target = multi if vp.get("multivector_config") else dense
+            target[name] = DenseVectorSpec(
                 name=name,
                 size=int(vp["size"]),
                 distance=vp["distance"],
@@ -110,7 +115,8 @@ class ShardConfig:
                     full_scan_threshold_kb=int(hnsw.get("full_scan_threshold", 10000)),
                     max_indexing_threads=int(hnsw.get("max_indexing_threads") or 0),
                 ),
-                quantization=vp.get("quantization_config") or collection_quant,
+                quantization=None if target is multi else (
+                    vp.get("quantization_config") or collection_quant),
             )
         sparse = {}
         for name, sp in (params.get("sparse_vectors") or {}).items():
@@ -127,6 +133,7 @@ class ShardConfig:
         return ShardConfig(
             dense=dense,
             sparse=sparse,
+            multi=multi,
             optimizer=OptimizerParams(
                 indexing_threshold_kb=20000 if indexing is None else int(indexing),
                 deleted_threshold=float(opt.get("deleted_threshold", 0.2)),
@@ -140,6 +147,10 @@ class ShardConfig:
             wal_capacity_mb=int(wal.get("wal_capacity_mb", 32)),
             wal_segments_ahead=int(wal.get("wal_segments_ahead", 0)),
         )
+
+    def vector_names(self) -> list[str]:
+        """Every vector of the collection: dense, multivector and sparse."""
+        return sorted([*self.dense, *self.multi, *self.sparse])
 
     def vector_row_bytes(self) -> int:
         """Bytes of dense vector data per point; what indexing_threshold (kB) is measured in."""

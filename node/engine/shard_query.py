@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from node.engine.ids import PointId
-from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.multivector_search import search_multi_segment
+from node.engine.point_filter import PointFilter, filter_mask, matching_points
 from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
 from node.engine.scoring import smaller_is_better
 from node.engine.search import (
@@ -21,6 +22,7 @@ from node.engine.search import (
 )
 from node.engine.segment import Segment
 from node.engine.shard import LocalShard
+from node.engine.shard_config import DenseVectorSpec
 
 Hit = tuple[float, PointId, dict | None, dict]
 
@@ -35,6 +37,8 @@ def _candidates(
         has = np.zeros(count, dtype=bool)
         has[list(segment.sparse[query.vector_name])] = True
         mask &= has
+    elif query.vector_name in segment.multi:
+        mask &= segment.multi[query.vector_name].present
     else:
         mask &= segment.dense[query.vector_name].present
     if restrict_ids is not None:
@@ -52,10 +56,24 @@ def _segment_hits(
     point_filter: PointFilter | None, threshold: float | None,
     restrict_ids: set[PointId] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    spec = None if query.sparse else shard.config.dense[query.vector_name]
-    if spec is not None and query.kind == NEAREST and restrict_ids is None:
+    spec = vector_spec(shard, query)
+    if query.vector_name in shard.config.multi:
+        if query.vector_name not in segment.multi:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        mask = _candidates(segment, query, point_filter, restrict_ids)
+        scores, offsets = search_multi_segment(segment, spec, query, k, params, mask,
+                                               use_graph=restrict_ids is None)
+    elif spec is not None and query.kind == NEAREST and restrict_ids is None:
         allowed = filter_mask(segment, point_filter) if point_filter is not None else None
         return search_segment(segment, spec, query.nearest, k, params, allowed, threshold)
+    else:
+        scores, offsets = _scan_hits(segment, spec, query, point_filter, restrict_ids)
+    return _ranked(spec, query, scores, offsets, k, threshold)
+
+
+def _scan_hits(segment: Segment, spec, query: VectorQuery, point_filter: PointFilter | None,
+               restrict_ids: set[PointId] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact scores of every candidate, for sparse and example-based dense queries."""
     mask = _candidates(segment, query, point_filter, restrict_ids)
     if query.sparse:
         matrix = segment.sparse_matrix(query.vector_name)
@@ -67,6 +85,11 @@ def _segment_hits(
     else:
         offsets = np.flatnonzero(mask)
         scores = dense_scores(spec, query, segment.dense[query.vector_name].vectors()[offsets])
+    return scores, offsets
+
+
+def _ranked(spec, query: VectorQuery, scores: np.ndarray, offsets: np.ndarray, k: int,
+            threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
     if threshold is not None:
         above = scores >= threshold if query.threshold_bigger_is_better(spec) else (
             scores <= threshold)
@@ -76,11 +99,19 @@ def _segment_hits(
     return scores[order], offsets[order]
 
 
+def vector_spec(shard: LocalShard, query: VectorQuery) -> DenseVectorSpec | None:
+    """The spec of the dense or multivector the query searches; None for a sparse one."""
+    if query.sparse:
+        return None
+    name = query.vector_name
+    return shard.config.multi[name] if name in shard.config.multi else shard.config.dense[name]
+
+
 def is_plain(query: VectorQuery, point_filter: PointFilter | None,
              restrict_ids: set[PointId] | None) -> bool:
     """An unfiltered nearest query on a dense vector: one that can join a batch of others."""
     return (query.kind == NEAREST and not query.sparse and point_filter is None
-            and not restrict_ids)
+            and not restrict_ids and getattr(query.nearest, "ndim", 1) == 1)
 
 
 def is_light(shard: LocalShard, query: VectorQuery, point_filter: PointFilter | None,
@@ -105,7 +136,7 @@ def query_shard(
     restrict_ids: set[PointId] | None = None,
 ) -> list[Hit]:
     """The k best points of the shard for `query`: (score, id, payload, vectors), best first."""
-    spec = None if query.sparse else shard.config.dense[query.vector_name]
+    spec = vector_spec(shard, query)
     found: list[tuple[float, PointId, Segment, int]] = []
     with shard.lock:
         for segment in shard.segments:
@@ -176,12 +207,8 @@ def scan_shard(
     """Every live point of the shard that passes the filter: (id, payload, vectors)."""
     out = []
     with shard.lock:
-        for segment in shard.segments:
-            mask = ~segment.deleted[: segment.total]
-            if point_filter is not None:
-                mask &= filter_mask(segment, point_filter)
-            for offset in np.flatnonzero(mask):
-                pid = segment.point_ids[offset]
-                if restrict_ids is None or pid in restrict_ids:
-                    out.append((pid, segment.payload(int(offset)), segment.vectors_of(int(offset))))
+        for segment, offset in matching_points(shard.segments, point_filter):
+            pid = segment.point_ids[offset]
+            if restrict_ids is None or pid in restrict_ids:
+                out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
     return out

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from node.engine.ids import PointId
+from node.engine.multivector import parse_multivector
 from node.engine.point_batch import (
     DenseColumn,
     PointBatch,
@@ -28,8 +29,8 @@ VectorValues = dict[str, np.ndarray | SparseVector]
 
 
 def check_vector_name(config: ShardConfig, name: str, where: str) -> str:
-    if name not in config.dense and name not in config.sparse:
-        known = ", ".join(repr(k) for k in sorted([*config.dense, *config.sparse])) or "none"
+    if name not in config.vector_names():
+        known = ", ".join(repr(k) for k in config.vector_names()) or "none"
         raise BadRequest(f"{where}: vector {name!r} does not exist (vectors: {known})")
     return name
 
@@ -45,7 +46,11 @@ def vector_updates(config: ShardConfig, points: list[PointVectors]
         for name, value in raw.items():
             check_vector_name(config, name, f"{where}.vector")
             label = f"{where}.vector{'.' + name if name else ''}"
-            if name in config.sparse:
+            if name in config.multi:
+                if isinstance(value, SparseVectorIn):
+                    raise BadRequest(f"{label}: expected a multivector")
+                values[name] = parse_multivector(config.multi[name], value, label)
+            elif name in config.sparse:
                 if not isinstance(value, SparseVectorIn):
                     raise BadRequest(f"{label}: expected a sparse vector")
                 values[name] = sparse_from(value)
@@ -69,9 +74,12 @@ def replace_vectors(
     result = PointBatch(ids=list(point.ids), payloads=list(point.payloads))
     result.dense = {n: c for n, c in point.dense.items() if n not in gone}
     result.sparse = {n: v for n, v in point.sparse.items() if n not in gone}
+    result.multi = {n: v for n, v in point.multi.items() if n not in gone}
     for name, value in new.items():
         if isinstance(value, SparseVector):
             result.sparse[name] = {0: value}
+        elif value.ndim == 2:
+            result.multi[name] = {0: value}
         else:
             result.dense[name] = DenseColumn(
                 rows=value.reshape(1, -1), positions=np.zeros(1, dtype=np.int64)

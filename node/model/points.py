@@ -16,8 +16,11 @@ from node.model.vectors import PointIdIn, SparseVectorIn
 
 MAX_POINT_ID = 2**64 - 1
 
-# One point's vectors: the unnamed dense vector, or name -> dense or sparse vector.
-VectorStruct = list[float] | dict[str, list[float] | SparseVectorIn]
+# One point's vectors: the unnamed dense vector (or multivector), or name -> dense vector,
+# multivector or sparse vector. A multivector is an array of vectors; msgspec takes a union
+# with one array-like member, so one array type holds both and the engine tells them apart.
+DenseOrMulti = list[float | list[float]]
+VectorStruct = DenseOrMulti | dict[str, DenseOrMulti | SparseVectorIn]
 Payload = dict[str, Any]
 
 
@@ -43,7 +46,7 @@ class Batch(msgspec.Struct):
     """The columnar form: ids, and per vector name a list with one vector per id."""
 
     ids: list[PointIdIn]
-    vectors: list[list[float]] | dict[str, list[list[float] | SparseVectorIn]] | None = None
+    vectors: list[DenseOrMulti] | dict[str, list[DenseOrMulti | SparseVectorIn]] | None = None
     payloads: list[Payload | None] | None = None
 
     def __post_init__(self) -> None:

@@ -158,7 +158,9 @@ class QueryInput(msgspec.Struct, **_STRICT):
         return next(k for k in _QUERY_KINDS if getattr(self, k) is not None)
 
 
-Query = list[float] | PointIdIn | QueryInput
+# A dense vector or multivector (one array type, see node/model/vectors.py), a point id, or
+# one of the query kinds.
+Query = list[float | list[float]] | PointIdIn | QueryInput
 
 
 class Prefetch(msgspec.Struct):
@@ -212,7 +214,7 @@ class NamedVector(msgspec.Struct, **_STRICT):
     """`vector` of a legacy search as an object: {name, vector} or a sparse vector."""
 
     name: str | None = None
-    vector: list[float] | SparseVectorIn | None = None
+    vector: list[float | list[float]] | SparseVectorIn | None = None
     indices: list[int] | None = None
     values: list[float] | None = None
 
@@ -226,7 +228,7 @@ class NamedVector(msgspec.Struct, **_STRICT):
 
 
 class SearchRequest(msgspec.Struct):
-    vector: list[float] | NamedVector
+    vector: list[float | list[float]] | NamedVector
     filter: Filter | None = None
     params: SearchParams | None = None
     score_threshold: float | None = None

@@ -1,4 +1,5 @@
-"""Vectors as requests give them: dense lists, sparse {indices, values}, or a point id."""
+"""Vectors as requests give them: dense lists, multivectors, sparse {indices, values}, or a
+point id."""
 
 from __future__ import annotations
 
@@ -34,5 +35,7 @@ def check_finite(values: list[float], where: str) -> None:
         raise invalid(where, "vector values must be finite (no NaN or infinity)")
 
 
-# A dense vector, a sparse vector, or the id of a point whose vector is meant.
-VectorInput = list[float] | SparseVectorIn | PointIdIn
+# A dense vector, a multivector (an array of vectors, checked where it is read), a sparse
+# vector, or the id of a point whose vector is meant. One array type: msgspec takes a union
+# with a single array-like member.
+VectorInput = list[float | list[float]] | SparseVectorIn | PointIdIn
