@@ -17,6 +17,20 @@ from collections.abc import Callable, Mapping
 log = logging.getLogger(__name__)
 
 DELAY_METADATA_VAR = "FLOTILLA_TEST_DELAY_METADATA"
+# `FLOTILLA_TEST_SLOW_READ_SECONDS=0`: every filtered read counts as slow for the
+# UNINDEXED_FIELD issue, so a test sees it without building a collection slow to scan.
+SLOW_READ_VAR = "FLOTILLA_TEST_SLOW_READ_SECONDS"
+
+
+def slow_read_seconds(default: float, env: Mapping[str, str] = os.environ) -> float:
+    """How long a filtered read takes before it counts as slow: `default` unless a test says."""
+    raw = env.get(SLOW_READ_VAR)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{SLOW_READ_VAR}: expected seconds, got {raw!r}") from None
 
 
 def metadata_delays(env: Mapping[str, str] = os.environ) -> dict[str, float]:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from client_errors import API_ERRORS, message_of, status_of
-from cluster_harness import Cluster
 from qdrant_client import QdrantClient, models
 
 pytestmark = pytest.mark.timeout(300)
@@ -73,15 +72,6 @@ def reference() -> QdrantClient:
     local = QdrantClient(":memory:")
     _load(local, "facets", _points(np.random.default_rng(SEED)))
     return local
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("facet_cluster"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module", params=["single node", "cluster"])

@@ -295,7 +295,7 @@ def test_clauses() -> None:
     assert _ids({"must": [one], "must_not": [london]}, POINTS) == {2, 4}
     min_should = {"conditions": [london, one, _field("ok", match={"value": True})]}
     assert _ids({"min_should": {**min_should, "min_count": 2}}, POINTS) == {1}
-    assert _ids({"min_should": {**min_should, "min_count": 0}}, POINTS) == every
+    assert _ids({"min_should": {**min_should, "min_count": 3}}, POINTS) == {1}
     assert _ids({"must": [{"should": [london, berlin]}, {"must_not": [one]}]}, POINTS) == set()
     assert _ids({"must": [{}]}, POINTS) == every  # an empty object is an empty filter
 
@@ -451,8 +451,8 @@ BAD_FILTERS = [
         "filter.min_should: Object missing required field `min_count`",
     ),
     (
-        {"min_should": {"conditions": [], "min_count": -1}},
-        "filter.min_should.min_count: Expected `int` >= 0",
+        {"min_should": {"conditions": [], "min_count": 0}},
+        "filter.min_should.min_count: Expected `int` >= 1",
     ),
     (
         {"min_should": {"conditions": [{"bad": 1}], "min_count": 1}},
@@ -674,7 +674,7 @@ class FilterGenerator:
             conditions = [self.condition(depth, keys, nested) for _ in range(rng.randint(0, 4))]
             result["min_should"] = {
                 "conditions": conditions,
-                "min_count": rng.randint(0, len(conditions) + 1),
+                "min_count": rng.randint(1, len(conditions) + 1),
             }
         return result
 
@@ -801,8 +801,7 @@ def _reference_collection(points: dict[object, dict | None], vectors: dict[objec
 @pytest.mark.xfail(strict=True, reason=(
     "qdrant-client 1.20's local mode (the reference) changed filter semantics from 1.15's: "
     "`except` on null, is_null on [null], text match by whole words, values_count on a missing "
-    "nested key, nested over null; it also refuses min_should with min_count 0. "
-    "node/engine/filters.py has yet to follow (issue 12)"))
+    "nested key, nested over null. node/engine/filters.py has yet to follow (issue 12)"))
 @pytest.mark.parametrize("seed", [1, 2])
 def test_congruence_with_reference(seed: int) -> None:
     rng = random.Random(seed)

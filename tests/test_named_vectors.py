@@ -5,7 +5,6 @@ a removed vector is gone from every point, its search refused, and it survives a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -221,15 +220,6 @@ def test_bad_grpc_requests_are_invalid_arguments(
           pytest.raises(grpc.RpcError) as refused):
         pb.PointsStub(channel).CreateVectorName(request_, timeout=10)
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("named-vectors"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def test_across_a_cluster(cluster: Cluster) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.api.envelope import ok, query_flag, read_body
+from node.api.slow_reads import timed_read
 from node.model.points import REQUEST_OF, BatchRequest, UpsertRequest
 from node.model.queries import CountRequest, RetrieveRequest, ScrollRequest
 from node.model.selectors import payload_selector
@@ -40,7 +41,8 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def scroll(request: web.Request) -> web.Response:
         body = await read_body(request, ScrollRequest, required=False)
-        return ok(request, await router.scroll(request.match_info["collection_name"], body))
+        name = request.match_info["collection_name"]
+        return ok(request, await timed_read(node, name, body, router.scroll(name, body)))
 
     async def retrieve(request: web.Request) -> web.Response:
         body = await read_body(request, RetrieveRequest)
@@ -61,7 +63,8 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def count(request: web.Request) -> web.Response:
         body = await read_body(request, CountRequest, required=False)
-        total = await router.count(request.match_info["collection_name"], body)
+        name = request.match_info["collection_name"]
+        total = await timed_read(node, name, body, router.count(name, body))
         return ok(request, {"count": total})
 
     return [

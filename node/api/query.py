@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.api.envelope import ok, read_body
+from node.api.slow_reads import timed_read
 from node.model import queries as q
 from node.runtime import Node
 
@@ -15,7 +16,8 @@ def routes(node: Node) -> list[web.RouteDef]:
     def endpoint(method, kind: type):
         async def handle(request: web.Request) -> web.Response:
             body = await read_body(request, kind)
-            return ok(request, await method(request.match_info["collection_name"], body))
+            name = request.match_info["collection_name"]
+            return ok(request, await timed_read(node, name, body, method(name, body)))
 
         return handle
 

@@ -26,7 +26,7 @@ from cluster.replica_set import (
     parse_read_consistency,
 )
 from cluster.strict_mode import REQUEST_TIMEOUT
-from node.api.access import FULL_ACCESS, Access, route_need
+from node.api.access import FULL_ACCESS, Access, Need, route_need
 from node.api.auth import Authorizer
 from node.errors import BadRequest, FlotillaError
 from node.grpc.status import status_of
@@ -106,10 +106,12 @@ class Calls:
     def __init__(self, node: Node) -> None:
         self._authorizer = Authorizer(node)
         self._metrics = node.metrics
+        self._node = node
 
     def handler(self, method: str, rpc: Rpc) -> Callable[..., Awaitable[Message]]:
         authorizer = self._authorizer
         metrics = self._metrics
+        node = self._node
         need = None if rpc.route is None else route_need(*rpc.route)
 
         async def handle(request: Message, context: grpc.aio.ServicerContext) -> Message:
@@ -126,6 +128,9 @@ class Calls:
                     body = decode(rpc.kind, body if body is not None else {})
                 with _request_params(request):
                     response = await rpc.answer(request, body, access)
+                if need is Need.READ and collection is not None:
+                    # A slow filtered read, as over REST (node/api/slow_reads.py).
+                    node.note_read(collection, body, time.perf_counter() - started)
                 if "time" in response.DESCRIPTOR.fields_by_name:
                     response.time = time.perf_counter() - started
             except FlotillaError as exc:

@@ -171,7 +171,7 @@ class Nested(msgspec.Struct, **_STRICT):
 
 class MinShould(msgspec.Struct, **_STRICT):
     conditions: list[Condition]
-    min_count: NonNegative
+    min_count: Annotated[int, Meta(ge=1)]  # Qdrant's schema: at least one must hold
 
 
 _FIELD_KINDS = ("match", "range", "geo_bounding_box", "geo_radius", "geo_polygon",
