@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from node.engine.point_batch import convert_dense
+from node.engine.dense_values import convert_dense
 from node.engine.shard_config import DenseVectorSpec
 from node.errors import BadRequest
 

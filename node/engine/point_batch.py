@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from node.engine.dense_values import convert_dense
 from node.engine.ids import PointId
-from node.engine.shard_config import DenseVectorSpec, ShardConfig
+from node.engine.multivector import parse_multivector
+from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest
 from node.model.points import Batch, PointStruct, VectorStruct
 from node.model.vectors import SparseVectorIn
@@ -67,39 +69,6 @@ def sparse_from(raw: SparseVectorIn) -> SparseVector:
     return SparseVector(indices=indices[order], values=values[order])
 
 
-def convert_dense(spec: DenseVectorSpec, rows: object, where: str) -> np.ndarray:
-    """Validate a list of dense vectors for `spec` and return them as an (n, size) array of its
-    storage dtype; Cosine vectors are normalised, as Qdrant stores them."""
-    try:
-        arr = np.asarray(rows, dtype=np.float64)
-    except (TypeError, ValueError):
-        arr = None
-    if arr is None or arr.ndim != 2 or arr.shape[1] != spec.size:
-        for i, row in enumerate(rows):  # find the offending vector for a precise message
-            if len(row) != spec.size:
-                raise BadRequest(
-                    f"{where}[{i}]: wrong vector dimension: expected {spec.size}, got {len(row)}"
-                )
-        raise BadRequest(f"{where}: expected vectors of {spec.size} numbers")
-    if arr.size and not np.isfinite(arr).all():
-        bad = int(np.argwhere(~np.isfinite(arr))[0][0])
-        raise BadRequest(f"{where}[{bad}]: vector values must be finite (no NaN or infinity)")
-    if spec.datatype == "uint8":
-        ok = (arr >= 0) & (arr <= 255) & (arr == np.floor(arr))
-        if not ok.all():
-            bad = int(np.argwhere(~ok)[0][0])
-            raise BadRequest(
-                f"{where}[{bad}]: uint8 vectors take integers from 0 to 255 only"
-            )
-        return arr.astype(np.uint8)
-    if spec.distance == "Cosine":
-        norms = np.linalg.norm(arr, axis=1, keepdims=True)
-        arr = np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
-    if spec.datatype == "float16" and arr.size and np.abs(arr).max() > 65504:
-        raise BadRequest(f"{where}: values exceed the float16 range")
-    return arr.astype(spec.dtype)
-
-
 def _split_vector_struct(config: ShardConfig, vector: VectorStruct, where: str
                          ) -> dict[str, list[float] | SparseVectorIn]:
     """Map vector name -> value for one point's `vector` field."""
@@ -124,8 +93,6 @@ def _check_vector_name(config: ShardConfig, name: str, where: str) -> None:
 
 
 def _multivector(config: ShardConfig, name: str, raw: object, where: str) -> np.ndarray:
-    from node.engine.multivector import parse_multivector  # it builds on convert_dense
-
     return parse_multivector(config.multi[name], raw, where)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -20,21 +20,26 @@ from node.engine.point_batch import PointBatch
 from node.engine.segment import Segment
 from node.engine.vector_update import replace_vectors
 
-if TYPE_CHECKING:
-    from node.engine.shard import LocalShard
 
-Change = Callable[["LocalShard", Segment, PointId, tuple, int], None]
+class PointMover(Protocol):
+    """What a change needs of the shard: moving a changed point to its appendable segment
+    (the shard implements it; naming the protocol here keeps this module below the shard)."""
+
+    def move_point(self, segment: Segment, pid: PointId, point: PointBatch, seq: int) -> None: ...
+
+
+Change = Callable[[PointMover, Segment, PointId, tuple, int], None]
 
 
 def _payload_copy(segment: Segment, pid: PointId) -> dict:
     return segment.payload(segment.id_to_offset[pid]) or {}  # storage reads are fresh copies
 
 
-def _delete(shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
+def _delete(shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
     segment.delete(pid, seq)
 
 
-def _set_payload(shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
+def _set_payload(shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
     values, key = args
     payload = _payload_copy(segment, pid)
     if key is None:
@@ -45,13 +50,13 @@ def _set_payload(shard: LocalShard, segment: Segment, pid: PointId, args: tuple,
 
 
 def _overwrite_payload(
-    shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
 ) -> None:
     segment.set_payload(pid, copy.deepcopy(args[0]), seq)
 
 
 def _delete_payload(
-    shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
 ) -> None:
     payload = _payload_copy(segment, pid)
     for key in args[0]:
@@ -60,7 +65,7 @@ def _delete_payload(
 
 
 def _clear_payload(
-    shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
 ) -> None:
     segment.set_payload(pid, None, seq)
 
@@ -70,14 +75,14 @@ def _point(segment: Segment, pid: PointId) -> PointBatch:
 
 
 def _update_vectors(
-    shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
 ) -> None:
     new_vectors = args[0][pid]
     shard.move_point(segment, pid, replace_vectors(_point(segment, pid), new_vectors), seq)
 
 
 def _delete_vectors(
-    shard: LocalShard, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
 ) -> None:
     shard.move_point(segment, pid, replace_vectors(_point(segment, pid), {}, args[0]), seq)
 

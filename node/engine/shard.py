@@ -646,7 +646,7 @@ class LocalShard:
                 live = segment.live_offsets()
                 segment.building = True
             try:
-                built = build_vector_index(segment, spec, live)
+                built = build_vector_index(segment.dense[name], segment.directory, spec, live)
                 inserted += built.inserted
                 with self.lock:
                     if self._closed:
@@ -764,7 +764,8 @@ class LocalShard:
         live = target.live_offsets()
         inserted = 0
         for name, spec in config.dense.items():
-            built = build_vector_index(target, spec, live, bases.get(name))
+            built = build_vector_index(target.dense[name], target.directory, spec, live,
+                                       bases.get(name))
             target.attach_index(name, built, config.index_layout(name))
             inserted += built.inserted
         for spec in config.multi.values():

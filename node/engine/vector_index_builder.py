@@ -7,16 +7,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from node.engine.dense_storage import DenseStorage
 from node.engine.hnsw_index import HnswIndex
 from node.engine.quantization import QuantizedVectors
 from node.engine.shard_config import DenseVectorSpec
-
-if TYPE_CHECKING:  # the segment module imports this one
-    from node.engine.segment import Segment
 
 
 @dataclass
@@ -38,11 +35,12 @@ class GraphBase:
 
 
 def build_vector_index(
-    segment: Segment, spec: DenseVectorSpec, live: np.ndarray, base: GraphBase | None = None
+    storage: DenseStorage, directory: Path, spec: DenseVectorSpec, live: np.ndarray,
+    base: GraphBase | None = None,
 ) -> BuiltIndex:
-    """Graph over the `live` offsets holding the vector (extending `base` when given);
-    quantized codes over every row (so a code's position is its segment offset)."""
-    storage = segment.dense[spec.name]
+    """Graph over the `live` offsets of a segment's `storage` holding the vector (extending
+    `base` when given), its files written into the segment's `directory`; quantized codes over
+    every row (so a code's position is its segment offset)."""
     offsets = live[storage.present[live]]
     rows = storage.vectors()
     if base is not None:
@@ -61,16 +59,16 @@ def build_vector_index(
         inserted = len(offsets)
     stamp = f"{spec.name.encode().hex() or 'default'}-{time.time_ns()}"
     graph_file = f"hnsw-{stamp}.bin"
-    graph.save(segment.directory / graph_file)
+    graph.save(directory / graph_file)
     quantized = quantized_dir = None
     if spec.quantization:
         quantized = QuantizedVectors.build(
             spec.quantization, spec.distance, np.asarray(rows, dtype=np.float32)
         )
         quantized_dir = f"quant-{stamp}"
-        quantized.save(segment.directory / quantized_dir)
+        quantized.save(directory / quantized_dir)
         quantized = QuantizedVectors.load(
-            segment.directory / quantized_dir, in_ram=quantized_in_ram(spec)
+            directory / quantized_dir, in_ram=quantized_in_ram(spec)
         )
     return BuiltIndex(graph, inserted, graph_file, quantized, quantized_dir)
 
