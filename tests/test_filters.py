@@ -551,7 +551,7 @@ def test_custom_root_path() -> None:
 
 # ---------------------------------------------------------------- congruence with the reference
 
-WORDS = ["red", "green", "blue", "dark red", "reddish", "Blue", ""]
+WORDS = ["red", "green", "blue", "dark red", "reddish", "Blue", "", "red_blue", "Dark-RED 2!"]
 INTS = [-3, 0, 1, 2, 5, 10]
 TIME_FORMS = [
     "{d}T{t}Z",
@@ -615,8 +615,7 @@ def _rand_payload(rng: random.Random) -> dict | None:
     if rng.random() < 0.05:
         return None
     payload: dict[str, Any] = {}
-    # "color" and "tags" hold only strings or nulls: the reference crashes on text match
-    # against numbers, so text conditions are only generated for these keys.
+    # "color" and "tags" hold only strings or nulls, where text conditions are most telling.
     _maybe(rng, payload, "color", lambda: _rand_word_value(rng))
     _maybe(rng, payload, "tags", lambda: [rng.choice(WORDS) for _ in range(rng.randint(0, 4))])
     _maybe(rng, payload, "num", lambda: rng.choice([_rand_scalar(rng), [_rand_scalar(rng)] * 2]))
@@ -745,7 +744,8 @@ class FilterGenerator:
         if depth > 0 and roll < 0.22 and not nested:
             scope = rng.choice(list(NESTED_SCOPES))
             inner = self.filter(depth - 1, NESTED_SCOPES[scope], nested=True)
-            return {"nested": {"key": scope, "filter": inner}}
+            key = scope + "[]" if rng.random() < 0.3 else scope
+            return {"nested": {"key": key, "filter": inner}}
         return self.leaf(keys, nested)
 
     def leaf(self, keys: list[str] | None, nested: bool) -> dict:
@@ -756,9 +756,9 @@ class FilterGenerator:
 
         kind = rng.choice(
             [
-                "value", "value", "any", "except", "text", "range", "range", "datetime",
-                "values_count", "box", "radius", "polygon", "is_empty", "is_null", "has_id",
-                "has_vector",
+                "value", "value", "any", "except", "text", "text", "prefix", "range", "range",
+                "datetime", "values_count", "box", "radius", "polygon", "is_empty", "is_null",
+                "has_id", "has_vector", "slice", "flag",
             ]
         )  # fmt: skip
         if kind == "value":
@@ -770,10 +770,18 @@ class FilterGenerator:
             else:
                 options = rng.sample(INTS, rng.randint(0, 3))
             return {"key": pick(ANY_KEYS), "match": {kind: options}}
-        if kind == "text":
-            key = pick(TEXT_KEYS) if not keys else rng.choice(["name", "tags", "color"])
-            text = rng.choice(["red", "e", "Blue", "", "dark"])
-            return {"key": key, "match": {"text": text}}
+        if kind in ("text", "prefix"):
+            if rng.random() < 0.2:
+                key = pick(ANY_KEYS)
+            else:
+                key = pick(TEXT_KEYS) if not keys else rng.choice(["name", "tags", "color"])
+            if kind == "prefix":
+                prefix = rng.choice(["re", "Bl", "", "dark r", "x"])
+                return {"key": key, "match": {"prefix": prefix}}
+            form = rng.choice(["text", "text_any", "phrase"])
+            text = rng.choice(["red", "e", "Blue", "", "dark", "dark red", "red dark", "RED, blue",
+                               "blue green", "2", "red_blue", " - "])
+            return {"key": key, "match": {form: text}}
         if kind == "range":
             return {"key": pick(NUMBER_KEYS), "range": self.bounds(lambda: rng.uniform(-4, 11))}
         if kind == "datetime":
@@ -792,6 +800,11 @@ class FilterGenerator:
             return {"key": pick(GEO_KEYS), "geo_polygon": self.polygon()}
         if kind in ("is_empty", "is_null"):
             return {kind: {"key": pick(ANY_KEYS)}}
+        if kind == "flag":  # the boolean is_empty / is_null of a field condition
+            return {"key": pick(ANY_KEYS), rng.choice(["is_empty", "is_null"]): rng.random() < 0.5}
+        if kind == "slice":
+            total = rng.randint(1, 5)
+            return {"slice": {"total": total, "index": rng.randrange(total)}}
         if kind == "has_id":
             return {"has_id": rng.sample(self.point_ids, rng.randint(0, 20))}
         return {"has_vector": rng.choice(VECTOR_NAMES + ["c"])}
