@@ -494,6 +494,21 @@ BAD_FILTERS = [
         "filter.must[0].is_null: Object contains unknown field `x`",
     ),
     ({"must": [{"has_id": 5}]}, "filter.must[0].has_id: Expected `array | null`, got `int`"),
+    ({"must": [{"key": "a", "match": {"prefix": 1}}]}, "filter.must[0].match.prefix"),
+    ({"must": [{"key": "a", "match": {"text_any": None}}]}, "filter.must[0].match: expected"),
+    ({"must": [{"slice": {"total": 0, "index": 0}}]}, "filter.must[0].slice.total: Expected"),
+    (
+        {"must": [{"slice": {"total": 2, "index": 2}}]},
+        "filter.must[0].slice.index: expected an index below total (2), got 2",
+    ),
+    (
+        {"must": [{"slice": {"total": 2}}]},
+        "filter.must[0].slice: Object missing required field `index`",
+    ),
+    (
+        {"must": [{"slice": {"total": 2, "index": 0}, "has_vector": "v"}]},
+        "filter.must[0]: unexpected field `slice`",
+    ),
     ({"must": [{"has_id": [1, "nope"]}]}, "filter.must[0].has_id[1]: point id"),
     ({"must": [{"has_id": [-1]}]}, "filter.must[0].has_id[0]: point id"),
     ({"must": [{"has_vector": 1}]}, "filter.must[0].has_vector: Expected `str | null`, got `int`"),
