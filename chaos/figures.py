@@ -102,6 +102,8 @@ def per_fault(history: History, run_end: float) -> list[dict]:
         groups = fault.detail.get("groups") or []
         if groups and len(groups[0]) <= len(groups[-1]):
             victims.update(groups[0])
+        during = [op for op in history.ops if fault.start <= op.start < healed]
+        elsewhere = [op for op in during if op.node not in victims]
         row = {
             "fault": fault.name, "start_s": round(fault.start, 3),
             "end_s": round(healed, 3), "detail": fault.detail,
@@ -109,6 +111,10 @@ def per_fault(history: History, run_end: float) -> list[dict]:
             "longest_without_read_s": longest_gap(reads, fault.start, limit),
             "write_latency": latencies([op for op in writes if fault.start <= op.start < healed]),
             "read_latency": latencies([op for op in reads if fault.start <= op.start < healed]),
+            # Through the nodes the fault left alone: what a client that avoids the faulted
+            # node sees (a frozen replica must not hold these up).
+            "write_latency_elsewhere": latencies([op for op in elsewhere if op.is_write]),
+            "read_latency_elsewhere": latencies([op for op in elsewhere if not op.is_write]),
         }
         if leader is not None and leader in victims and fault.name.startswith(LEADER_LOSING):
             lost_at = fault.detail.get("killed_at_s", fault.start)

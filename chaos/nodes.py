@@ -25,6 +25,8 @@ from chaos.netns import Topology
 CLUSTER_SECRET = "chaos-harness-secret"
 SECRET_HEADER = "X-Flotilla-Secret"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# How long the nodes get to stop on SIGTERM at the end of a run before SIGKILL.
+STOP_GRACE_S = 3.0
 
 
 @dataclass
@@ -191,13 +193,15 @@ class Nodes:
         return [n for n in self if n.is_running() and not n.paused]
 
     def stop_all(self) -> None:
-        """SIGTERM to every node at once, then wait for each (SIGKILL after 10 s)."""
+        """SIGTERM to every node at once, then wait for each (SIGKILL after STOP_GRACE_S: the
+        run's figures are taken by then, and a node still draining peer calls to stopped peers
+        would only lengthen the suite)."""
         for node in self:
             node.ended_by_harness = True
             node.signal(signal.SIGTERM)
             node.resume()
         for node in self:
-            node.stop(timeout=10.0)
+            node.stop(timeout=STOP_GRACE_S)
 
     # --- what the cluster says about itself ------------------------------------------------
 

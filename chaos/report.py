@@ -29,6 +29,14 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _elsewhere(fault: dict) -> str:
+    """p99 of writes and reads sent to nodes the fault left alone; older verdicts lack it."""
+    writes, reads = fault.get("write_latency_elsewhere"), fault.get("read_latency_elsewhere")
+    if writes is None or reads is None:
+        return "-"
+    return f"{_fmt(writes['p99_s'])} / {_fmt(reads['p99_s'])}"
+
+
 def markdown(verdict: dict) -> str:
     lines = [f"# Chaos run: {verdict['scenario']}, seed {verdict['seed']}: "
              f"**{verdict['status'].upper()}**", ""]
@@ -62,14 +70,16 @@ def markdown(verdict: dict) -> str:
               f"longest leader failover {_fmt(figures.get('leader_failover_s'))} s.",
               "", "## Faults", "",
               "| fault | start s | end s | no write s | no read s | write p99 s | "
-              "read p99 s | failover s | all Active s | detail |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "read p99 s | p99 via other nodes s (write/read) | failover s | all Active s | "
+              "detail |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for f in figures["faults"]:
         detail = orjson.dumps(f["detail"]).decode()[:160]
         lines.append(
             f"| {f['fault']} | {f['start_s']} | {f['end_s']} | {f['longest_without_write_s']} | "
             f"{f['longest_without_read_s']} | {_fmt(f['write_latency']['p99_s'])} | "
-            f"{_fmt(f['read_latency']['p99_s'])} | {_fmt(f.get('leader_failover_s'))} | "
+            f"{_fmt(f['read_latency']['p99_s'])} | {_elsewhere(f)} | "
+            f"{_fmt(f.get('leader_failover_s'))} | "
             f"{_fmt(f.get('all_active_after_heal_s'))} | `{detail}` |")
     failing = [c for c in verdict["invariants"] if not c["ok"]]
     if failing or verdict["errors"]:

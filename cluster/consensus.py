@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pysyncobj import FAIL_REASON, HAS_CRYPTO, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 
-from cluster import raft_codec
+from cluster import raft_codec, raft_journal
 from cluster.state import MetadataState, apply, from_dict, to_dict
 from node.errors import Conflict, FlotillaError, Unavailable
 
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Whatever reaches the Raft port is decoded into plain data only (cluster/raft_codec.py).
 raft_codec.install()
+# The Raft log fails a write on a full disk instead of the process (cluster/raft_journal.py).
+raft_journal.install()
 
 AppliedCallback = Callable[[dict, object, MetadataState], None]
 

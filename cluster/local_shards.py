@@ -113,7 +113,10 @@ class LocalShards:
 
     def flush_all(self, force: bool = False) -> None:
         for shard in list(self._shards.values()):
-            shard.flush(force=force)
+            try:
+                shard.flush(force=force)
+            except OSError as exc:  # a full disk: the WAL keeps the writes; flushed next time
+                log.warning("flush of shard %s failed: %s", shard.path, exc)
             shard.maybe_start_optimizer()  # some optimizations wait for writes to pause
 
     def close(self) -> None:

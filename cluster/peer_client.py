@@ -15,6 +15,7 @@ from collections.abc import Callable
 import aiohttp
 import orjson
 
+from cluster.peer_liveness import PeerSilent, while_alive
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.write_routing import ROUTED_AT_HEADER, StalePlacement
 from node.errors import BadRequest, Conflict, FlotillaError, NotFound, Unavailable
@@ -117,7 +118,11 @@ class PeerClient:
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
         try:
             url = self._url(api_url, f"internal/v1/{path}")
-            status, data = await self._post(url, body, timeout, headers)
+            try:
+                status, data = await while_alive(self._post(url, body, timeout, headers),
+                                                 lambda wait: self._answers_livez(api_url, wait))
+            except PeerSilent as exc:
+                raise PeerUnavailable(f"peer {api_url} is not answering: {exc}") from None
             if status != 200:
                 raise _error(api_url, status, data)
             try:
@@ -151,6 +156,16 @@ class PeerClient:
             return orjson.loads(data)["result"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise PeerUnavailable(f"peer {api_url} answered {path} with garbage") from None
+
+    async def _answers_livez(self, api_url: str, timeout: float) -> bool:
+        try:
+            async with self._get_session().get(
+                self._url(api_url, "livez"), timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                await response.read()
+                return response.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, PeerUnavailable):
+            return False
 
     def _url(self, api_url: str, path: str) -> str:
         # The secret header must not cross the network in the clear, nor a downgrade pass

@@ -1,9 +1,10 @@
 """Which peers answered slowly or not at all lately, as this node saw its calls to them.
 
-A frozen or overloaded peer still holds Active replicas until a failed write has it marked Dead
-through consensus. Meanwhile the replica sets use this to ask it last for reads and to stop
-holding acknowledgements for it: a peer is suspect from a call that was too slow or failed until
-a call to it succeeds, or for SUSPECT_SECONDS at most, after which it is tried again.
+A frozen or overloaded peer still holds Active replicas until a write it missed has them marked
+Dead through consensus. Meanwhile the replica sets use this to ask it last for reads: a peer is
+suspect from a call that was too slow or failed until a call to it succeeds, or for
+SUSPECT_SECONDS at most, after which it is tried again. (Writes wait for a suspect peer as for
+any other, briefly: one that misses a write is marked Dead, which a moment's lag must not cost.)
 """
 
 from __future__ import annotations

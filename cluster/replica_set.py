@@ -56,6 +56,9 @@ class ClusterLinks:
     current: Callable[[CollectionMeta], CollectionMeta] = lambda meta: meta
     # Wait until this node applied a metadata version: (version, timeout) -> reached
     wait_version: Callable[[int, float], Awaitable[bool]] | None = None
+    # Have a replica that missed a write marked Dead (or its transfer aborted) through
+    # consensus: (meta the write was routed with, shard id, peer) -> done in time
+    exclude_replica: Callable[[CollectionMeta, int, int], Awaitable[bool]] | None = None
     health: PeerHealth = field(default_factory=PeerHealth)
     lagging: LaggingWrites = field(default_factory=LaggingWrites)
     in_flight: WritesInFlight = field(default_factory=WritesInFlight)

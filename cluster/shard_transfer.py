@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from cluster.local_shards import LocalShards
 from cluster.shard_access import ShardAccess
 from cluster.state import ACTIVE, DEAD, CollectionMeta, MetadataState
+from cluster.write_routing import transfer_into
 from node.engine.point_batch import batch_from_records
 from node.errors import FlotillaError, Unavailable
 
@@ -62,8 +63,8 @@ class ShardTransfers:
         state = self._state()
         for meta in list(state.collections.values()):
             for shard_id, replicas in meta.shards.items():
-                if replicas.get(self._peer_id) == DEAD and not _transfer_to(meta, shard_id,
-                                                                             self._peer_id):
+                if replicas.get(self._peer_id) == DEAD and \
+                        transfer_into(meta, shard_id, self._peer_id) is None:
                     await self._start_recovery(meta, shard_id, replicas)
             for record in meta.transfers:
                 key = (meta.uuid, record["shard_id"])
@@ -88,12 +89,14 @@ class ShardTransfers:
         shard_id = record["shard_id"]
         while True:
             meta = self._state().collections.get(name)
-            if meta is None or not _transfer_to(meta, shard_id, self._peer_id):
-                return  # finished, aborted or the collection is gone
+            if meta is None or not _transfer_to(meta, shard_id, self._peer_id,
+                                                record.get("id", 0)):
+                return  # finished, aborted (maybe started again) or the collection is gone
             try:
                 await self._stream(meta, shard_id, record)
                 await self._propose({"op": "finish_transfer", "collection": name,
-                                     "shard_id": shard_id, "to": self._peer_id})
+                                     "shard_id": shard_id, "to": self._peer_id,
+                                     "id": record.get("id", 0)})
                 log.info("transfer of shard %s of %s finished", shard_id, name)
                 return
             except (Unavailable, FlotillaError) as exc:
@@ -149,5 +152,9 @@ class ShardTransfers:
         raise Unavailable(f"no active replica of {meta.name}/{shard_id} to copy from")
 
 
-def _transfer_to(meta: CollectionMeta, shard_id: int, peer: int) -> bool:
-    return any(t["shard_id"] == shard_id and t["to"] == peer for t in meta.transfers)
+def _transfer_to(meta: CollectionMeta, shard_id: int, peer: int,
+                 transfer_id: int | None = None) -> bool:
+    """Whether a transfer of the shard into `peer` runs (the one named `transfer_id`)."""
+    return any(t["shard_id"] == shard_id and t["to"] == peer
+               and (transfer_id is None or t.get("id", 0) == transfer_id)
+               for t in meta.transfers)

@@ -50,6 +50,10 @@ class CollectionMeta:
     shard_versions: dict[int, int] = field(default_factory=dict)
     # shard id -> id of the snapshot recovery that last replaced its data (recover_collection)
     restored: dict[int, str] = field(default_factory=dict)
+    # shard id -> {peer id: id of the last transfer that began into that replica}. A transfer
+    # drops what the replica held, so a write it applied before, routed with an older shard
+    # version, is gone from it unless the source had it: its coordinator must not count it.
+    refilled: dict[int, dict[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -368,7 +372,10 @@ def _start_transfer(state: MetadataState, op: dict) -> bool:
     record = {"shard_id": shard_id, "from": source, "to": target, "kind": kind,
               "id": state.version + 1}
     shards = {**meta.shards, shard_id: {**replicas, target: PARTIAL}}
-    updated = replace(meta, shards=shards, transfers=[*meta.transfers, record])
+    refilled = {**meta.refilled, shard_id: {**meta.refilled.get(shard_id, {}),
+                                            target: record["id"]}}
+    updated = replace(meta, shards=shards, transfers=[*meta.transfers, record],
+                      refilled=refilled)
     state.collections = {**state.collections, name: updated}
     return True
 
@@ -404,10 +411,18 @@ def _end_transfer(
     target = _field(op, "to", int)
     meta = _collection(state, name)
     record = _transfer(meta, shard_id, target)
+    # A transfer is named by its id: a finish or abort meant for an earlier transfer of the
+    # same replica (aborted, then started again) must not end this one.
+    if "id" in op and op["id"] != record.get("id", 0):
+        raise Conflict(f"transfer {op['id']} of shard {shard_id} of `{name}` to peer {target} "
+                       f"is over; transfer {record.get('id', 0)} runs now")
     replicas = dict(meta.shards[shard_id])
     settle(record, replicas)
     shards = {**meta.shards, shard_id: replicas}
-    transfers = [t for t in meta.transfers if t is not record]
+    # A move drops its source, which may meanwhile have turned Dead and started a recovery of
+    # its own: that transfer has no replica left to fill.
+    transfers = [t for t in meta.transfers if t is not record
+                 and not (t["shard_id"] == shard_id and t["to"] not in replicas)]
     state.collections = {**state.collections,
                          name: replace(meta, shards=shards, transfers=transfers)}
     return True
@@ -551,6 +566,8 @@ def to_dict(state: MetadataState) -> dict:
                 "transfers": copy.deepcopy(meta.transfers),
                 "shard_versions": {str(sid): v for sid, v in meta.shard_versions.items()},
                 "restored": {str(sid): r for sid, r in meta.restored.items()},
+                "refilled": {str(sid): {str(peer): v for peer, v in peers.items()}
+                             for sid, peers in meta.refilled.items()},
             }
             for name, meta in state.collections.items()
         },
@@ -575,6 +592,8 @@ def from_dict(data: dict) -> MetadataState:
                 shard_versions={int(sid): int(v)
                                 for sid, v in meta.get("shard_versions", {}).items()},
                 restored={int(sid): str(r) for sid, r in meta.get("restored", {}).items()},
+                refilled={int(sid): {int(peer): int(v) for peer, v in peers.items()}
+                          for sid, peers in meta.get("refilled", {}).items()},
             )
             for name, meta in data.get("collections", {}).items()
         },

@@ -1,5 +1,7 @@
 """Errors every layer may raise; the API maps each to its HTTP status once, at the edge."""
 
+from __future__ import annotations
+
 
 class FlotillaError(Exception):
     """Base of the errors a client can be told about."""
@@ -53,3 +55,17 @@ class Unprocessable(FlotillaError):
     """A well-formed body whose values break the API's rules (Qdrant's validation errors)."""
 
     status = 422
+
+
+class StorageFailed(FlotillaError):
+    """The node could not store a write (a full disk, an I/O error): nothing of it was applied.
+
+    Answered as Qdrant does, with 500 and "Service internal error: <the OS's reason>"; another
+    replica may still take the write, and this one is then treated as one that missed it.
+    """
+
+    status = 500
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> StorageFailed:
+        return cls(f"Service internal error: {exc.strerror or exc}")

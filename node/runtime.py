@@ -17,7 +17,7 @@ from pathlib import Path
 from cluster.catalog import Catalog
 from cluster.collection_info import collection_info, worst_status
 from cluster.collection_view import CollectionViews
-from cluster.consensus import MetadataConsensus
+from cluster.consensus import BARRIER_OP, MetadataConsensus
 from cluster.local_shards import LocalShards
 from cluster.membership import (
     join_cluster,
@@ -52,6 +52,11 @@ RECONCILE_SECONDS = 2.0
 REMOVE_MEMBER_RETRY_SECONDS = 300.0
 # How long a failed replica is retried to be marked Dead while there is no quorum.
 REPORT_RETRY_SECONDS = 120.0
+# A write that skipped a replica is acknowledged only once that replica is out of the metadata
+# (Dead, or its transfer aborted): each proposal gets EXCLUDE_ATTEMPT_SECONDS, all of them
+# EXCLUDE_SECONDS.
+EXCLUDE_ATTEMPT_SECONDS = 1.0
+EXCLUDE_SECONDS = 5.0
 # How long a starting node keeps trying to record its addresses in the metadata.
 REGISTER_SECONDS = 60.0
 # How long a graceful stop waits for writes still running on slow replicas.
@@ -101,7 +106,8 @@ class Node:
         self.peer_client = None
         self.links = links = None
         self.writes_in: ReplicaWritesIn | None = None
-        self._failures_reported: set[tuple[str, int, int]] = set()
+        # replica -> None, or the routing of a failure reported while its report ran
+        self._failures_reported: dict[tuple[str, int, int], CollectionMeta | None] = {}
         if settings.cluster.enabled:
             self.links = links = ClusterLinks(
                 peer_id=self.peer_id, peers=lambda: self._state().peers,
@@ -110,6 +116,7 @@ class Node:
                     collection=c).inc(),
                 forward_write=self._forward_write,
                 current=self._current_meta, wait_version=self._applied_version,
+                exclude_replica=self._exclude_replica,
             )
             self.writes_in = ReplicaWritesIn(self.peer_id, self._state, self.shards.get,
                                              self._applied_version, links.in_flight)
@@ -221,48 +228,125 @@ class Node:
                                       peer_id: int) -> None:
         """A replica missed a write: through consensus an Active one turns Dead and a Partial
         one's transfer is aborted, so it serves nothing until a transfer restores it. Tried
-        again while there is no quorum; one report at a time per replica."""
+        again while there is no quorum. One report runs at a time per replica; a failure
+        reported meanwhile (a write routed to a newer transfer, say) is handled once more after
+        it, with the newest routing, rather than dropped."""
         key = (meta.uuid, shard_id, peer_id)
         if key in self._failures_reported:
+            self._failures_reported[key] = meta  # the running report goes round once more
             return
-        self._failures_reported.add(key)
+        self._failures_reported[key] = None
         try:
-            deadline = asyncio.get_running_loop().time() + REPORT_RETRY_SECONDS
             while True:
-                try:
-                    await self._mark_replica_failed(meta, shard_id, peer_id)
+                await self._report_once(meta, shard_id, peer_id)
+                again = self._failures_reported.get(key)
+                if again is None:
                     return
-                except Unavailable as exc:  # no quorum here now: the change must still happen
-                    if asyncio.get_running_loop().time() > deadline:
-                        log.error("replica %s/%s on peer %s missed a write but could not be "
-                                  "marked Dead: %s", meta.name, shard_id, peer_id, exc)
-                        return
-                    await asyncio.sleep(0.5)
-                except FlotillaError as exc:  # changed meanwhile, or the last Active copy
+                meta, self._failures_reported[key] = again, None
+        finally:
+            self._failures_reported.pop(key, None)
+
+    async def _report_once(self, meta: CollectionMeta, shard_id: int, peer_id: int) -> None:
+        deadline = asyncio.get_running_loop().time() + REPORT_RETRY_SECONDS
+        changed = 0
+        while True:
+            try:
+                await self._mark_replica_failed(meta, shard_id, peer_id)
+                return
+            except Unavailable as exc:  # no quorum here now: the change must still happen
+                if asyncio.get_running_loop().time() > deadline:
+                    log.error("replica %s/%s on peer %s missed a write but could not be "
+                              "marked Dead: %s", meta.name, shard_id, peer_id, exc)
+                    return
+                await asyncio.sleep(0.5)
+            except FlotillaError as exc:  # changed meanwhile, or the last Active copy
+                # The transfer to abort may have finished first: the replica is Active now
+                # and still lacks the write, so look at it again.
+                changed += 1
+                if changed > 2:
                     log.info("replica %s/%s on peer %s stays: %s", meta.name, shard_id,
                              peer_id, exc)
                     return
-        finally:
-            self._failures_reported.discard(key)
+
+    async def _exclude_replica(self, meta: CollectionMeta, shard_id: int,
+                               peer_id: int) -> bool:
+        """Whether the replica that missed a write routed with `meta` is out of the metadata
+        this node applied (Dead, gone, or receiving through a transfer that started later),
+        proposing that within EXCLUDE_SECONDS: until then the write may not be acknowledged,
+        as a later read or transfer source could miss it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + EXCLUDE_SECONDS
+        if self._replica_excluded(meta, shard_id, peer_id):
+            # Out in this node's metadata already, which may trail the log (a node cut off from
+            # the leader): a barrier brings what was committed before it, such as this node's
+            # own replicas marked Dead meanwhile, which the caller looks at next.
+            return await self._metadata_barrier(deadline)
+        while not self._replica_excluded(meta, shard_id, peer_id):
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("replica %s/%s on peer %s missed a write and could not be marked "
+                            "Dead in %gs", meta.name, shard_id, peer_id, EXCLUDE_SECONDS)
+                return False
+            try:
+                await self._mark_replica_failed(meta, shard_id, peer_id,
+                                                timeout=min(EXCLUDE_ATTEMPT_SECONDS, left))
+            except Unavailable:  # no quorum now, or the outcome is unknown: look and retry
+                await asyncio.sleep(0.05)
+            except FlotillaError as exc:  # changed meanwhile (looked at again), or the last one
+                if not self._replica_excluded(meta, shard_id, peer_id):
+                    log.warning("replica %s/%s on peer %s missed a write and stays: %s",
+                                meta.name, shard_id, peer_id, exc)
+                    return False
+        return True
+
+    async def _metadata_barrier(self, deadline: float) -> bool:
+        """Whether this node applied everything committed before `deadline` (roughly)."""
+        assert self.consensus is not None, "the node is not started"
+        loop = asyncio.get_running_loop()
+        while (left := deadline - loop.time()) > 0:
+            try:
+                await self.consensus.propose({"op": BARRIER_OP},
+                                             timeout=min(EXCLUDE_ATTEMPT_SECONDS, left))
+                return True
+            except Unavailable:
+                await asyncio.sleep(0.05)
+        return False
+
+    def _replica_excluded(self, meta: CollectionMeta, shard_id: int, peer_id: int) -> bool:
+        current = self._state().collections.get(meta.name)
+        if current is None or current.uuid != meta.uuid:
+            return True  # the collection is gone
+        state = current.shards.get(shard_id, {}).get(peer_id)
+        if state == ACTIVE:
+            return False
+        if state == PARTIAL:
+            # A transfer that started after the write was routed streams the write in.
+            record = transfer_into(current, shard_id, peer_id)
+            return record is not None and record.get("id", 0) > routed_version(meta, shard_id)
+        return True  # Dead, or no longer placed there
 
     async def _mark_replica_failed(self, meta: CollectionMeta, shard_id: int,
-                                   peer_id: int) -> None:
+                                   peer_id: int, timeout: float = 10.0) -> None:
         current = self._state().collections.get(meta.name)
         if current is None or current.uuid != meta.uuid:
             return  # the collection is gone
         state = current.shards.get(shard_id, {}).get(peer_id)
+        assert self.consensus is not None, "the node is not started"
         if state == ACTIVE:
-            await self._propose({"op": "set_replica_state", "collection": meta.name,
-                                 "shard_id": shard_id, "peer_id": peer_id, "state": DEAD,
-                                 "from_state": ACTIVE})
+            await self.consensus.propose({"op": "set_replica_state", "collection": meta.name,
+                                          "shard_id": shard_id, "peer_id": peer_id,
+                                          "state": DEAD, "from_state": ACTIVE}, timeout)
             self.metrics.cluster.replicas_marked_dead.labels(collection=meta.name).inc()
+            log.warning("replica %s/%s on peer %s marked Dead: it missed a write",
+                        meta.name, shard_id, peer_id)
             return
         record = transfer_into(current, shard_id, peer_id)
         # A transfer that started after the write was routed streams it in anyway.
         if state == PARTIAL and record is not None and \
                 record.get("id", 0) <= routed_version(meta, shard_id):
-            await self._propose({"op": "abort_transfer", "collection": meta.name,
-                                 "shard_id": shard_id, "to": peer_id})
+            await self.consensus.propose({"op": "abort_transfer", "collection": meta.name,
+                                          "shard_id": shard_id, "to": peer_id,
+                                          "id": record.get("id", 0)}, timeout)
             log.warning("transfer of %s/%s to peer %s aborted: the replica missed a write",
                         meta.name, shard_id, peer_id)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cluster_harness import Cluster
 from nodeproc import HttpSession, NodeProcess, running_nodes
 from qdrant_client import QdrantClient
 
@@ -24,6 +25,16 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Three clustered nodes shared by the tests of one module."""
+    local = Cluster(tmp_path_factory.mktemp("cluster"), size=3).start()
+    try:
+        yield local
+    finally:
+        local.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import sys
 import pytest
 from nodeproc import REPO_ROOT
 
-from chaos import checkers, netns
+from chaos import checkers, figures, netns
 from chaos.final_state import CollectionState, FinalState
 from chaos.history import FAILED, OK, History
 from chaos.scenarios import SCENARIOS
@@ -134,3 +134,18 @@ def test_a_read_that_need_not_meet_the_write_quorum_is_not_judged():
         ("hot_read", {"collection": "h", "key": 1, "result": 1, "overlap": False}, OK),
     )
     assert checkers.hot_points_in_order(history, FinalState()).ok
+
+
+def test_latency_via_other_nodes_leaves_out_the_faulted_node():
+    history = History()
+    fault = history.fault_started("pause", node=2)
+    fast = history.begin("p", "upsert", 0, collection="c", ids=[1])
+    history.finish(fast, OK)
+    slow = history.begin("p", "upsert", 2, collection="c", ids=[2])
+    history.finish(slow, OK)
+    slow.end = slow.start + 3.0  # sent to the frozen node, answered 3 s later
+    history.fault_healed(fault)
+    (row,) = figures.per_fault(history, history.now() + 5)
+    assert row["write_latency"]["max_s"] == 3.0
+    assert row["write_latency_elsewhere"]["max_s"] < 1.0
+    assert row["write_latency_elsewhere"]["p99_s"] is not None

@@ -5,8 +5,6 @@ per point under the shard's lock, on one node and across replicas, and kept acro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from cluster_harness import Cluster
 from nodeproc import HttpSession, NodeProcess
@@ -117,15 +115,6 @@ def test_kept_across_a_restart(own_node: NodeProcess) -> None:
     own_node.restart()
     http = HttpSession(own_node.url)
     assert versions(http, "kept", [1, 30]) == {1: 1, 30: 2}
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("conditional"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def test_every_replica_writes_the_same(cluster: Cluster) -> None:

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from cluster_harness import Cluster
+from client_errors import API_ERRORS, message_of, status_of
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -75,19 +74,10 @@ def reference() -> QdrantClient:
     return local
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("facet_cluster"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
-
-
 @pytest.fixture(scope="module", params=["single node", "cluster"])
-def target(request, client) -> Iterator[QdrantClient]:
+def target(request, client, face) -> Iterator[QdrantClient]:
     """The same collection as the reference's, on one node (3 shards) or on a 3-node cluster
-    (3 shards of 2 replicas), queried through the client."""
+    (3 shards of 2 replicas), queried through the client over the face under test."""
     points = _points(np.random.default_rng(SEED))
     if request.param == "single node":
         _load(client, "facets", points, shard_number=3)
@@ -98,8 +88,15 @@ def target(request, client) -> Iterator[QdrantClient]:
     with cluster.client(cluster.nodes[0]) as first:
         _load(first, "facets", points, shard_number=3, replication_factor=2)
         cluster.wait_all_active("facets")
-    with cluster.client(cluster.nodes[1]) as other:  # a node that did not take the writes
-        yield other
+    other = cluster.nodes[1]  # a node that did not take the writes
+    reader = QdrantClient(url=other.url, grpc_port=other.grpc_port,
+                          prefer_grpc=face == "grpc", timeout=60)
+    try:
+        yield reader
+    finally:
+        reader.close()
+        with cluster.client(cluster.nodes[0]) as first:
+            first.delete_collection("facets")
 
 
 def _random_filter(rng: np.random.Generator) -> models.Filter | None:
@@ -255,9 +252,9 @@ def test_bad_input_gets_qdrants_error(http, client, route, body, status, message
 
 
 def test_facet_through_the_client_raises_on_a_missing_index(target):
-    with pytest.raises(UnexpectedResponse) as refused:
+    with pytest.raises(API_ERRORS) as refused:
         target.facet("facets", "rank")
-    assert refused.value.status_code == 400
+    assert status_of(refused.value) == 400
 
 
 def test_facets_follow_writes(client, unique_name):
@@ -282,3 +279,31 @@ def test_facets_follow_writes(client, unique_name):
         key="color", match=models.MatchValue(value="amber"))])
     assert [(h.value, h.count) for h in client.facet(
         unique_name, "color", facet_filter=amber, limit=2).hits] == [("amber", 8), ("red", 8)]
+
+
+CLIENT_REFUSALS = [
+    (lambda c: c.facet("bad_facets", "rank"), 400, "Index required but not found for"),
+    (lambda c: c.facet("bad_facets", "color", limit=0), 400, "limit: value 0 invalid"),
+    (lambda c: c.search_matrix_pairs("bad_facets", using="nope"), 400,
+     "Not existing vector name error: nope"),
+    (lambda c: c.search_matrix_pairs("bad_facets", using="dense", sample=1), 400,
+     "sample: value 1 invalid, must be 2 or larger"),
+    (lambda c: c.search_matrix_offsets("bad_facets", using="dense", limit=0), 400,
+     "limit: value 0 invalid"),
+    (lambda c: c.facet("no_such_collection", "color"), 404, "no_such_collection"),
+    (lambda c: c.search_matrix_offsets("no_such_collection", using="dense"), 404,
+     "no_such_collection"),
+]
+
+
+@pytest.mark.parametrize(("call", "status", "message"), CLIENT_REFUSALS)
+def test_bad_input_through_the_client_is_refused_by_either_face(client, call, status, message):
+    """Over gRPC a 400 or 422 arrives as INVALID_ARGUMENT and a 404 as NOT_FOUND, with REST's
+    message."""
+    if not client.collection_exists("bad_facets"):
+        client.create_collection("bad_facets", vectors_config=VECTORS)
+        client.create_payload_index("bad_facets", "color", field_schema="keyword", wait=True)
+    with pytest.raises(API_ERRORS) as refused:
+        call(client)
+    assert status_of(refused.value) in ((400, 422) if status == 400 else (status,))
+    assert message in message_of(refused.value)

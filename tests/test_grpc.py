@@ -86,18 +86,48 @@ def test_bad_input_gets_invalid_argument_and_nothing_is_written(stubs, unique_na
     assert code is grpc.StatusCode.NOT_FOUND and "no_such_collection" in details
 
 
+def test_bad_cluster_operations_are_refused(stubs, unique_name) -> None:
+    """UpdateCollectionClusterSetup refuses what REST's POST /collections/{name}/cluster
+    refuses, with the status code Qdrant maps it to; the placement is unchanged."""
+    _, collections, _ = stubs
+    collections.Create(pb.CreateCollection(
+        collection_name=unique_name, vectors_config=pb.VectorsConfig(
+            params=pb.VectorParams(size=3, distance=pb.Distance.Dot))), timeout=10)
+    before = collections.CollectionClusterInfo(
+        pb.CollectionClusterInfoRequest(collection_name=unique_name), timeout=10)
+    for request, code in [
+        (pb.UpdateCollectionClusterSetupRequest(collection_name=unique_name),
+         grpc.StatusCode.INVALID_ARGUMENT),  # no operation
+        (pb.UpdateCollectionClusterSetupRequest(
+            collection_name=unique_name, create_shard_key=pb.CreateShardKey(
+                shard_key=pb.ShardKey(keyword="k"))), grpc.StatusCode.INVALID_ARGUMENT),
+        (pb.UpdateCollectionClusterSetupRequest(
+            collection_name=unique_name, replicate_shard=pb.ReplicateShard(
+                shard_id=0, from_peer_id=1, to_peer_id=2, to_shard_id=3)),
+         grpc.StatusCode.INVALID_ARGUMENT),  # to_shard_id is Qdrant-internal
+        (pb.UpdateCollectionClusterSetupRequest(
+            collection_name="no_such_collection", drop_replica=pb.Replica(
+                shard_id=0, peer_id=1)), grpc.StatusCode.NOT_FOUND),
+    ]:
+        got, details = _code(lambda r=request: collections.UpdateCollectionClusterSetup(
+            r, timeout=10))
+        assert got is code, (request, details)
+        assert details
+    after = collections.CollectionClusterInfo(
+        pb.CollectionClusterInfoRequest(collection_name=unique_name), timeout=10)
+    before.ClearField("time")
+    after.ClearField("time")
+    assert after == before
+
+
 def test_methods_not_served_say_so(stubs, node) -> None:
-    _, collections, points = stubs
-    code, details = _code(lambda: points.Discover(pb.DiscoverPoints(collection_name="x"),
-                                                  timeout=5))
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "Discover" in details
+    _, collections, _ = stubs
+    code, details = _code(lambda: collections.CreateShardKey(
+        pb.CreateShardKeyRequest(collection_name="x"), timeout=5))
+    assert code is grpc.StatusCode.UNIMPLEMENTED and "CreateShardKey" in details
     code, details = _code(lambda: collections.ListShardKeys(
         pb.ListShardKeysRequest(collection_name="x"), timeout=5))
     assert code is grpc.StatusCode.UNIMPLEMENTED and "shard keys" in details
-    with _channel(node) as channel:
-        code, details = _code(lambda: pb.SnapshotsStub(channel).List(
-            pb.ListSnapshotsRequest(collection_name="x"), timeout=5))
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "snapshots" in details
 
 
 def test_calls_are_counted_by_method_and_status(node, stubs) -> None:

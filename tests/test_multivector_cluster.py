@@ -26,15 +26,6 @@ VECTORS = {
 }
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    local = Cluster(tmp_path_factory.mktemp("multivector_cluster"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
-
-
 def _point(rng: np.random.Generator, pid: int) -> models.PointStruct:
     vector = {name: rng.normal(size=(int(rng.integers(1, 5)), p.size)).round(3).tolist()
               for name, p in VECTORS.items() if p.multivector_config}

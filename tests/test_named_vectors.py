@@ -5,13 +5,16 @@ a removed vector is gone from every point, its search refused, and it survives a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
+from client_errors import API_ERRORS, message_of, status_of
 from cluster_harness import Cluster
 from nodeproc import HttpSession, NodeProcess
+from qdrant_client import QdrantClient, models
+from qdrant_client import grpc as pb
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -150,13 +153,73 @@ def test_kept_across_a_restart(own_node: NodeProcess, tmp_path: Path) -> None:
     assert not point[1]["vector"]  # it never had an image, and its text is gone
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("named-vectors"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
+def test_through_the_client(client: QdrantClient, unique_name: str) -> None:
+    """create_vector_name / delete_vector_name, over REST or over gRPC (CreateVectorName,
+    DeleteVectorName), with the same results and the same refusals."""
+    name = f"{unique_name}_client"
+    client.create_collection(name, vectors_config={
+        "text": models.VectorParams(size=DIM, distance=models.Distance.COSINE)})
+    result = client.create_vector_name(name, "image", models.DenseVectorNameConfig(
+        dense=models.DenseVectorConfig(size=4, distance=models.Distance.DOT,
+                                       datatype=models.VectorStorageDatatype.FLOAT16)))
+    assert result.status == models.UpdateStatus.COMPLETED
+    client.create_vector_name(name, "words", models.SparseVectorNameConfig(
+        sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+    client.create_vector_name(name, "tokens", models.DenseVectorNameConfig(
+        dense=models.DenseVectorConfig(size=2, distance=models.Distance.DOT,
+                                       multivector_config=models.MultiVectorConfig(
+                                           comparator=models.MultiVectorComparator.MAX_SIM))))
+    params = client.get_collection(name).config.params
+    assert params.vectors["tokens"].multivector_config.comparator == "max_sim"
+    assert params.vectors["image"].size == 4
+    assert params.vectors["image"].distance == models.Distance.DOT
+    assert params.vectors["image"].datatype == models.Datatype.FLOAT16
+    assert params.sparse_vectors["words"].modifier == models.Modifier.IDF
+
+    client.upsert(name, [models.PointStruct(id=1, vector={
+        "text": [1.0] * DIM, "image": [0, 1, 0, 0], "tokens": [[1, 0], [0, 1]]})], wait=True)
+    hits = client.query_points(name, [0, 1, 0, 0], using="image").points
+    assert [h.id for h in hits] == [1]
+    hits = client.query_points(name, [[1, 0], [1, 1]], using="tokens").points
+    assert [(h.id, round(h.score, 4)) for h in hits] == [(1, 2.0)]  # max_sim: 1 + 1
+
+    assert client.delete_vector_name(name, "image").status == models.UpdateStatus.COMPLETED
+    assert set(client.get_collection(name).config.params.vectors) == {"text", "tokens"}
+
+    refusals = [
+        (lambda: client.create_vector_name(name, "text", models.DenseVectorNameConfig(
+            dense=models.DenseVectorConfig(size=4, distance=models.Distance.DOT))),
+         400, "already exists"),
+        (lambda: client.create_vector_name(name, "zero", models.DenseVectorNameConfig(
+            dense=models.DenseVectorConfig(size=0, distance=models.Distance.DOT))),
+         400, "size"),
+        (lambda: client.delete_vector_name(name, "nothing"), 404, "does not exist"),
+        (lambda: client.delete_vector_name("no_such_collection", "x"), 404, ""),
+    ]
+    for call, status, text in refusals:
+        with pytest.raises(API_ERRORS) as refused:
+            call()
+        assert status_of(refused.value) == status, message_of(refused.value)
+        assert text in message_of(refused.value)
+    assert set(client.get_collection(name).config.params.vectors) == {"text", "tokens"}
+
+
+@pytest.mark.parametrize("request_", [
+    pb.CreateVectorNameRequest(vector_name="x"),  # neither dense nor sparse
+    pb.CreateVectorNameRequest(vector_name="x", dense_config=pb.DenseVectorCreationConfig(
+        size=4)),  # no distance
+])
+def test_bad_grpc_requests_are_invalid_arguments(
+    node: NodeProcess, http: HttpSession, unique_name: str,
+    request_: pb.CreateVectorNameRequest,
+) -> None:
+    """Requests the client cannot send, through the generated stub."""
+    create(http, unique_name)
+    request_.collection_name = unique_name
+    with (grpc.insecure_channel(f"{node.host}:{node.grpc_port}") as channel,
+          pytest.raises(grpc.RpcError) as refused):
+        pb.PointsStub(channel).CreateVectorName(request_, timeout=10)
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
 
 
 def test_across_a_cluster(cluster: Cluster) -> None:

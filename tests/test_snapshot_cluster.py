@@ -4,23 +4,12 @@ the same cluster (replicas resync from the recovered one) and in a new cluster."
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
 from cluster_harness import Cluster
 from nodeproc import HttpSession
 from snapshot_helpers import digest, make_collection, upsert
 
 WRITTEN_DURING = 1_000_000  # ids of the points written while the snapshot is taken
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("snapcluster"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def snapshot_under_writes(http: HttpSession, name: str) -> dict:

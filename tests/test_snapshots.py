@@ -16,11 +16,14 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 import requests
+from client_errors import status_of
 from nodeproc import HttpSession, NodeProcess
 from qdrant_client import QdrantClient, models
+from qdrant_client import grpc as pb
 from snapshot_helpers import digest, make_collection, upsert
 
 from node.snapshots.archive import ArchivedCollection, extract_archive, write_archive
@@ -198,6 +201,57 @@ def test_qdrant_client_snapshot_methods(node: NodeProcess, unique_name: str, htt
                                              priority=models.SnapshotPriority.NO_SYNC)
         assert digest(http, unique_name) == expected
         assert client.delete_shard_snapshot(unique_name, 0, shard.name)
+    finally:
+        client.close()
+
+
+def test_qdrant_client_snapshot_methods_over_grpc(node: NodeProcess, unique_name: str,
+                                                  http: HttpSession):
+    """With prefer_grpc the client creates, lists and deletes collection and full snapshots
+    over the Snapshots service; the snapshots are the ones REST lists, and one made over gRPC
+    recovers the collection."""
+    make_collection(http, unique_name, 100)
+    expected = digest(http, unique_name)
+    client = QdrantClient(url=node.url, grpc_port=node.grpc_port, prefer_grpc=True, timeout=30)
+    try:
+        snap = client.create_snapshot(unique_name)
+        assert snap is not None and snap.size > 0 and snap.checksum
+        listed = client.list_snapshots(unique_name)
+        assert [(s.name, s.size, s.checksum) for s in listed] == [
+            (snap.name, snap.size, snap.checksum)]
+        over_rest = http.get(f"/collections/{unique_name}/snapshots").json()["result"]
+        assert [(s["name"], s["size"], s["checksum"]) for s in over_rest] == [
+            (snap.name, snap.size, snap.checksum)]
+        location = f"file://{node.storage_path}/snapshots/{unique_name}/{snap.name}"
+        r = http.put(f"/collections/{unique_name}_c/snapshots/recover",
+                     json={"location": location})
+        assert r.status_code == 200, r.text
+        assert digest(http, unique_name + "_c") == expected
+        assert client.delete_snapshot(unique_name, snap.name)
+        assert client.list_snapshots(unique_name) == []
+
+        full = client.create_full_snapshot()
+        assert full is not None and full.name in [s.name for s in client.list_full_snapshots()]
+        assert full.name in [s["name"] for s in http.get("/snapshots").json()["result"]]
+        assert client.delete_full_snapshot(full.name)
+        assert full.name not in [s.name for s in client.list_full_snapshots()]
+
+        refusals = [
+            (lambda: client.create_snapshot("no_such_collection"), 404),
+            (lambda: client.list_snapshots("no_such_collection"), 404),
+            (lambda: client.delete_snapshot(unique_name, "missing.snapshot"), 404),
+            (lambda: client.delete_full_snapshot("missing.snapshot"), 404),
+        ]
+        for call, status in refusals:
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert status_of(refused.value) == status, refused.value.details()
+        for name in ("../peer_id", "..", ".hidden.snapshot", "a/b.snapshot"):
+            with pytest.raises(grpc.RpcError) as refused:
+                client.delete_snapshot(unique_name, name)
+            assert refused.value.code() in (grpc.StatusCode.INVALID_ARGUMENT,
+                                            grpc.StatusCode.NOT_FOUND), name
+        assert (node.storage_path / "peer_id").exists()
     finally:
         client.close()
 
@@ -444,6 +498,25 @@ def test_snapshots_need_the_manage_right(tmp_path):
                 assert r.status_code == 403, (path, r.status_code)
             r = http.get(f"/collections/k/snapshots/{snap['name']}", headers=admin)
             assert r.status_code == 200
+        with grpc.insecure_channel(f"{proc.host}:{proc.grpc_port}") as channel:
+            stub = pb.SnapshotsStub(channel)
+            grpc_calls = [(stub.Create, pb.CreateSnapshotRequest(collection_name="k")),
+                          (stub.List, pb.ListSnapshotsRequest(collection_name="k")),
+                          (stub.Delete, pb.DeleteSnapshotRequest(
+                              collection_name="k", snapshot_name=snap["name"])),
+                          (stub.CreateFull, pb.CreateFullSnapshotRequest()),
+                          (stub.ListFull, pb.ListFullSnapshotsRequest()),
+                          (stub.DeleteFull, pb.DeleteFullSnapshotRequest(snapshot_name="x"))]
+            for method, request in grpc_calls:
+                for metadata, code in ((None, grpc.StatusCode.UNAUTHENTICATED),
+                                       ((("api-key", "reader"),),
+                                        grpc.StatusCode.PERMISSION_DENIED)):
+                    with pytest.raises(grpc.RpcError) as refused:
+                        method(request, metadata=metadata, timeout=10)
+                    assert refused.value.code() is code, (request, refused.value.details())
+            listed = stub.List(pb.ListSnapshotsRequest(collection_name="k"),
+                               metadata=(("api-key", "admin-key"),), timeout=10)
+            assert [d.name for d in listed.snapshot_descriptions] == [snap["name"]]
     finally:
         proc.stop()
 

@@ -360,6 +360,49 @@ def test_transfers_start_finish_and_abort() -> None:
     assert_unchanged(state, {**recovery, "from": spare}, BadRequest)  # source not Active
 
 
+def test_a_finish_or_abort_for_an_earlier_transfer_ends_no_newer_one() -> None:
+    state = with_peers(1, 2)
+    create(state, "c", shards=1, rf=2)
+    source, target = list(state.collections["c"].shards[0])
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": target, "state": DEAD})
+    recovery = {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": source,
+                "to": target, "kind": "recovery"}
+    apply(state, recovery)
+    first = state.collections["c"].transfers[0]["id"]
+    end = {"collection": "c", "shard_id": 0, "to": target, "id": first}
+    apply(state, {"op": "abort_transfer", **end})
+    apply(state, recovery)  # started again: a newer transfer
+    second = state.collections["c"].transfers[0]["id"]
+    assert second > first
+    # The first transfer's task finishing late (its stream predates the abort) ends nothing.
+    assert_unchanged(state, {"op": "finish_transfer", **end}, Conflict)
+    assert_unchanged(state, {"op": "abort_transfer", **end}, Conflict)
+    assert state.collections["c"].shards[0][target] == PARTIAL
+    apply(state, {"op": "finish_transfer", **end, "id": second})
+    assert state.collections["c"].shards[0][target] == ACTIVE
+
+
+def test_a_move_that_drops_a_recovering_source_ends_its_recovery() -> None:
+    state = with_peers(1, 2, 3)
+    create(state, "c", shards=1, rf=2)
+    source, other = list(state.collections["c"].shards[0])
+    spare = next(p for p in (1, 2, 3) if p not in (source, other))
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": source,
+                  "to": spare, "kind": "move"})
+    # The source misses a write while the move runs, turns Dead and starts recovering.
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": source, "state": DEAD, "from_state": ACTIVE})
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": other,
+                  "to": source, "kind": "recovery"})
+    move = state.collections["c"].transfers[0]
+    apply(state, {"op": "finish_transfer", "collection": "c", "shard_id": 0, "to": spare,
+                  "id": move["id"]})
+    meta = state.collections["c"]
+    assert meta.shards[0] == {other: ACTIVE, spare: ACTIVE}
+    assert meta.transfers == []  # no transfer left into a replica that is gone
+
+
 def test_shard_versions_follow_replica_changes_only() -> None:
     state = with_peers(1, 2, 3)
     create(state, "c", shards=2, rf=2)
@@ -387,3 +430,22 @@ def test_shard_versions_follow_replica_changes_only() -> None:
     apply(state, {"op": "delete_collection", "name": "c"})
     create(state, "c", shards=2, rf=2, uuid="uuid-c2")
     assert state.collections["c"].shard_versions == {0: state.version, 1: state.version}
+
+
+def test_a_transfer_into_a_replica_is_remembered_after_it_ends() -> None:
+    # Coordinators compare it with the shard version a write was sent with: a replica that
+    # applied the write before a transfer into it began lost it when the transfer began.
+    state = with_peers(1, 2)
+    create(state, "c", shards=1, rf=2)
+    source, target = list(state.collections["c"].shards[0])
+    apply(state, {"op": "set_replica_state", "collection": "c", "shard_id": 0,
+                  "peer_id": target, "state": DEAD})
+    before = state.collections["c"].shard_versions[0]
+    apply(state, {"op": "start_transfer", "collection": "c", "shard_id": 0, "from": source,
+                  "to": target, "kind": "recovery"})
+    started = state.collections["c"].transfers[0]["id"]
+    assert started > before
+    apply(state, {"op": "finish_transfer", "collection": "c", "shard_id": 0, "to": target,
+                  "id": started})
+    assert state.collections["c"].refilled == {0: {target: started}}
+    assert from_dict(json.loads(json.dumps(to_dict(state)))) == state

@@ -4,7 +4,6 @@ figures that match what was written and served, and a frozen peer reported as su
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from cluster_harness import Cluster
@@ -112,15 +111,6 @@ def test_cluster_telemetry_needs_a_cluster(http: HttpSession) -> None:
 
 
 # --- cluster ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    local = Cluster(tmp_path_factory.mktemp("telemetry"), size=3).start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def cluster_telemetry(cluster: Cluster, node: NodeProcess, **params: object) -> dict:

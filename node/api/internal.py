@@ -26,7 +26,7 @@ from aiohttp import web
 from cluster.peer_client import WRITE_METHODS
 from cluster.replica_set import WRITE_ORDERING
 from cluster.shard_access import LocalShardAccess
-from cluster.state import CollectionMeta
+from cluster.state import ACTIVE, CollectionMeta
 from cluster.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.write_routing import ROUTED_AT_HEADER
 from node.api.access import FULL_ACCESS
@@ -78,7 +78,8 @@ def routes(node: Node) -> list[web.RouteDef]:
             replica = node.writes_in.accept(uuid, routed_shard,
                                             request.headers.get(ROUTED_AT_HEADER))
         else:
-            replica = contextlib.nullcontext(_local_shard(node, uuid, shard_id))
+            replica = contextlib.nullcontext(
+                _local_shard(node, uuid, shard_id, readable=method not in WRITE_METHODS))
         args, kwargs = await _read_call(request)
         async with replica as shard:
             bound = getattr(LocalShardAccess(shard), method)
@@ -142,7 +143,10 @@ def routes(node: Node) -> list[web.RouteDef]:
     ]
 
 
-def _local_shard(node: Node, uuid: str, shard_id: str):
+def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False):
+    """This node's replica of the shard; with `readable`, only while this node's metadata
+    says it is Active: a Dead or Partial replica may lack acknowledged writes (a recovery
+    drops its points first), and a coordinator whose metadata trails may still read it."""
     meta: CollectionMeta | None = next(
         (m for m in list(node.catalog.state.collections.values()) if m.uuid == uuid), None
     )
@@ -153,6 +157,10 @@ def _local_shard(node: Node, uuid: str, shard_id: str):
     if shard is None:
         raise NotFound(f"shard {shard_id} of collection {uuid} is not on this node "
                        f"(peer {node.peer_id})")
+    state = meta.shards.get(number, {}).get(node.peer_id)  # type: ignore[union-attr]
+    if readable and state != ACTIVE:
+        raise NotFound(f"the replica of shard {shard_id} of collection {uuid} on peer "
+                       f"{node.peer_id} is {state}: it serves no reads")
     return shard
 
 

@@ -40,8 +40,11 @@ class DenseStorage:
         if self.on_disk:
             size = max(capacity, 1) * row_bytes
             if not self.path.exists() or self.path.stat().st_size < size:
+                # Blocks reserved up front: a mapped page the filesystem cannot back would be a
+                # SIGBUS at the first store; a full disk is an OSError here instead, before any
+                # row is written.
                 with open(self.path, "ab") as f:
-                    f.truncate(size)
+                    os.posix_fallocate(f.fileno(), 0, size)
             return np.memmap(self.path, dtype=self.dtype, mode="r+", shape=(capacity, self.dim))
         data = np.zeros((capacity, self.dim), dtype=self.dtype)
         if self.count and self.path.exists():

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import uuid
 
-import numpy as np
-
 from node.engine.payload_path import values_at
-from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.point_filter import PointFilter, matching_points
 from node.engine.shard import LocalShard
 
 # Payload index types a facet can count from (those that answer exact-match conditions).
@@ -46,18 +44,14 @@ def shard_facet_counts(shard: LocalShard, key: str, kind: str,
     top ones, so each returned count is exact."""
     counts: dict[FacetValue, int] = {}
     with shard.lock:
-        for segment in shard.segments:
-            mask = ~segment.deleted[: segment.total]
-            if point_filter is not None:
-                mask &= filter_mask(segment, point_filter)
-            for offset in np.flatnonzero(mask):
-                payload = segment.payload(int(offset))
-                if not payload:
-                    continue
-                held = {facet_value(v, kind) for v in values_at(payload, key)}
-                held.discard(None)
-                for value in held:
-                    counts[value] = counts.get(value, 0) + 1
+        for segment, offset in matching_points(shard.segments, point_filter):
+            payload = segment.payload(offset)
+            if not payload:
+                continue
+            held = {facet_value(v, kind) for v in values_at(payload, key)}
+            held.discard(None)
+            for value in held:
+                counts[value] = counts.get(value, 0) + 1
     return sorted(counts.items())
 
 

@@ -8,6 +8,7 @@ whose results are rescored exactly.
 from __future__ import annotations
 
 import contextlib
+import errno
 from pathlib import Path
 
 import hnswlib
@@ -48,7 +49,15 @@ class HnswIndex:
         return HnswIndex(spec, index, capacity)
 
     def save(self, path: Path) -> None:
+        # hnswlib writes through a C++ stream that does not report a failed write (a full
+        # disk): a short file is caught here instead of at the next load.
+        expected = self._index.index_file_size()
         self._index.save_index(str(path))
+        written = path.stat().st_size
+        if written != expected:
+            path.unlink(missing_ok=True)
+            raise OSError(errno.EIO, f"HNSW graph file {path.name} is truncated ({written} of "
+                                     f"{expected} bytes written; is the disk full?)")
 
     @staticmethod
     def load(spec: DenseVectorSpec, path: Path, count: int) -> HnswIndex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -57,3 +58,15 @@ def filter_mask(segment: Segment, point_filter: PointFilter) -> np.ndarray:
 
         mask[offset] = point_filter.matches(pid, segment.payload(offset), has_vector)
     return mask
+
+
+def matching_points(segments: Iterable[Segment], point_filter: PointFilter | None
+                    ) -> Iterator[tuple[Segment, int]]:
+    """(segment, offset) of every live point the filter (or no filter) lets through; the
+    caller holds the shard's lock while it iterates."""
+    for segment in segments:
+        mask = ~segment.deleted[: segment.total]
+        if point_filter is not None:
+            mask &= filter_mask(segment, point_filter)
+        for offset in np.flatnonzero(mask):
+            yield segment, int(offset)

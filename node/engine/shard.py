@@ -35,10 +35,16 @@ from node.engine.segment import Segment, remove_tree
 from node.engine.shard_config import ShardConfig
 from node.engine.vector_index_builder import GraphBase, build_vector_index
 from node.engine.wal import WriteAheadLog
+from node.errors import StorageFailed
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+# After a failed optimization, the next try waits this long.
+OPTIMIZER_RETRY_SECONDS = 5.0
+# Ops that append rows to the appendable segment: an upsert, and changes of vectors (a point
+# whose vectors change moves to a new row).
+_APPENDING_OPS = ("upsert", "update_vectors", "delete_vectors")
 # Seconds without writes after which the appendable tail may join a merge.
 TAIL_IDLE_SECONDS = 1.0
 # A tail this many times smaller than the smallest sealed segment is left to full scans.
@@ -73,6 +79,9 @@ class LocalShard:
         # transfer), and which transfer that is (its metadata version).
         self._transfer_queue: list[tuple] | None = None
         self._transfer_id: int | None = None
+        # How many times a new transfer began here, dropping every point without queueing the
+        # writes applied before: such a write is gone unless the stream's source had it.
+        self.points_dropped = 0
         path.mkdir(parents=True, exist_ok=True)
         (path / "segments").mkdir(exist_ok=True)
         manifest = self._read_manifest()
@@ -100,6 +109,7 @@ class LocalShard:
         self._last_write = time.monotonic()
         self._optimizer: threading.Thread | None = None
         self._optimizer_error: str | None = None
+        self._optimizer_retry_at = 0.0
         self._closed = False
         # Optimizations found pending at start wait for the next update (Qdrant's grey status).
         self._pending_at_start = self._next_optimization(now=False) is not None
@@ -192,7 +202,15 @@ class LocalShard:
 
     def _append_and_apply(self, op: tuple, *, from_transfer: bool = False) -> int:
         record = pickle.dumps(op, protocol=pickle.HIGHEST_PROTOCOL)
-        seq = self.wal.append(record, sync=False)
+        try:
+            # Rows for the points the op may append are reserved before the WAL holds it: a
+            # full disk then fails the op with nothing of it logged or applied.
+            if op[0] in _APPENDING_OPS:
+                rows = len(op[1].ids) if op[0] == "upsert" else len(op[1])
+                self.appendable.reserve(self.appendable.total + rows)
+            seq = self.wal.append(record, sync=False)
+        except OSError as exc:
+            raise StorageFailed.from_os_error(exc) from exc
         self._apply(op, seq)
         self.applied_seq = seq
         self._pending_at_start = False
@@ -220,8 +238,9 @@ class LocalShard:
             if self.receiving(transfer_id):
                 return
             self._drop_all_points()
+            self.points_dropped += 1
             self._transfer_queue, self._transfer_id = [], transfer_id
-        self.wal.sync()
+        self.sync_wal()
 
     def restart_transfer_stream(self, transfer_id: int) -> None:
         """Before a stream attempt: drop every point; the queued live writes stay queued."""
@@ -229,8 +248,9 @@ class LocalShard:
             self._check_open()
             if not self.receiving(transfer_id):
                 self._transfer_queue, self._transfer_id = [], transfer_id
+                self.points_dropped += 1
             self._drop_all_points()
-        self.wal.sync()
+        self.sync_wal()
 
     def apply_transfer_batch(self, batch: PointBatch) -> None:
         with self.lock:
@@ -242,7 +262,7 @@ class LocalShard:
         with self.lock:
             for op in list(self._transfer_queue or []):
                 self._append_and_apply(op, from_transfer=True)
-        self.wal.sync()
+        self.sync_wal()
 
     def end_transfer(self, as_of: int) -> None:
         """The metadata at version `as_of` says the replica is not receiving (Active, Dead):
@@ -258,9 +278,16 @@ class LocalShard:
 
     def _after_write(self, seq: int, sync: bool) -> int:
         if sync:
-            self.wal.sync()  # outside the lock: concurrent writers share the fsync
+            self.sync_wal()  # outside the lock: concurrent writers share the fsync
         self.maybe_start_optimizer()
         return seq
+
+    def sync_wal(self) -> None:
+        """Make every logged write durable; a write not yet durable is not acknowledged."""
+        try:
+            self.wal.sync()
+        except OSError as exc:
+            raise StorageFailed.from_os_error(exc) from exc
 
     def _apply(self, op: tuple, seq: int) -> None:
         kind = op[0]
@@ -520,6 +547,8 @@ class LocalShard:
                 return
             if self._optimizer is not None and self._optimizer.is_alive():
                 return
+            if time.monotonic() < self._optimizer_retry_at:
+                return  # it failed a moment ago (a full disk, say): not again on every write
             if self._next_optimization() is None:
                 return
             self._optimizer = threading.Thread(
@@ -568,11 +597,13 @@ class LocalShard:
                     inserted = self._rebuild(segments)
                 self.optimizations.finish(record)
                 record = None
+                self._optimizer_error = None  # it ran again and succeeded (space came back)
                 if self._on_optimizer_run is not None:
                     self._on_optimizer_run(kind, inserted)
         except Exception as exc:  # the shard keeps serving; the status turns red
             log.exception("optimizer of shard %s failed", self.path)
             self._optimizer_error = f"{type(exc).__name__}: {exc}"
+            self._optimizer_retry_at = time.monotonic() + OPTIMIZER_RETRY_SECONDS
             if record is not None:
                 self.optimizations.finish(record, error=self._optimizer_error)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from node.engine.ids import PointId
 from node.engine.multivector_search import search_multi_segment
-from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.point_filter import PointFilter, filter_mask, matching_points
 from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
 from node.engine.scoring import smaller_is_better
 from node.engine.search import (
@@ -207,12 +207,8 @@ def scan_shard(
     """Every live point of the shard that passes the filter: (id, payload, vectors)."""
     out = []
     with shard.lock:
-        for segment in shard.segments:
-            mask = ~segment.deleted[: segment.total]
-            if point_filter is not None:
-                mask &= filter_mask(segment, point_filter)
-            for offset in np.flatnonzero(mask):
-                pid = segment.point_ids[offset]
-                if restrict_ids is None or pid in restrict_ids:
-                    out.append((pid, segment.payload(int(offset)), segment.vectors_of(int(offset))))
+        for segment, offset in matching_points(shard.segments, point_filter):
+            pid = segment.point_ids[offset]
+            if restrict_ids is None or pid in restrict_ids:
+                out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
     return out

@@ -6,11 +6,12 @@ from qdrant_client import grpc as pb
 from qdrant_client.conversions.conversion import RestToGrpc
 from qdrant_client.http import models
 
-from cluster.cluster_info import collection_cluster_info
+from cluster.cluster_info import collection_cluster_info, shard_operation
 from node.errors import NotFound
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model.aliases import ChangeAliasesRequest
+from node.model.cluster_ops import ClusterOperation
 from node.runtime import Node
 
 _COLLECTION = "/collections/{collection_name}"
@@ -65,6 +66,12 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         return RestToGrpc.convert_collection_cluster_info(
             models.CollectionClusterInfo.model_validate(info))
 
+    async def cluster_setup(msg: pb.UpdateCollectionClusterSetupRequest, body,
+                            access) -> pb.UpdateCollectionClusterSetupResponse:
+        meta = catalog.resolve(msg.collection_name)
+        await catalog.propose(shard_operation(meta, body))
+        return pb.UpdateCollectionClusterSetupResponse(result=True)
+
     return {
         "Get": Rpc(("GET", _COLLECTION), get),
         "List": Rpc(("GET", "/collections"), list_),
@@ -77,4 +84,6 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "ListAliases": Rpc(("GET", "/aliases"), all_aliases),
         "CollectionExists": Rpc(("GET", f"{_COLLECTION}/exists"), exists),
         "CollectionClusterInfo": Rpc(("GET", f"{_COLLECTION}/cluster"), cluster_info),
+        "UpdateCollectionClusterSetup": Rpc(("POST", f"{_COLLECTION}/cluster"), cluster_setup,
+                                            to_rest.cluster_operation, ClusterOperation),
     }

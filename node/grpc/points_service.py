@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from qdrant_client import grpc as pb
 
+from cluster.facet_router import FacetRouter
+from cluster.matrix_router import MatrixRouter
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model import points as P
@@ -25,6 +27,9 @@ def rpcs(node: Node) -> dict[str, Rpc]:
     router = node.points
     queries = node.queries
     catalog = node.catalog
+    # Built as node/api/facet_matrix.py builds them for REST: stateless over the node's views.
+    facets = FacetRouter(node.views, node.rate_limiter)
+    matrix = MatrixRouter(node.views, node.rate_limiter)
 
     async def upsert(msg: pb.UpsertPoints, body, access) -> pb.PointsOperationResponse:
         seq = await router.upsert(msg.collection_name, body, wait=msg.wait)
@@ -73,6 +78,16 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         return pb.PointsOperationResponse(result=to_grpc.update_result(
             {"operation_id": catalog.state.version, "status": "completed"}))
 
+    async def create_vector(msg: pb.CreateVectorNameRequest, body, access):
+        version = await catalog.add_vector(msg.collection_name, msg.vector_name, body)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            {"operation_id": version, "status": "completed"}))
+
+    async def delete_vector(msg: pb.DeleteVectorNameRequest, body, access):
+        version = await catalog.remove_vector(msg.collection_name, msg.vector_name)
+        return pb.PointsOperationResponse(result=to_grpc.update_result(
+            {"operation_id": version, "status": "completed"}))
+
     async def search(msg: pb.SearchPoints, body, access) -> pb.SearchResponse:
         hits = await queries.search(msg.collection_name, body)
         return pb.SearchResponse(result=[to_grpc.scored_point(h) for h in hits])
@@ -105,6 +120,36 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         result = await queries.query_groups(msg.collection_name, body)
         return pb.QueryGroupsResponse(result=to_grpc.groups_result(result))
 
+    async def search_groups(msg, body, access) -> pb.SearchGroupsResponse:
+        result = await queries.query_groups(msg.collection_name, body)
+        return pb.SearchGroupsResponse(result=to_grpc.groups_result(result))
+
+    async def recommend_groups(msg, body, access) -> pb.RecommendGroupsResponse:
+        result = await queries.query_groups(msg.collection_name, body)
+        return pb.RecommendGroupsResponse(result=to_grpc.groups_result(result))
+
+    async def discover(msg: pb.DiscoverPoints, body, access) -> pb.DiscoverResponse:
+        result = await queries.query(msg.collection_name, body)
+        return pb.DiscoverResponse(result=[to_grpc.scored_point(h) for h in result["points"]])
+
+    async def discover_batch(msg, body, access) -> pb.DiscoverBatchResponse:
+        results = await queries.query_batch(msg.collection_name, body)
+        return pb.DiscoverBatchResponse(result=[
+            pb.BatchResult(result=[to_grpc.scored_point(h) for h in r["points"]])
+            for r in results])
+
+    async def facet(msg: pb.FacetCounts, body, access) -> pb.FacetResponse:
+        result = await facets.facet(msg.collection_name, body)
+        return pb.FacetResponse(hits=to_grpc.facet_hits(result))
+
+    async def matrix_pairs(msg, body, access) -> pb.SearchMatrixPairsResponse:
+        result = await matrix.pairs(msg.collection_name, body)
+        return pb.SearchMatrixPairsResponse(result=to_grpc.matrix_pairs(result))
+
+    async def matrix_offsets(msg, body, access) -> pb.SearchMatrixOffsetsResponse:
+        result = await matrix.offsets(msg.collection_name, body)
+        return pb.SearchMatrixOffsetsResponse(result=to_grpc.matrix_offsets(result))
+
     def write(path: str, method: str = "POST") -> tuple[str, str]:
         return (method, f"{_POINTS}{path}")
 
@@ -131,6 +176,10 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "CreateFieldIndex": Rpc(("PUT", f"{_COLLECTION}/index"), create_index,
                                 to_rest.create_field_index, CreateIndexRequest),
         "DeleteFieldIndex": Rpc(("DELETE", f"{_COLLECTION}/index/{{field_name}}"), drop_index),
+        "CreateVectorName": Rpc(("PUT", f"{_COLLECTION}/vectors/{{vector_name}}"),
+                                create_vector, to_rest.vector_name_config),
+        "DeleteVectorName": Rpc(("DELETE", f"{_COLLECTION}/vectors/{{vector_name}}"),
+                                delete_vector),
         "Get": Rpc(read(""), get, to_rest.get_points, Q.RetrieveRequest),
         "Scroll": Rpc(read("/scroll"), scroll, to_rest.scroll, Q.ScrollRequest),
         "Count": Rpc(read("/count"), count, to_rest.count, Q.CountRequest),
@@ -146,4 +195,17 @@ def rpcs(node: Node) -> dict[str, Rpc]:
                           Q.QueryBatchRequest),
         "QueryGroups": Rpc(read("/query/groups"), query_groups, to_rest.query_groups,
                            Q.QueryGroupsRequest),
+        # Legacy methods, answered as the query API's equivalents (REST serves only those).
+        "SearchGroups": Rpc(read("/search/groups"), search_groups, to_rest.search_groups,
+                            Q.QueryGroupsRequest),
+        "RecommendGroups": Rpc(read("/recommend/groups"), recommend_groups,
+                               to_rest.recommend_groups, Q.QueryGroupsRequest),
+        "Discover": Rpc(read("/discover"), discover, to_rest.discover, Q.QueryRequest),
+        "DiscoverBatch": Rpc(read("/discover/batch"), discover_batch, to_rest.discover_batch,
+                             Q.QueryBatchRequest),
+        "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet),
+        "SearchMatrixPairs": Rpc(read("/search/matrix/pairs"), matrix_pairs,
+                                 to_rest.search_matrix),
+        "SearchMatrixOffsets": Rpc(read("/search/matrix/offsets"), matrix_offsets,
+                                   to_rest.search_matrix),
     }

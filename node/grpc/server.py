@@ -1,5 +1,5 @@
 """The gRPC face: grpcio's asyncio server on `service.grpc_port`, in the REST face's process
-and event loop, serving Qdrant's `Qdrant`, `Collections` and `Points` services.
+and event loop, serving Qdrant's `Qdrant`, `Collections`, `Points` and `Snapshots` services.
 
 The services and messages are the ones qdrant-client ships, generated from Qdrant's protos;
 every method of them is registered, and one Flotilla does not serve answers UNIMPLEMENTED
@@ -21,7 +21,7 @@ from qdrant_client.grpc import (
     snapshots_service_pb2,
 )
 
-from node.grpc import collections_service, points_service, qdrant_service
+from node.grpc import collections_service, points_service, qdrant_service, snapshots_service
 from node.grpc.calls import Calls, Rpc
 from node.runtime import Node
 
@@ -29,9 +29,6 @@ log = logging.getLogger(__name__)
 
 # Why each unserved part is unserved, for the UNIMPLEMENTED message.
 NOT_SERVED = {
-    "qdrant.Snapshots": "snapshots are not served over gRPC yet",
-    "qdrant.Collections/UpdateCollectionClusterSetup": "shard moves and replication are served "
-    "over REST only (POST /collections/{name}/cluster)",
     "qdrant.Collections/CreateShardKey": "Flotilla has no custom shard keys",
     "qdrant.Collections/DeleteShardKey": "Flotilla has no custom shard keys",
     "qdrant.Collections/ListShardKeys": "Flotilla has no custom shard keys",
@@ -47,7 +44,8 @@ def _services(node: Node) -> list[tuple[ServiceDescriptor, dict[str, Rpc]]]:
         (collections_service_pb2.DESCRIPTOR.services_by_name["Collections"],
          collections_service.rpcs(node)),
         (points_service_pb2.DESCRIPTOR.services_by_name["Points"], points_service.rpcs(node)),
-        (snapshots_service_pb2.DESCRIPTOR.services_by_name["Snapshots"], {}),
+        (snapshots_service_pb2.DESCRIPTOR.services_by_name["Snapshots"],
+         snapshots_service.rpcs(node)),
     ]
 
 

@@ -85,3 +85,23 @@ def collection_info(info: dict) -> pb.CollectionInfo:
 def alias_description(alias: dict) -> pb.AliasDescription:
     return pb.AliasDescription(alias_name=alias["alias_name"],
                                collection_name=alias["collection_name"])
+
+
+def facet_hits(result: dict) -> list[pb.FacetHit]:
+    return [RestToGrpc.convert_facet_value_hit(models.FacetValueHit.model_validate(hit))
+            for hit in result["hits"]]
+
+
+def matrix_pairs(result: dict) -> pb.SearchMatrixPairs:
+    return RestToGrpc.convert_search_matrix_pairs(
+        models.SearchMatrixPairsResponse.model_validate(result))
+
+
+def matrix_offsets(result: dict) -> pb.SearchMatrixOffsets:
+    return RestToGrpc.convert_search_matrix_offsets(
+        models.SearchMatrixOffsetsResponse.model_validate(result))
+
+
+def snapshot(description: dict) -> pb.SnapshotDescription:
+    return RestToGrpc.convert_snapshot_description(
+        models.SnapshotDescription.model_validate(description))

@@ -295,6 +295,121 @@ def query_groups(msg: pb.QueryPointGroups) -> Body:
     return body
 
 
+# --- legacy groups and discovery, as the query API's equivalents ---------------------------
+# Flotilla's REST face serves these only through /points/query and /points/query/groups, so
+# the legacy gRPC requests become those bodies (Qdrant runs them as the same queries).
+
+
+def _groups_common(body: Body, msg: Message) -> Body:
+    body.update({"group_by": msg.group_by, "group_size": msg.group_size, "limit": msg.limit})
+    _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
+    _put(body, "params", msg, "params", GrpcToRest.convert_search_params)
+    _put(body, "score_threshold", msg, "score_threshold", short_float)
+    _read_options(body, msg)
+    _put(body, "with_lookup", msg, "with_lookup", GrpcToRest.convert_with_lookup)
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
+    return body
+
+
+def search_groups(msg: pb.SearchPointGroups) -> Body:
+    vector: Any = list(msg.vector)
+    if msg.HasField("sparse_indices"):
+        vector = {"indices": list(msg.sparse_indices.data), "values": vector}
+    body: Body = {"query": vector}
+    _put(body, "using", msg, "vector_name")
+    return _groups_common(body, msg)
+
+
+def _examples(ids, vectors) -> list:
+    return [point_id(p) for p in ids] + [plain(GrpcToRest.convert_vector(v)) for v in vectors]
+
+
+def recommend_groups(msg: pb.RecommendPointGroups) -> Body:
+    recommend: Body = {"positive": _examples(msg.positive, msg.positive_vectors),
+                       "negative": _examples(msg.negative, msg.negative_vectors)}
+    _put(recommend, "strategy", msg, "strategy", GrpcToRest.convert_recommend_strategy)
+    body: Body = {"query": {"recommend": recommend}}
+    _put(body, "using", msg, "using")
+    _put(body, "lookup_from", msg, "lookup_from", GrpcToRest.convert_lookup_location)
+    return _groups_common(body, msg)
+
+
+def _example(example: pb.VectorExample) -> Any:
+    which = example.WhichOneof("example")
+    if which == "id":
+        return point_id(example.id)
+    if which == "vector":
+        return plain(GrpcToRest.convert_vector(example.vector))
+    raise ValueError("an example needs an id or a vector")
+
+
+def discover(msg: pb.DiscoverPoints) -> Body:
+    """A discovery query; with no target, a context query (as Qdrant's discover reads it)."""
+    context = [{"positive": _example(pair.positive), "negative": _example(pair.negative)}
+               for pair in msg.context]
+    if msg.HasField("target"):
+        if msg.target.WhichOneof("target") != "single":
+            raise ValueError("target: expected a single example")
+        query: Body = {"discover": {"target": _example(msg.target.single), "context": context}}
+    else:
+        query = {"context": context}
+    body: Body = {"query": query, "limit": msg.limit}
+    _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
+    _put(body, "params", msg, "params", GrpcToRest.convert_search_params)
+    _put(body, "offset", msg, "offset")
+    _put(body, "using", msg, "using")
+    _put(body, "lookup_from", msg, "lookup_from", GrpcToRest.convert_lookup_location)
+    _read_options(body, msg)
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
+    return body
+
+
+def discover_batch(msg: pb.DiscoverBatchPoints) -> Body:
+    return {"searches": [discover(d) for d in msg.discover_points]}
+
+
+def facet(msg: pb.FacetCounts) -> Body:
+    body: Body = {"key": msg.key}
+    _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
+    _put(body, "limit", msg, "limit")
+    _put(body, "exact", msg, "exact")
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
+    return body
+
+
+def search_matrix(msg: pb.SearchMatrixPoints) -> Body:
+    body: Body = {}
+    _put(body, "filter", msg, "filter", GrpcToRest.convert_filter)
+    _put(body, "sample", msg, "sample")
+    _put(body, "limit", msg, "limit")
+    _put(body, "using", msg, "using")
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
+    return body
+
+
+def vector_name_config(msg: pb.CreateVectorNameRequest) -> Body:
+    """The new vector's config as REST's VectorNameConfig: {"dense": ...} or {"sparse": ...}."""
+    which = msg.WhichOneof("vector_config")
+    if which == "dense_config":
+        given = msg.dense_config
+        dense: Body = {"size": given.size,
+                       "distance": GrpcToRest.convert_distance(given.distance).value}
+        _put(dense, "multivector_config", given, "multivector_config",
+             GrpcToRest.convert_multivector_config)
+        if given.HasField("datatype"):
+            dense["datatype"] = GrpcToRest.convert_datatype(given.datatype).value
+        return {"dense": dense}
+    if which == "sparse_config":
+        given = msg.sparse_config
+        sparse: Body = {}
+        if given.HasField("modifier"):
+            sparse["modifier"] = GrpcToRest.convert_modifier(given.modifier).value
+        if given.HasField("datatype"):
+            sparse["datatype"] = GrpcToRest.convert_datatype(given.datatype).value
+        return {"sparse": sparse}
+    raise ValueError('expected exactly one of "dense_config" or "sparse_config"')
+
+
 # --- collections ------------------------------------------------------------------------
 
 
@@ -328,3 +443,12 @@ def update_collection(msg: pb.UpdateCollection) -> Body:
 
 def change_aliases(msg: pb.ChangeAliases) -> Body:
     return {"actions": [plain(GrpcToRest.convert_alias_operations(a)) for a in msg.actions]}
+
+
+def cluster_operation(msg: pb.UpdateCollectionClusterSetupRequest) -> Body:
+    """The request's one operation as REST's ClusterOperations body ({"move_shard": ...})."""
+    which = msg.WhichOneof("operation")
+    if which is None:
+        raise ValueError("expected one of move_shard, replicate_shard, abort_transfer, "
+                         "drop_replica")
+    return plain(GrpcToRest.convert_cluster_operations(getattr(msg, which)))
