@@ -261,6 +261,16 @@ def test_geo_conditions() -> None:
     assert _ids({"must": [_field("loc", geo_bounding_box=box)]}, points) == {1, 2}
     across = {"top_left": {"lon": 170, "lat": 20}, "bottom_right": {"lon": -170, "lat": 0}}
     assert _ids({"must": [_field("loc", geo_bounding_box=across)]}, points) == {3}
+    # The borders are outside: point 5 sits on two of them, point 6 strictly inside.
+    edges = {"top_left": {"lon": 1, "lat": 5}, "bottom_right": {"lon": 5, "lat": 1}}
+    assert _ids({"must": [_field("loc", geo_bounding_box=edges)]}, points) == {6}
+    across_edge = {"top_left": {"lon": 179.5, "lat": 20}, "bottom_right": {"lon": -170, "lat": 0}}
+    assert _ids({"must": [_field("loc", geo_bounding_box=across_edge)]}, points) == set()
+    # A geo point needs finite numbers, and a boolean is not one.
+    odd = {1: {"loc": {"lon": True, "lat": 1}}, 2: {"loc": {"lon": 1, "lat": float("nan")}},
+           3: {"loc": {"lon": 10**400, "lat": 1}}, 4: {"loc": {"lon": 1, "lat": 1}}}
+    everywhere = {"top_left": {"lon": -180, "lat": 90}, "bottom_right": {"lon": 180, "lat": -90}}
+    assert _ids({"must": [_field("loc", geo_bounding_box=everywhere)]}, odd) == {4}
 
     def ring(*corners: tuple[float, float]) -> dict:
         pts = [{"lon": lon, "lat": lat} for lon, lat in corners]
