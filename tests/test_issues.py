@@ -86,7 +86,7 @@ def test_unindexed_fields_of_slow_reads(eager_node: NodeProcess) -> None:
                    "should": [{"key": "price", "range": {"gte": 10, "lt": 20}}]},
         "prefetch": {"query": [0, 1, 0, 0], "filter": {"must_not": [
             {"nested": {"key": "tags", "filter": {"must": [
-                {"key": "label", "match": {"text": "red"}}]}}}]}},
+                {"key": "label", "match": {"text_any": "red"}}]}}}]}},
     })
     assert response.status_code == 200, response.text
     http.post("/collections/shop/points/count", json={"filter": {"must": [

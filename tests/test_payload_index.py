@@ -8,6 +8,11 @@ import pytest
 from client_errors import API_ERRORS, status_of
 from qdrant_client import QdrantClient, models
 
+from node.engine.filters import compile_filter
+from node.engine.payload_index import build_field_index
+from node.model import decode
+from node.model.filters import Filter
+
 SCHEMAS = {
     "tenant": models.KeywordIndexParams(type="keyword", is_tenant=True),
     "count": models.PayloadSchemaType.INTEGER,
@@ -148,3 +153,19 @@ def test_strict_mode_refusals(client, unique_name):
         client.upsert(unique_name, [models.PointStruct(id=10 + i, vector=[1, 1])
                                     for i in range(4)])
     assert client.count(unique_name).count == 3
+
+
+def test_index_lookups_are_as_typed_as_the_filter():
+    """An index lookup returns exactly the points the per-point check accepts: true is not 1,
+    1.0 matches no integer, booleans are not numbers, an array inside an array is one value."""
+    payloads = [{"v": 1}, {"v": True}, {"v": 1.0}, {"v": "1"}, {"v": [0, [1]]}, {"v": False},
+                {"v": 0}, {"v": None}, {}]
+    index = build_field_index("v", "integer", enumerate(payloads))
+    conditions = [{"match": {"value": 1}}, {"match": {"value": True}}, {"match": {"value": 0}},
+                  {"match": {"value": False}}, {"match": {"any": [0, 1]}},
+                  {"match": {"value": "1"}}, {"range": {"gte": 1}}, {"range": {"lt": 1}}]
+    for condition in conditions:
+        compiled = compile_filter(decode(Filter, {"must": [{"key": "v", **condition}]}))
+        [(_key, hint)] = compiled.index_hints()
+        expected = {i for i, p in enumerate(payloads) if compiled.matches(i, p, lambda _n: False)}
+        assert set(index.lookup(hint).tolist()) == expected, condition

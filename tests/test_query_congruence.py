@@ -282,3 +282,25 @@ def test_bad_queries(http, pair, body, needle):
     response = http.post(f"/collections/{name}/points/query", json=body)
     assert 400 <= response.status_code < 500, response.text
     assert needle in response.json()["status"]["error"]
+
+
+def test_filter_kinds_of_1_19_match_reference(client, pair):
+    """Slices, text_any and prefix across 3 shards: the filter travels to every shard and each
+    point lands in the same slice as in the reference."""
+    name, reference, _rng = pair
+    color = lambda match: models.FieldCondition(key="color", match=match)  # noqa: E731
+    filters = [
+        models.Filter(must=[models.SliceCondition(slice=models.Slice(total=3, index=i))])
+        for i in range(3)
+    ] + [
+        models.Filter(must=[color(models.MatchTextAny(text_any="blue, RED"))]),
+        models.Filter(should=[color(models.MatchPrefix(prefix="gr")),
+                              models.SliceCondition(slice=models.Slice(total=5, index=4))]),
+        models.Filter(must_not=[color(models.MatchPrefix(prefix="B"))]),  # case-sensitive
+    ]
+    for flt in filters:
+        ours = client.scroll(name, scroll_filter=flt, limit=N_POINTS)[0]
+        theirs = reference.scroll(name, scroll_filter=flt, limit=N_POINTS)[0]
+        assert sorted(p.id for p in ours) == sorted(p.id for p in theirs), flt
+        assert 0 < len(theirs) <= N_POINTS, flt
+        assert client.count(name, count_filter=flt).count == len(theirs), flt

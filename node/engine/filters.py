@@ -1,24 +1,34 @@
 """Qdrant filters: a decoded Filter (node/model) compiled into small condition objects, run
 per point.
 
-Semantics follow qdrant-client's local mode (the reference implementation this project checks
-itself against), including its quirks: values compare with Python equality (so 1, 1.0 and
-true are equal), a range accepts booleans as numbers, an empty `should` list matches nothing,
-and inside `nested` the id and vector conditions never match. Where the reference has no
-semantics (phrase match, the `is_empty`/`is_null` flags of a field condition) Qdrant's own
-server behaviour is followed.
+Semantics follow qdrant-client 1.20's local mode, the reference this project checks itself
+against, which follows Qdrant's server:
+- values are typed: `match` never takes true for 1, nor a float payload value for any operand;
+  a range takes numbers only (not booleans); `except` needs a present, non-null value;
+- text, text_any and phrase split both sides into lower-case words (runs of letters and
+  digits) and look for whole words; prefix is a case-sensitive `startswith` on strings;
+- an array selected by a key is unwrapped one level, arrays inside it stay single values;
+- values_count needs one value whose count meets every bound (a null counts 0, a missing key
+  is one count of 0); is_empty holds for no values or only null/[]; is_null for a null value
+  or an array holding a null;
+- a geo point has finite numeric lat and lon; a bounding box excludes its borders;
+- `nested` looks at the objects of the array at its key (`key` or `key[]`), where id, slice
+  and vector conditions never match;
+- an empty `should` list constrains nothing.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Protocol
 
 from node.engine.datetimes import parse_datetime
+from node.engine.id_slices import slice_of
 from node.engine.ids import PointId
-from node.engine.payload_path import parse_key, values_at
+from node.engine.payload_path import ParsedKey, parse_key, values_at
 from node.model.filters import (
     Condition,
     Filter,
@@ -113,8 +123,8 @@ class CompiledFilter:
             return False
         if any(c.test(point_id, payload, has_vector) for c in self._must_not):
             return False
-        # None means "no should clause"; an explicit empty list matches nothing, like the reference.
-        if self._should is not None and not any(
+        # An empty `should` list states no alternative, so it constrains nothing.
+        if self._should and not any(
             c.test(point_id, payload, has_vector) for c in self._should
         ):
             return False
@@ -154,13 +164,25 @@ class _FieldCondition:
         self.index_hint: tuple | None = getattr(value_test, "index_hint", None)
 
     def test(self, point_id: PointId | None, payload: object, has_vector: HasVector) -> bool:
-        return any(self._value_test(v) for v in values_at(payload, self._path))
+        return any(self._value_test(v) for v in field_values(payload, self._path))
 
     def read_keys(self) -> Iterable[str]:
         yield self._key
 
     def count(self) -> int:
         return 1
+
+
+def field_values(payload: object, path: ParsedKey) -> list[object]:
+    """The values a condition tests: whatever the key selects, a selected array unwrapped one
+    level (also through `a[]` or `a[0]`, as Qdrant does)."""
+    found: list[object] = []
+    for value in values_at(payload, path, expand_last=False):
+        if isinstance(value, list):
+            found.extend(value)
+        else:
+            found.append(value)
+    return found
 
 
 class _RawValuesCondition:
@@ -209,6 +231,21 @@ class _HasId:
         return 1
 
 
+class _InSlice:
+    def __init__(self, total: int, index: int) -> None:
+        self._total = total
+        self._index = index
+
+    def test(self, point_id: PointId | None, payload: object, has_vector: HasVector) -> bool:
+        return point_id is not None and slice_of(point_id, self._total) == self._index
+
+    def read_keys(self) -> Iterable[str]:
+        return ()
+
+    def count(self) -> int:
+        return 1
+
+
 class _HasVector:
     def __init__(self, name: str) -> None:
         self._name = name
@@ -228,15 +265,22 @@ class _Nested:
 
     def __init__(self, key: str, inner: CompiledFilter) -> None:
         self._key = key
-        self._path = parse_key(key)
+        # `items` and `items[]` name the same array.
+        self._path = parse_key(key[:-2] if len(key) > 2 and key.endswith("[]") else key)
         self._inner = inner
 
     def test(self, point_id: PointId | None, payload: object, has_vector: HasVector) -> bool:
         # Elements are judged on their own: no point id, no vectors (as the reference does).
         return any(
             self._inner.test(None, element, _never_has_vector)
-            for element in values_at(payload, self._path)
+            for element in self._elements(payload)
         )
+
+    def _elements(self, payload: object) -> Iterator[dict]:
+        # Only the objects of an array: a lone object or a scalar has no elements to test.
+        for value in values_at(payload, self._path, expand_last=False):
+            if isinstance(value, list):
+                yield from (element for element in value if isinstance(element, dict))
 
     def read_keys(self) -> Iterable[str]:
         prefix = self._key if self._key.endswith("[]") else f"{self._key}[]"
@@ -255,41 +299,35 @@ def _is_empty(values: list[object]) -> bool:
 
 
 def _is_null(values: list[object]) -> bool:
-    return any(v is None for v in values)
+    # One level deep: [null] holds a null, [[null]] does not.
+    return any(v is None or (isinstance(v, list) and None in v) for v in values)
 
 
 def _count_of(value: object) -> int:
     if value is None:
         return 0
-    if isinstance(value, (list, dict)):
-        return len(value)
-    return 1
+    return len(value) if isinstance(value, list) else 1
 
 
 def _values_count_test(bounds: dict[str, int]) -> Callable[[list[object]], bool]:
-    checks = {
-        "gt": lambda n, b: n > b,
-        "gte": lambda n, b: n >= b,
-        "lt": lambda n, b: n < b,
-        "lte": lambda n, b: n <= b,
-    }
+    gt, gte, lt, lte = (bounds.get(b) for b in _BOUNDS)
 
     def test(values: list[object]) -> bool:
-        if not values:
-            return False
-        counts = [_count_of(v) for v in values]
-        # Each bound needs some value that satisfies it (not necessarily the same value).
-        return all(any(checks[name](n, bound) for n in counts) for name, bound in bounds.items())
+        # No values (a missing key) counts as one count of 0, as does a key of only nulls.
+        counts = [_count_of(v) for v in values] or [0]
+        return any(
+            (gt is None or n > gt)
+            and (gte is None or n >= gte)
+            and (lt is None or n < lt)
+            and (lte is None or n <= lte)
+            for n in counts
+        )
 
     return test
 
 
 def _is_number(value: object) -> bool:
-    # bool is an int in Python; the reference ranges accept it, so this does too.
-    return isinstance(value, (int, float))
-
-
-def _is_real(value: object) -> bool:
+    # bool is an int in Python, but true and false are not numbers in Qdrant.
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -336,25 +374,72 @@ def _with_hint(test: ValueTest, hint: tuple) -> ValueTest:
     return test
 
 
+def same_value(value: object, operand: str | int | bool) -> bool:
+    """Qdrant's typed equality of a payload value and a match operand: bool, integer and float
+    are distinct types (and no operand is a float, so a float value never matches)."""
+    if isinstance(value, (bool, float)) or isinstance(operand, bool):
+        return type(value) is type(operand) and value == operand
+    return value == operand
+
+
 def _match_value_test(target: str | int | bool) -> ValueTest:
-    return _with_hint(lambda value: value == target, ("values", frozenset([target])))
-
-
-def _substring_test(text: str) -> ValueTest:
-    return lambda value: isinstance(value, str) and text in value
+    return _with_hint(lambda value: same_value(value, target), ("values", frozenset([target])))
 
 
 def _match_any_test(options: frozenset[str | int]) -> ValueTest:
-    # Arrays and objects are unhashable and never equal to a listed scalar.
-    return _with_hint(
-        lambda value: not isinstance(value, (list, dict)) and value in options,
-        ("values", options),
-    )
+    # Operands of one `any` are all strings or all integers, never booleans.
+    def test(value: object) -> bool:
+        return type(value) in (str, int) and value in options
+
+    return _with_hint(test, ("values", options))
 
 
 def _match_except_test(options: frozenset[str | int]) -> ValueTest:
-    # A present null counts as "not excluded"; only a missing field fails (no values at all).
-    return lambda value: isinstance(value, (list, dict)) or value not in options
+    # A null is no value at all, so it is not "a value other than these".
+    def test(value: object) -> bool:
+        return value is not None and not (type(value) in (str, int) and value in options)
+
+    return test
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    """Qdrant's default word tokenizer (used when a field has no text index): runs of letters
+    and digits, lower-cased."""
+    return [word.lower() for word in _WORD.findall(text)]
+
+
+def _text_test(query: str) -> ValueTest:
+    wanted = set(words(query))
+
+    def test(value: object) -> bool:
+        return bool(wanted) and isinstance(value, str) and wanted.issubset(words(value))
+
+    return test
+
+
+def _text_any_test(query: str) -> ValueTest:
+    wanted = set(words(query))
+    return lambda value: isinstance(value, str) and not wanted.isdisjoint(words(value))
+
+
+def _phrase_test(query: str) -> ValueTest:
+    phrase = words(query)
+    size = len(phrase)
+
+    def test(value: object) -> bool:
+        if not phrase or not isinstance(value, str):
+            return False
+        found = words(value)
+        return any(found[i : i + size] == phrase for i in range(len(found) - size + 1))
+
+    return test
+
+
+def _prefix_test(prefix: str) -> ValueTest:
+    return lambda value: isinstance(value, str) and value.startswith(prefix)
 
 
 def _geo_of(value: object) -> tuple[float, float] | None:
@@ -362,9 +447,13 @@ def _geo_of(value: object) -> tuple[float, float] | None:
     if not isinstance(value, dict):
         return None
     lat, lon = value.get("lat"), value.get("lon")
-    if not (_is_real(lat) and _is_real(lon)):
+    if type(lat) not in (int, float) or type(lon) not in (int, float):  # bool is no coordinate
         return None
-    return float(lat), float(lon)
+    try:
+        point = float(lat), float(lon)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return point if math.isfinite(point[0]) and math.isfinite(point[1]) else None
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -395,11 +484,12 @@ def _geo_box_test(top: float, left: float, bottom: float, right: float) -> Value
         if point is None:
             return False
         lat, lon = point
-        if not bottom <= lat <= top:
+        # The borders are outside the box.
+        if not bottom < lat < top:
             return False
         if crosses_antimeridian:
-            return lon >= left or lon <= right
-        return left <= lon <= right
+            return lon > left or lon < right
+        return left < lon < right
 
     return test
 
@@ -479,6 +569,8 @@ def _compile_condition(condition: Condition) -> _Condition:
         return _HasId(frozenset(condition.has_id))
     if kind == "has_vector":
         return _HasVector(condition.has_vector)
+    if kind == "slice":
+        return _InSlice(condition.slice.total, condition.slice.index)
     if kind == "nested":
         return _Nested(condition.nested.key, _compile_filter(condition.nested.filter))
     return _compile_filter(condition)
@@ -498,8 +590,8 @@ def _compile_match(match: Match) -> ValueTest:
     kind = match.kind()
     if kind == "value":
         return _match_value_test(match.value)
-    if kind in ("text", "phrase"):
-        return _substring_test(match.text if kind == "text" else match.phrase)
+    if kind in _TEXT_TESTS:
+        return _TEXT_TESTS[kind](getattr(match, kind))
     if kind == "any":
         return _match_any_test(frozenset(match.any))
     return _match_except_test(frozenset(match.except_))
@@ -524,6 +616,13 @@ def _compile_geo_polygon(polygon: GeoPolygon) -> ValueTest:
     return _geo_polygon_test(polygon.exterior.ring(),
                              [ring.ring() for ring in polygon.interiors or ()])
 
+
+_TEXT_TESTS: dict[str, Callable[[str], ValueTest]] = {
+    "text": _text_test,
+    "text_any": _text_any_test,
+    "phrase": _phrase_test,
+    "prefix": _prefix_test,
+}
 
 _VALUE_TEST_COMPILERS: dict[str, Callable[[object], ValueTest]] = {
     "match": _compile_match,

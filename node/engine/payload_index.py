@@ -12,12 +12,21 @@ from array import array
 
 import numpy as np
 
-from node.engine.payload_path import values_at
+from node.engine.filters import field_values
+from node.engine.payload_path import parse_key
 
 # Schema types (Qdrant's PayloadSchemaType) whose values map to exact-match keys.
 KEYED_TYPES = frozenset({"keyword", "integer", "bool", "uuid"})
 # Schema types that answer ranges over numbers.
 RANGE_TYPES = frozenset({"integer", "float"})
+
+
+def posting_key(value: object) -> tuple[bool, object] | None:
+    """The key a value is posted under: booleans apart from integers (true is not 1 to a match
+    condition), floats nowhere (no match operand is a float, so none ever matches one)."""
+    if isinstance(value, (float, list, dict)) or value is None:
+        return None
+    return isinstance(value, bool), value
 
 
 def schema_type(schema: dict | str) -> str:
@@ -31,7 +40,8 @@ class FieldIndex:
     def __init__(self, key: str, kind: str) -> None:
         self.key = key
         self.kind = kind
-        self._postings: dict[object, array] = {}
+        self._path = parse_key(key)
+        self._postings: dict[tuple[bool, object], array] = {}
         self._numbers = array("d")
         self._number_offsets = array("q")
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
@@ -48,7 +58,7 @@ class FieldIndex:
         self._next_offset = max(self._next_offset, offset + 1)
         if not payload:
             return
-        values = values_at(payload, self.key)
+        values = field_values(payload, self._path)
         if not values:
             return
         if len(self._with_value) <= offset:
@@ -57,12 +67,13 @@ class FieldIndex:
         for value in values:
             if isinstance(value, (list, dict)) or value is None:
                 continue
-            if self.kind in KEYED_TYPES:
-                posting = self._postings.get(value)
+            key = posting_key(value)
+            if self.kind in KEYED_TYPES and key is not None:
+                posting = self._postings.get(key)
                 if posting is None:
-                    posting = self._postings[value] = array("q")
+                    posting = self._postings[key] = array("q")
                 posting.append(offset)
-            if self.kind in RANGE_TYPES and isinstance(value, (int, float)):
+            if self.kind in RANGE_TYPES and type(value) in (int, float):  # not booleans
                 self._numbers.append(float(value))
                 self._number_offsets.append(offset)
                 self._sorted = None
@@ -71,8 +82,9 @@ class FieldIndex:
         """Candidate offsets for a condition hint, or None when this index cannot tell."""
         kind, argument = hint
         if kind == "values" and self.kind in KEYED_TYPES:
-            found = [np.frombuffer(self._postings[v], dtype=np.int64)
-                     for v in argument if v in self._postings]
+            keys = [posting_key(v) for v in argument]
+            found = [np.frombuffer(self._postings[k], dtype=np.int64)
+                     for k in keys if k in self._postings]
             return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         if kind == "range" and self.kind in RANGE_TYPES:
             return self._range(*argument)

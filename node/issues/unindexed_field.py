@@ -81,8 +81,10 @@ def _index_types(condition: Condition) -> list[str]:
     if field_kind == "match":
         match = condition.match
         kind = match.kind()
-        if kind in ("text", "phrase"):
+        if kind in ("text", "text_any", "phrase"):
             return ["text"]
+        if kind == "prefix":
+            return ["keyword"]
         if kind == "value":
             value = match.value
             if isinstance(value, bool):

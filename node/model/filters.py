@@ -29,7 +29,9 @@ Number = int | float
 
 _STRICT = {"forbid_unknown_fields": True, "omit_defaults": True}
 _BOUNDS = ("gt", "gte", "lt", "lte")
-_MATCH_KINDS = ("value", "text", "phrase", "any", "except")  # Match's fields, in order
+# Match's fields, in order.
+_MATCH_KINDS = ("value", "text", "text_any", "phrase", "prefix", "any", "except")
+MatchKind = Literal["value", "text", "text_any", "phrase", "prefix", "any", "except"]
 
 
 def check_key(key: str, where: str = "key") -> None:
@@ -43,24 +45,23 @@ def check_key(key: str, where: str = "key") -> None:
 class Match(msgspec.Struct, dict=True, **_STRICT):
     value: str | Int64 | bool | None = None
     text: str | None = None
+    text_any: str | None = None
     phrase: str | None = None
+    prefix: str | None = None
     any: list[str | Int64] | None = None
     except_: list[str | Int64] | None = msgspec.field(default=None, name="except")
 
     def __post_init__(self) -> None:
-        values = astuple(self)
-        if values.count(None) == 4 and self.any is None and self.except_ is None:
-            self._kind = _MATCH_KINDS[next(i for i, v in enumerate(values) if v is not None)]
-            return
-        given = [name for name, v in zip(_MATCH_KINDS, values, strict=True) if v is not None]
+        given = [name for name, v in zip(_MATCH_KINDS, astuple(self), strict=True)
+                 if v is not None]
         if len(given) != 1:
-            raise ValueError("expected exactly one of value, text, phrase, any, except")
+            raise ValueError(f"expected exactly one of {', '.join(_MATCH_KINDS)}")
         self._kind = given[0]
         options = self.any if self.any is not None else self.except_
         if options is not None and len({type(v) for v in options}) > 1:
             raise invalid(given[0], "expected all strings or all 64-bit integers")
 
-    def kind(self) -> Literal["value", "text", "phrase", "any", "except"]:
+    def kind(self) -> MatchKind:
         return self._kind
 
 
@@ -169,6 +170,21 @@ class Nested(msgspec.Struct, **_STRICT):
         check_key(self.key)
 
 
+UInt32 = Annotated[int, Meta(ge=0, le=2**32 - 1)]
+
+
+class Slice(msgspec.Struct, **_STRICT):
+    """One of `total` disjoint slices of the id space (see node/engine/id_slices.py)."""
+
+    total: Annotated[int, Meta(ge=1, le=2**32 - 1)]
+    index: UInt32
+
+    def __post_init__(self) -> None:
+        if self.index >= self.total:
+            raise invalid("index", f"expected an index below total ({self.total}), "
+                          f"got {self.index}")
+
+
 class MinShould(msgspec.Struct, **_STRICT):
     conditions: list[Condition]
     min_count: Annotated[int, Meta(ge=1)]  # Qdrant's schema: at least one must hold
@@ -177,15 +193,15 @@ class MinShould(msgspec.Struct, **_STRICT):
 _FIELD_KINDS = ("match", "range", "geo_bounding_box", "geo_radius", "geo_polygon",
                 "values_count", "is_empty", "is_null")
 _FILTER_FIELDS = ("must", "should", "must_not", "min_should")
-_STANDALONE = ("is_empty", "is_null", "has_id", "has_vector", "nested")
+_STANDALONE = ("is_empty", "is_null", "has_id", "has_vector", "slice", "nested")
 # Condition's fields in their declared order (astuple gives the values in it).
-_ALL = ("key", *_FIELD_KINDS, "has_id", "has_vector", "nested", *_FILTER_FIELDS)
+_ALL = ("key", *_FIELD_KINDS, "has_id", "has_vector", "slice", "nested", *_FILTER_FIELDS)
 
 
 class Condition(msgspec.Struct, dict=True, **_STRICT):
     """One condition of a clause; `kind()` says which: field, is_empty, is_null, has_id,
-    has_vector, nested or filter (a filter inside a clause). The kinds are found once, when
-    the condition is built, and kept beside the fields (dict=True), never decoded."""
+    has_vector, slice, nested or filter (a filter inside a clause). The kinds are found once,
+    when the condition is built, and kept beside the fields (dict=True), never decoded."""
 
     key: str | None = None
     match: Match | None = None
@@ -198,6 +214,7 @@ class Condition(msgspec.Struct, dict=True, **_STRICT):
     is_null: bool | KeyRef | None = None
     has_id: list[int | str] | None = None
     has_vector: str | None = None
+    slice: Slice | None = None
     nested: Nested | None = None
     must: list[Condition] | Condition | None = None
     should: list[Condition] | Condition | None = None
@@ -232,8 +249,8 @@ class Condition(msgspec.Struct, dict=True, **_STRICT):
             self.has_id = normalized_ids(self.has_id, "has_id")
 
     def kind(self) -> str:
-        """field, is_empty, is_null, has_id, has_vector, nested or filter (a filter inside a
-        clause)."""
+        """field, is_empty, is_null, has_id, has_vector, slice, nested or filter (a filter
+        inside a clause)."""
         return self._kind
 
     def field_kind(self) -> str:
@@ -296,4 +313,4 @@ def _only(present: list[str], allowed: tuple[str, ...]) -> None:
             raise ValueError(f"unexpected field `{name}` here; a condition holds one of: "
                              "a field condition (key with match/range/geo_*/values_count/"
                              "is_empty/is_null), is_empty, is_null, has_id, has_vector, "
-                             "nested, or a filter (must/should/must_not/min_should)")
+                             "slice, nested, or a filter (must/should/must_not/min_should)")
