@@ -13,6 +13,7 @@ from client_errors import API_ERRORS, message_of, status_of
 from nodeproc import HttpSession
 from qdrant_client import QdrantClient, models
 from qdrant_client.hybrid.formula import evaluate_expression
+from reference_twin import twin_collections
 
 from cluster.formula_request import parse_expression
 from node.engine.formula import Candidate, score_points
@@ -145,13 +146,9 @@ def pair(client: QdrantClient, face: str):
     name = f"formula_congruence_{face}"
     rng = np.random.default_rng(SEED)
     vectors_config = {"dense": models.VectorParams(size=8, distance=models.Distance.COSINE)}
-    reference = QdrantClient(":memory:")
-    reference.create_collection(name, vectors_config=vectors_config)
-    client.create_collection(name, vectors_config=vectors_config, shard_number=3)
     points = [models.PointStruct(id=i, vector={"dense": rng.normal(size=8).tolist()},
                                  payload=random_payload(rng)) for i in range(N_POINTS)]
-    reference.upsert(name, points)
-    client.upsert(name, points, wait=True)
+    reference = twin_collections(client, name, points, vectors_config, shard_number=3)
     return name, reference, rng
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from nodeproc import HttpSession
 from qdrant_client import QdrantClient, models
+from reference_twin import twin_collections
 
 CLIENT = tuple(int(part) for part in importlib.metadata.version("qdrant-client").split(".")[:2])
 # An offset is applied to MMR's output; local mode before 1.20 applied it to the candidate
@@ -30,12 +31,6 @@ def pair(client: QdrantClient, face: str):
         "euclid": models.VectorParams(size=3, distance=models.Distance.EUCLID),
         "manhattan": models.VectorParams(size=5, distance=models.Distance.MANHATTAN),
     }
-    sparse_config = {"words": models.SparseVectorParams()}
-    reference = QdrantClient(":memory:")
-    reference.create_collection(name, vectors_config=vectors_config,
-                                sparse_vectors_config=sparse_config)
-    client.create_collection(name, vectors_config=vectors_config,
-                             sparse_vectors_config=sparse_config, shard_number=2)
     points = []
     for i in range(N_POINTS):
         indices = sorted(rng.choice(30, size=int(rng.integers(1, 6)), replace=False).tolist())
@@ -48,8 +43,8 @@ def pair(client: QdrantClient, face: str):
                                                  values=rng.random(len(indices)).tolist())},
             payload={"group": int(rng.integers(0, 5))},
         ))
-    reference.upsert(name, points)
-    client.upsert(name, points, wait=True)
+    reference = twin_collections(client, name, points, vectors_config,
+                                 {"words": models.SparseVectorParams()})
     return name, reference, rng
 
 

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
+from reference_twin import twin_collections
 
 from tests.test_query_congruence import _same
 
@@ -40,12 +41,6 @@ def pair(client: QdrantClient, face: str):
     for vector, (size, distance, datatype) in MULTI.items():
         vectors_config[vector] = models.VectorParams(size=size, distance=distance,
                                                      datatype=datatype, multivector_config=MAX_SIM)
-    sparse_config = {"words": models.SparseVectorParams()}
-    reference = QdrantClient(":memory:")
-    reference.create_collection(name, vectors_config=vectors_config,
-                                sparse_vectors_config=sparse_config)
-    client.create_collection(name, vectors_config=vectors_config,
-                             sparse_vectors_config=sparse_config, shard_number=2)
     points = []
     for i in range(N_POINTS):
         vector: dict = {"dense": rng.normal(size=4).round(4).tolist()}
@@ -57,8 +52,8 @@ def pair(client: QdrantClient, face: str):
             vector["words"] = models.SparseVector(indices=indices, values=[1.0, 0.5, 0.25])
         points.append(models.PointStruct(id=i, vector=vector,
                                          payload={"group": int(rng.integers(0, 5))}))
-    reference.upsert(name, points)
-    client.upsert(name, points, wait=True)
+    reference = twin_collections(client, name, points, vectors_config,
+                                 {"words": models.SparseVectorParams()})
     return name, reference, rng
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from nodeproc import HttpSession
 from qdrant_client import QdrantClient, models
+from reference_twin import twin_collections
 
 CLIENT = tuple(int(part) for part in importlib.metadata.version("qdrant-client").split(".")[:2])
 pytestmark = pytest.mark.skipif(CLIENT < (1, 17), reason="relevance feedback came with 1.17")
@@ -25,15 +26,11 @@ def pair(client: QdrantClient, face: str):
         "euclid": models.VectorParams(size=4, distance=models.Distance.EUCLID),
         "dot": models.VectorParams(size=4, distance=models.Distance.DOT),
     }
-    reference = QdrantClient(":memory:")
-    reference.create_collection(name, vectors_config=vectors_config)
-    client.create_collection(name, vectors_config=vectors_config, shard_number=2)
     points = [models.PointStruct(
         id=i, vector={"cos": rng.normal(size=6).tolist(), "euclid": rng.normal(size=4).tolist(),
                       "dot": rng.normal(size=4).tolist()},
         payload={"group": int(rng.integers(0, 4))}) for i in range(250)]
-    reference.upsert(name, points)
-    client.upsert(name, points, wait=True)
+    reference = twin_collections(client, name, points, vectors_config)
     return name, reference, rng
 
 
