@@ -71,8 +71,8 @@ def handwritten_decoders() -> dict[str, Callable[[bytes], object]]:
     """The parsing as it was at BASELINE: orjson, then hand-written checks over dicts."""
     import orjson
 
-    from cluster.point_update import parse_upsert
-    from cluster.query_request import parse_legacy_search, parse_query_plan
+    from cluster.routing.point_update import parse_upsert
+    from cluster.routing.query_request import parse_legacy_search, parse_query_plan
 
     config = _shard_config()
     return {
@@ -85,8 +85,8 @@ def handwritten_decoders() -> dict[str, Callable[[bytes], object]]:
 
 def typed_decoders() -> dict[str, Callable[[bytes], object]]:
     """The typed path: one msgspec decode of the body, then the plan built from the structs."""
-    from cluster.point_update import plan_upsert
-    from cluster.query_request import plan_query, plan_search
+    from cluster.routing.point_update import plan_upsert
+    from cluster.routing.query_request import plan_query, plan_search
     from node.model import decode
     from node.model.points import UpsertRequest
     from node.model.queries import QueryRequest, SearchBatchRequest

@@ -17,7 +17,7 @@ import requests
 
 from chaos.context import RunContext
 from chaos.nodes import CLUSTER_SECRET, SECRET_HEADER, ChaosNode
-from cluster.wire import CONTENT_TYPE, decode, encode
+from cluster.replication.wire import CONTENT_TYPE, decode, encode
 
 SCROLL_PAGE = 2000
 

@@ -14,24 +14,29 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cluster.catalog import Catalog
-from cluster.collection_info import collection_info, worst_status
-from cluster.collection_view import CollectionViews
-from cluster.consensus import BARRIER_OP, MetadataConsensus
-from cluster.local_shards import LocalShards
-from cluster.membership import (
+from cluster.consensus.consensus import BARRIER_OP, MetadataConsensus
+from cluster.consensus.membership import (
     join_cluster,
     members_of,
     remember_members,
     remembered_members,
 )
-from cluster.point_router import PointRouter
-from cluster.query_router import QueryRouter
-from cluster.replica_set import ClusterLinks
-from cluster.shard_transfer import ShardTransfers
-from cluster.state import ACTIVE, DEAD, PARTIAL, CollectionMeta, MetadataState
-from cluster.strict_mode import RateLimiter
-from cluster.write_routing import ReplicaWritesIn, WritesInFlight, routed_version, transfer_into
+from cluster.metadata.catalog import Catalog
+from cluster.metadata.collection_info import collection_info, worst_status
+from cluster.metadata.state import ACTIVE, DEAD, PARTIAL, CollectionMeta, MetadataState
+from cluster.replication.local_shards import LocalShards
+from cluster.replication.replica_set import ClusterLinks
+from cluster.replication.shard_transfer import ShardTransfers
+from cluster.replication.write_routing import (
+    ReplicaWritesIn,
+    WritesInFlight,
+    routed_version,
+    transfer_into,
+)
+from cluster.routing.collection_view import CollectionViews
+from cluster.routing.point_router import PointRouter
+from cluster.routing.query_router import QueryRouter
+from cluster.routing.strict_mode import RateLimiter
 from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
 from node.engine.durable_files import write_atomic
@@ -200,7 +205,7 @@ class Node:
         return max(1, len(self._state().peers)) if self.settings.cluster.enabled else 1
 
     def _remote_shard(self, peer_id: int, api: str, meta, shard_id: int):
-        from cluster.remote_shard import RemoteShardAccess
+        from cluster.replication.remote_shard import RemoteShardAccess
 
         return RemoteShardAccess(self.peer_client, peer_id, api, meta.uuid, shard_id,
                                  routed_at=routed_version(meta, shard_id))
@@ -211,7 +216,7 @@ class Node:
 
     async def _source_caught_up(self, api: str, version: int) -> bool:
         """Whether a transfer's source applied metadata `version` and the writes it had
-        accepted before (see cluster/write_routing.py)."""
+        accepted before (see cluster/replication/write_routing.py)."""
         result = await self.peer_client.get_json(
             api, f"/internal/v1/metadata/version?at_least={version}", timeout=5.0)
         return isinstance(result, dict) and bool(result.get("reached"))
@@ -354,7 +359,7 @@ class Node:
         self._loop = asyncio.get_running_loop()
         settings = self.settings
         if settings.cluster.enabled:
-            from cluster.peer_client import PeerClient
+            from cluster.replication.peer_client import PeerClient
 
             requests = self.metrics.cluster.peer_requests
             self.peer_client = PeerClient(

@@ -14,9 +14,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cluster.cluster_info import consensus_thread_status, shard_transfer_infos
-from cluster.collection_info import worst_status
-from cluster.state import CollectionMeta
+from cluster.metadata.cluster_info import consensus_thread_status, shard_transfer_infos
+from cluster.metadata.collection_info import worst_status
+from cluster.metadata.state import CollectionMeta
 from node import QDRANT_API_VERSION
 from node.api.access import Access
 from node.system_info import running_environment

@@ -16,7 +16,7 @@ from nodeproc import REPO_ROOT, NodeProcess, cluster_of_one
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from cluster.wire import encode
+from cluster.replication.wire import encode
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ import pytest
 from qdrant_client.http import models
 from qdrant_client.http.api.collections_api import jsonable_encoder
 
-from cluster.collection_config import (
+from cluster.metadata.collection_config import (
     apply_collection_update,
     build_collection_config,
     dense_vector_params,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from nodeproc import free_port
 
-from cluster.consensus import RESTORE_SNAPSHOT_OP, MetadataConsensus
-from cluster.state import MetadataState, to_dict
+from cluster.consensus.consensus import RESTORE_SNAPSHOT_OP, MetadataConsensus
+from cluster.metadata.state import MetadataState, to_dict
 from node.errors import Conflict, NotFound, Unavailable
 
 pytestmark = pytest.mark.timeout(30)

@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.hybrid.formula import evaluate_expression
 from reference_twin import twin_collections
 
-from cluster.formula_request import parse_expression
+from cluster.routing.formula_request import parse_expression
 from node.engine.formula import Candidate, score_points
 from node.errors import BadRequest
 from node.model import decode

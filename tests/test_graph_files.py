@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.collection_config import build_collection_config
+from cluster.metadata.collection_config import build_collection_config
 from node.engine import shard as shard_module
 from node.engine.point_batch import DenseColumn, PointBatch
 from node.engine.shard import LocalShard

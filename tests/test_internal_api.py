@@ -17,10 +17,10 @@ import requests
 from nodeproc import NodeProcess, cluster_of_one, free_port
 from qdrant_client import QdrantClient, models
 
-from cluster.peer_client import PeerClient, PeerRefused, PeerUnavailable
-from cluster.placement import shard_for_point
-from cluster.remote_shard import RemoteShardAccess
-from cluster.wire import CONTENT_TYPE, TAG, WireError, decode, encode
+from cluster.metadata.placement import shard_for_point
+from cluster.replication.peer_client import PeerClient, PeerRefused, PeerUnavailable
+from cluster.replication.remote_shard import RemoteShardAccess
+from cluster.replication.wire import CONTENT_TYPE, TAG, WireError, decode, encode
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.query_scoring import CONTEXT, NEAREST, VectorQuery

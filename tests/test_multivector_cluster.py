@@ -13,7 +13,7 @@ from qdrant_client import QdrantClient, models
 from test_multivector_congruence import MAX_SIM
 from test_query_congruence import _same
 
-from cluster.wire import CONTENT_TYPE, decode, encode
+from cluster.replication.wire import CONTENT_TYPE, decode, encode
 
 pytestmark = pytest.mark.timeout(300)
 RECOVERY_TIMEOUT = 90

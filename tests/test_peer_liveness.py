@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from nodeproc import NodeProcess, cluster_of_one
 
-from cluster.peer_client import PeerClient, PeerUnavailable
-from cluster.peer_liveness import while_alive
+from cluster.replication.peer_client import PeerClient, PeerUnavailable
+from cluster.replication.peer_liveness import while_alive
 from node.errors import NotFound
 
 

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cluster.placement import place_replicas, point_hash, shard_for_point, shards_for_points
+from cluster.metadata.placement import (
+    place_replicas,
+    point_hash,
+    shard_for_point,
+    shards_for_points,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +99,7 @@ def test_point_hash_fixed_values() -> None:
 
 def test_point_hash_is_the_same_in_another_process() -> None:
     code = (
-        "from cluster.placement import point_hash\n"
+        "from cluster.metadata.placement import point_hash\n"
         "print(point_hash(42), point_hash('550e8400-e29b-41d4-a716-446655440000'))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO_ROOT)}

@@ -10,7 +10,7 @@ import pysyncobj.journal
 import pytest
 from tmpfs import small_tmpfs
 
-from cluster.raft_journal import FileJournal
+from cluster.consensus.raft_journal import FileJournal
 
 ENTRIES = [(b"\x01first", 1, 1), (b"\x01second", 2, 1), (b"\x01third" * 50, 3, 2)]
 

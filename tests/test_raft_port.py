@@ -20,7 +20,7 @@ from nodeproc import LOOPBACK, NodeProcess, cluster_of_one, wait_for
 from pysyncobj.encryptor import getEncryptor
 from pysyncobj.node import TCPNode
 
-from cluster import raft_codec
+from cluster.consensus import raft_codec
 from node.settings import SettingsError, load_settings
 
 pytestmark = pytest.mark.timeout(60)

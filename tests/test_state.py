@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cluster.state import (
+from cluster.metadata.state import (
     ACTIVE,
     DEAD,
     PARTIAL,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.collection_config import build_collection_config
+from cluster.metadata.collection_config import build_collection_config
 from node.engine import stored_pickle
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.shard import LocalShard

@@ -22,7 +22,7 @@ from nodeproc import REPO_ROOT, NodeProcess, connect, free_port, wait_for
 from qdrant_client import models
 from tls_certs import CertificateAuthority, Issued, client_tls, served_certificate
 
-from cluster.peer_client import PeerClient, PeerUnavailable
+from cluster.replication.peer_client import PeerClient, PeerUnavailable
 from node.settings import SettingsError, load_settings
 from node.tls import NodeTls
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.collection_config import build_collection_config
+from cluster.metadata.collection_config import build_collection_config
 from node.engine.point_batch import DenseColumn, PointBatch
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cluster.cluster_info import cluster_status, collection_cluster_info, shard_operation
+from cluster.metadata.cluster_info import cluster_status, collection_cluster_info, shard_operation
 from node.api.envelope import ok, query_flag, read_body
 from node.ascii_digits import parse_ascii_uint
 from node.errors import BadRequest

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cluster.facet_router import FacetRouter
-from cluster.matrix_router import MatrixRouter
+from cluster.routing.facet_router import FacetRouter
+from cluster.routing.matrix_router import MatrixRouter
 from node.api.envelope import ok, read_json
 from node.runtime import Node
 

@@ -1,7 +1,8 @@
 """The internal API between nodes: run a ShardAccess method on this node's replica of a shard.
 
 `POST /internal/v1/shards/{collection_uuid}/{shard_id}/{method}` takes a wire-encoded
-(cluster/wire.py) `{"args": [...], "kwargs": {...}}`, runs that method of LocalShardAccess and
+(cluster/replication/wire.py) `{"args": [...], "kwargs": {...}}`, runs that method of
+LocalShardAccess and
 answers the wire-encoded result. Errors come back in Qdrant's JSON envelope with the status the
 engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard is not here,
 400 for an unknown method or an undecodable body.
@@ -23,12 +24,12 @@ import inspect
 
 from aiohttp import web
 
-from cluster.peer_client import WRITE_METHODS
-from cluster.replica_set import WRITE_ORDERING
-from cluster.shard_access import LocalShardAccess
-from cluster.state import ACTIVE, CollectionMeta
-from cluster.wire import CONTENT_TYPE, WireError, decode, encode
-from cluster.write_routing import ROUTED_AT_HEADER
+from cluster.metadata.state import ACTIVE, CollectionMeta
+from cluster.replication.peer_client import WRITE_METHODS
+from cluster.replication.replica_set import WRITE_ORDERING
+from cluster.replication.shard_access import LocalShardAccess
+from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
+from cluster.replication.write_routing import ROUTED_AT_HEADER
 from node.api.access import FULL_ACCESS
 from node.api.envelope import Handler, error_response, ok
 from node.api.telemetry import details_level

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cluster.replica_set import (
+from cluster.replication.replica_set import (
     READ_CONSISTENCY,
     WRITE_ORDERING,
     parse_ordering,
     parse_read_consistency,
 )
-from cluster.strict_mode import REQUEST_TIMEOUT, parse_timeout
+from cluster.routing.strict_mode import REQUEST_TIMEOUT, parse_timeout
 from node.api.envelope import Handler
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 from aiohttp import web
 
-from cluster.distributed_telemetry import distributed_telemetry
-from cluster.peer_client import PeerUnavailable
-from cluster.strict_mode import REQUEST_TIMEOUT
+from cluster.replication.distributed_telemetry import distributed_telemetry
+from cluster.replication.peer_client import PeerUnavailable
+from cluster.routing.strict_mode import REQUEST_TIMEOUT
 from node.api.access import FULL_ACCESS
 from node.api.auth import request_access
 from node.api.envelope import ok, query_flag

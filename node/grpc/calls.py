@@ -19,13 +19,13 @@ import grpc
 from google.protobuf.message import Message
 from pydantic import ValidationError
 
-from cluster.replica_set import (
+from cluster.replication.replica_set import (
     READ_CONSISTENCY,
     WRITE_ORDERING,
     parse_ordering,
     parse_read_consistency,
 )
-from cluster.strict_mode import REQUEST_TIMEOUT
+from cluster.routing.strict_mode import REQUEST_TIMEOUT
 from node.api.access import FULL_ACCESS, Access, Need, route_need
 from node.api.auth import Authorizer
 from node.errors import BadRequest, FlotillaError

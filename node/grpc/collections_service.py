@@ -6,7 +6,7 @@ from qdrant_client import grpc as pb
 from qdrant_client.conversions.conversion import RestToGrpc
 from qdrant_client.http import models
 
-from cluster.cluster_info import collection_cluster_info, shard_operation
+from cluster.metadata.cluster_info import collection_cluster_info, shard_operation
 from node.errors import NotFound
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from qdrant_client import grpc as pb
 
-from cluster.facet_router import FacetRouter
-from cluster.matrix_router import MatrixRouter
+from cluster.routing.facet_router import FacetRouter
+from cluster.routing.matrix_router import MatrixRouter
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model import points as P

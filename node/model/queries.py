@@ -122,7 +122,7 @@ class QueryInput(msgspec.Struct, **_STRICT):
     order_by: str | OrderBy | None = None
     fusion: Literal["rrf", "dbsf"] | None = None
     rrf: Rrf | None = None
-    # A formula expression is a small language of its own; cluster/formula_request.py reads
+    # A formula expression is a small language of its own; cluster/routing/formula_request.py reads
     # it (its conditions are decoded as typed Conditions there).
     formula: Any = None
     defaults: dict[str, Any] | None = None

@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from prometheus_client import Counter, Gauge
 
-from cluster.collection_config import check_stored_config, validate_collection_name
-from cluster.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
+from cluster.metadata.collection_config import check_stored_config, validate_collection_name
+from cluster.metadata.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, FlotillaError, NotFound
