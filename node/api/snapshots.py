@@ -39,11 +39,7 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def create(request: web.Request) -> web.Response:
         collection, shard_id = where(request)
-        task = asyncio.ensure_future(snapshots.create(collection, shard_id))
-        if not query_flag(request, "wait", default=True):
-            snapshots.in_background(task)
-            return accepted(request)
-        return ok(request, await task)
+        return await answer_when_asked(request, snapshots.create(collection, shard_id))
 
     async def list_snapshots(request: web.Request) -> web.Response:
         collection, shard_id = where(request)
@@ -99,7 +95,12 @@ def routes(node: Node) -> list[web.RouteDef]:
                 if temporary:
                     path.unlink(missing_ok=True)
 
-        task = asyncio.ensure_future(run())
+        return await answer_when_asked(request, run())
+
+    async def answer_when_asked(request: web.Request, work) -> web.Response:
+        """The work's result with `wait=true` (the default); else 202 at once, the work going
+        on in the background."""
+        task = asyncio.ensure_future(work)
         if not query_flag(request, "wait", default=True):
             snapshots.in_background(task)
             return accepted(request)

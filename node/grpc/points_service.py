@@ -19,6 +19,11 @@ _COLLECTION = "/collections/{collection_name}"
 _POINTS = f"{_COLLECTION}/points"
 
 
+def _batch_results(batches) -> list[pb.BatchResult]:
+    """One BatchResult of scored points per search of a batch."""
+    return [pb.BatchResult(result=[to_grpc.scored_point(h) for h in hits]) for hits in batches]
+
+
 def _update_result(seq: int, wait: bool) -> dict:
     return {"operation_id": seq, "status": "completed" if wait else "acknowledged"}
 
@@ -94,8 +99,7 @@ def rpcs(node: Node) -> dict[str, Rpc]:
 
     async def search_batch(msg, body, access) -> pb.SearchBatchResponse:
         batches = await queries.search_batch(msg.collection_name, body)
-        return pb.SearchBatchResponse(result=[
-            pb.BatchResult(result=[to_grpc.scored_point(h) for h in hits]) for hits in batches])
+        return pb.SearchBatchResponse(result=_batch_results(batches))
 
     async def recommend(msg: pb.RecommendPoints, body, access) -> pb.RecommendResponse:
         hits = await queries.recommend(msg.collection_name, body)
@@ -103,8 +107,7 @@ def rpcs(node: Node) -> dict[str, Rpc]:
 
     async def recommend_batch(msg, body, access) -> pb.RecommendBatchResponse:
         batches = await queries.recommend_batch(msg.collection_name, body)
-        return pb.RecommendBatchResponse(result=[
-            pb.BatchResult(result=[to_grpc.scored_point(h) for h in hits]) for hits in batches])
+        return pb.RecommendBatchResponse(result=_batch_results(batches))
 
     async def query(msg: pb.QueryPoints, body, access) -> pb.QueryResponse:
         result = await queries.query(msg.collection_name, body)
@@ -112,9 +115,7 @@ def rpcs(node: Node) -> dict[str, Rpc]:
 
     async def query_batch(msg, body, access) -> pb.QueryBatchResponse:
         results = await queries.query_batch(msg.collection_name, body)
-        return pb.QueryBatchResponse(result=[
-            pb.BatchResult(result=[to_grpc.scored_point(h) for h in r["points"]])
-            for r in results])
+        return pb.QueryBatchResponse(result=_batch_results(r["points"] for r in results))
 
     async def query_groups(msg, body, access) -> pb.QueryGroupsResponse:
         result = await queries.query_groups(msg.collection_name, body)
@@ -134,9 +135,7 @@ def rpcs(node: Node) -> dict[str, Rpc]:
 
     async def discover_batch(msg, body, access) -> pb.DiscoverBatchResponse:
         results = await queries.query_batch(msg.collection_name, body)
-        return pb.DiscoverBatchResponse(result=[
-            pb.BatchResult(result=[to_grpc.scored_point(h) for h in r["points"]])
-            for r in results])
+        return pb.DiscoverBatchResponse(result=_batch_results(r["points"] for r in results))
 
     async def facet(msg: pb.FacetCounts, body, access) -> pb.FacetResponse:
         result = await facets.facet(msg.collection_name, body)
