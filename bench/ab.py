@@ -45,6 +45,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="requests in flight (default: 2 for batches, as `make bench`; else 8)")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    p.add_argument("--one-node-a", action="store_true",
+                   help="side A is one node (one shard) of the baseline: with a cluster "
+                        "scenario, B/A is the cluster's ratio to one node")
     return p.parse_args(argv)
 
 
@@ -105,18 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency is None:
         args.concurrency = 2 if args.scenario.endswith("batch") else 8
     cluster = args.scenario.startswith("cluster")
-    cfg = Config(duration=args.duration)
+    # One ingest client: loading is not measured here, and a loaded shared machine made the
+    # cluster refuse writes of four at once (a replica missing the write, under 2 s).
+    cfg = Config(duration=args.duration, ingest_clients=1)
     ds = dataset.load(args.size, args.dim, "Cosine", args.queries)
     tree = _Tree(args.baseline)
     lg = LoadGenerator()
     count = 3 if cluster else 1
     shards, rf = (3, 2) if cluster else (1, 1)
+    layout = {"A": (1, 1, 1) if args.one_node_a else (count, shards, rf),
+              "B": (count, shards, rf)}  # nodes, shards, replication factor
     rows: dict[str, list[tuple[float, float, float]]] = {"A": [], "B": [], "hnswlib": []}
     try:
-        with nodes.start(count, repo_root=tree.path) as dep_a, nodes.start(count) as dep_b:
+        with nodes.start(layout["A"][0], repo_root=tree.path) as dep_a, \
+                nodes.start(layout["B"][0]) as dep_b:
             runs = {"A": Runner(dep_a, ds, cfg, lg), "B": Runner(dep_b, ds, cfg, lg)}
             for side, run in runs.items():
                 print(f"loading {side} ...", flush=True)
+                _, shards, rf = layout[side]
                 run.create(shards=shards, rf=rf, wcf=rf)
                 run.ingest()
             anchor = _hnswlib(ds, cfg) if args.scenario == "batch" else None
@@ -136,18 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         lg.close()
         tree.close()
-    _summary(args, rows)
+    _summary(args, rows, layout)
     return 0
 
 
-def _summary(args: argparse.Namespace, rows: dict) -> None:
+def _summary(args: argparse.Namespace, rows: dict, layout: dict) -> None:
     med = {s: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
                statistics.median(r[2] for r in v)) for s, v in rows.items() if v}
     a, b = med["A"], med["B"]
     print(f"\n{args.scenario}: size {args.size}, ef {args.ef}, concurrency {args.concurrency}, "
           f"{args.rounds} rounds of {args.duration}s, medians")
-    print(f"A ({args.baseline}): {a[0]:.0f} qps, {a[1]:.3f} ms CPU/query, recall {a[2]:.3f}")
-    print(f"B (this tree): {b[0]:.0f} qps, {b[1]:.3f} ms CPU/query, recall {b[2]:.3f}")
+    shape = {side: f"{n} node(s), {s} shard(s), rf {r}" for side, (n, s, r) in layout.items()}
+    for name, (qps, cpu, rec) in ((f"A ({args.baseline}, {shape['A']})", a),
+                                  (f"B (this tree, {shape['B']})", b)):
+        print(f"{name}: {qps:.0f} qps, {cpu:.3f} ms CPU/query, recall {rec:.3f}")
     print(f"B/A: qps {b[0] / a[0]:.2f}x, CPU/query {b[1] / a[1]:.2f}x")
     if "hnswlib" in med:
         h = med["hnswlib"][0]

@@ -47,6 +47,8 @@ SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
 })
+# Read once: inspecting a signature costs more than a small shard call's own work.
+_SIGNATURES = {m: inspect.signature(getattr(LocalShardAccess, m)) for m in SHARD_METHODS}
 # Bodies above this size are decoded and results encoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
 BULK_RESULTS = frozenset({"retrieve", "scroll", "scan"})
@@ -85,7 +87,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         async with replica as shard:
             bound = getattr(LocalShardAccess(shard), method)
             try:
-                inspect.signature(bound).bind(*args, **kwargs)
+                _SIGNATURES[method].bind(shard, *args, **kwargs)
             except TypeError as exc:
                 raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
             if method == "update":
