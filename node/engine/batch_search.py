@@ -40,7 +40,9 @@ def search_segments_batch(segments: list[Segment], spec: DenseVectorSpec, querie
     if n == 0 or k <= 0:
         return [[] for _ in range(n)]
     smaller = smaller_is_better(spec.distance)
-    parts = [search_segment_batch(s, spec, queries, k, params, threshold) for s in segments]
+    # Segments with nothing to find (an empty appendable one) are skipped, not padded.
+    used = [s for s in segments if spec.name in s.dense and s.searchable(spec.name)[1]]
+    parts = [search_segment_batch(s, spec, queries, k, params, threshold) for s in used]
     if not parts:
         return [[] for _ in range(n)]
     if len(parts) == 1:
@@ -54,10 +56,9 @@ def search_segments_batch(segments: list[Segment], spec: DenseVectorSpec, querie
         # Stable: equal scores keep segment order, then rank order, as a sort of the joined
         # lists would.
         order = np.argsort(scores if smaller else -scores, axis=1, kind="stable")[:, :k]
-        scores = np.take_along_axis(scores, order, axis=1)
-        offsets = np.take_along_axis(offsets, order, axis=1)
-        owner = np.take_along_axis(owner, order, axis=1)
-    return _hits(segments, scores[:, :k], offsets[:, :k], owner[:, :k], params)
+        rows = np.arange(n)[:, None]
+        scores, offsets, owner = scores[rows, order], offsets[rows, order], owner[rows, order]
+    return _hits(used, scores[:, :k], offsets[:, :k], owner[:, :k], params)
 
 
 def _hits(segments: list[Segment], scores: np.ndarray, offsets: np.ndarray,
@@ -100,7 +101,10 @@ def search_segment_batch(segment: Segment, spec: DenseVectorSpec, queries: np.nd
     if index is not None and not params.exact:
         found = _graph_batch(index, storage, spec, queries, k, params, candidates)
         if found is not None:
-            return _ranked(spec, *found, k, threshold)
+            scores, labels, in_order = found
+            if in_order and threshold is None:
+                return scores, labels
+            return _ranked(spec, scores, labels, k, threshold)
     elif not (params.indexed_only and candidates >= full_scan_vectors(spec)) and \
             scan_codes(segment, spec, params) is None:
         offsets = np.flatnonzero(mask)
@@ -112,9 +116,11 @@ def search_segment_batch(segment: Segment, spec: DenseVectorSpec, queries: np.nd
 
 
 def _graph_batch(index, storage, spec: DenseVectorSpec, queries: np.ndarray, k: int,
-                 params: SearchParams, candidates: int) -> Ranked | None:
-    """Scores and labels of the graph's candidates for the whole batch, unranked; None when
-    the graph cannot give enough of them (the caller then searches one query at a time)."""
+                 params: SearchParams, candidates: int
+                 ) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """Scores and labels of the graph's candidates for the whole batch, and whether they are
+    ranked already; None when the graph cannot give enough of them (the caller then searches
+    one query at a time)."""
     # Manhattan's graph is built in L2: ask it for more candidates, rescoring picks the best.
     wanted = min(k * 4 if spec.distance == "Manhattan" else k, candidates)
     try:
@@ -124,10 +130,12 @@ def _graph_batch(index, storage, spec: DenseVectorSpec, queries: np.ndarray, k: 
         return None
     labels = labels.astype(np.int64)
     scores = graph_scores(spec, distances)
+    if scores is not None and wanted == k:  # hnswlib answers nearest first: ranked already
+        return scores, labels, True
     if scores is None:  # rescored on the stored rows: (queries, wanted, dim) against each query
         rows = np.asarray(storage.vectors()[labels], dtype=np.float32)
         scores = _rescore(spec, queries, rows)
-    return scores, labels
+    return scores, labels, False
 
 
 def _rescore(spec: DenseVectorSpec, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -154,15 +162,15 @@ def _ranked(spec: DenseVectorSpec, scores: np.ndarray, offsets: np.ndarray, k: i
     scores = np.asarray(scores, dtype=np.float32)
     keys = scores if smaller else -scores
     width = scores.shape[1]
+    # Fancy indexing by (row, column) arrays: take_along_axis does the same in more steps.
+    rows = np.arange(len(scores))[:, None]
     if k < width:
         part = np.argpartition(keys, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(
-            part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1, kind="stable"),
-            axis=1)
+        order = part[rows, np.argsort(keys[rows, part], axis=1, kind="stable")]
     else:
         order = np.argsort(keys, axis=1, kind="stable")
-    scores = np.take_along_axis(scores, order, axis=1)
-    offsets = np.take_along_axis(offsets, order, axis=1)
+    scores = scores[rows, order]
+    offsets = offsets[rows, order]
     if threshold is not None:
         keep = passes_threshold(spec.distance, scores, threshold)
         scores = np.where(keep, scores, np.inf if smaller else -np.inf).astype(np.float32)
