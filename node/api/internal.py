@@ -25,6 +25,7 @@ import inspect
 from aiohttp import web
 
 from cluster.metadata.state import ACTIVE, CollectionMeta
+from cluster.replication import hit_columns
 from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
 from cluster.replication.shard_access import LocalShardAccess
@@ -189,6 +190,8 @@ def _check_update_kind(args: list, kwargs: dict) -> None:
 
 
 async def _encode(method: str, result: object) -> bytes:
+    if method == "query_batch":
+        result = hit_columns.pack(result)  # type: ignore[arg-type]
     # Records can be many: encoding them off the loop keeps other requests flowing.
     if method in BULK_RESULTS:
         return await asyncio.to_thread(encode, result)
