@@ -37,9 +37,10 @@ class FieldIndex:
     """Offsets by value, kept in compact typed arrays: a Python list or set of int objects
     costs 4-8 times the memory per entry, and a segment holds an entry per point."""
 
-    def __init__(self, key: str, kind: str) -> None:
+    def __init__(self, key: str, schema: dict | str) -> None:
         self.key = key
-        self.kind = kind
+        self.schema = schema
+        self.kind = schema_type(schema)
         self._path = parse_key(key)
         self._postings: dict[tuple[bool, object], array] = {}
         self._numbers = array("d")
@@ -114,7 +115,7 @@ class FieldIndex:
 
 def build_field_index(key: str, schema: dict | str, payloads) -> FieldIndex:
     """An index of `key` over (offset, payload) pairs."""
-    index = FieldIndex(key, schema_type(schema))
+    index = FieldIndex(key, schema)
     for offset, payload in payloads:
         index.add(offset, payload)
     return index
