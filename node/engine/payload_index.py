@@ -60,6 +60,8 @@ class FieldIndex:
         if not payload:
             return
         values = field_values(payload, self._path)
+        if self.kind == "text":  # a text index holds strings only, as Qdrant's
+            values = [v for v in values if isinstance(v, str)]
         if not values:
             return
         if len(self._with_value) <= offset:
