@@ -144,6 +144,22 @@ def test_token_steps_run_in_qdrants_order():
         " Hello,\u3000World ") == ["hello,", "world"]
 
 
+# One common stopword of each language with a list (Qdrant's own examples).
+COMMON_STOPWORDS = {
+    "danish": "og", "dutch": "en", "english": "and", "finnish": "ja", "french": "et",
+    "german": "und", "hungarian": "és", "indonesian": "dan", "italian": "e", "norwegian": "og",
+    "portuguese": "e", "romanian": "ar", "russian": "и", "spanish": "y", "swedish": "och",
+    "turkish": "ve",
+}
+
+
+@pytest.mark.parametrize("language", sorted(COMMON_STOPWORDS))
+def test_each_stopword_list_drops_its_common_word_and_keeps_others(language):
+    analyzer = analyzer_for({"type": "text", "stopwords": language})
+    word = COMMON_STOPWORDS[language]
+    assert analyzer.document_tokens(f"qdrant {word.upper()} qdrant") == ["qdrant", "qdrant"]
+
+
 # ---- one node, both faces
 
 
