@@ -194,6 +194,15 @@ def test_count_and_search_use_the_index_params(client, texts):
     assert {hit.id for hit in hits} == {2, 6}
 
 
+def test_formula_conditions_use_the_index_params(client, texts):
+    formula = models.FormulaQuery(formula=models.SumExpression(sum=[
+        "$score", models.FieldCondition(key="stemmed", match=models.MatchText(text="runs"))]))
+    hits = client.query_points(texts, prefetch=models.Prefetch(query=[1.0, 0.0], limit=20),
+                               query=formula, limit=20).points
+    assert {hit.id for hit in hits if hit.score == 2.0} == {2, 6}
+    assert all(hit.score == 1.0 for hit in hits if hit.id not in (2, 6))
+
+
 def test_nested_text_condition_uses_the_nested_fields_index(client, unique_name):
     client.create_collection(unique_name,
                              vectors_config=models.VectorParams(size=2, distance="Dot"))
