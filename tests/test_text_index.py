@@ -12,14 +12,19 @@ text, stopwords dropped)."""
 from __future__ import annotations
 
 import contextlib
+import random
 
 import pytest
 import requests
 from client_errors import API_ERRORS, status_of
 from nodeproc import connect
 from qdrant_client import QdrantClient, models
+from test_filters import TEXT_KEYS, WORDS, _rand_payload, _reference_collection
 
+from node.engine.filters import compile_filter
 from node.engine.text_analyzer import analyzer_for
+from node.model import decode
+from node.model.filters import Filter
 
 DOCS = {
     1: "The quick brown fox jumps over the lazy dog",
@@ -158,6 +163,51 @@ def test_each_stopword_list_drops_its_common_word_and_keeps_others(language):
     analyzer = analyzer_for({"type": "text", "stopwords": language})
     word = COMMON_STOPWORDS[language]
     assert analyzer.document_tokens(f"qdrant {word.upper()} qdrant") == ["qdrant", "qdrant"]
+
+
+def _random_text_filter(rng: random.Random) -> dict:
+    """A text, text_any or phrase condition on a text key (or inside `nested` on items), alone
+    or under must_not / should, with words from the payload generator's vocabulary."""
+    query = " ".join(rng.choice(WORDS + ["dark", "red", "2", "nothing"])
+                     for _ in range(rng.randint(1, 3)))
+    match = {rng.choice(["text", "text_any", "phrase"]): query}
+    if rng.random() < 0.2:
+        condition = {"nested": {"key": "items", "filter": {"must": [
+            {"key": rng.choice(["name", "tags"]), "match": match}]}}}
+    else:
+        condition = {"key": rng.choice(TEXT_KEYS), "match": match}
+    return {rng.choice(["must", "must", "should", "must_not"]): [condition]}
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_default_text_indexes_agree_with_the_reference_in_bulk(seed):
+    """A text index with Qdrant's default params reads like an unindexed field, the one case
+    local mode covers: random text conditions on text-indexed keys (nested ones too) agree."""
+    rng = random.Random(seed)
+    point_ids = list(range(1, 301))
+    points = {pid: _rand_payload(rng) for pid in point_ids}
+    reference = _reference_collection(points, {pid: {"a"} for pid in point_ids})
+    schemas = [{"type": "text"}, {"type": "text", "tokenizer": "word", "lowercase": True,
+                                  "phrase_matching": True, "stemmer": {"type": "none"}}]
+    analyzers = {key: analyzer_for(schemas[i % 2]) for i, key in enumerate(TEXT_KEYS)}
+    filters = [_random_text_filter(rng) for _ in range(400)]
+    mismatches, partial = [], 0
+    for raw in filters:
+        expected = {r.id for r in reference.scroll(
+            "ref", scroll_filter=models.Filter.model_validate(raw), limit=len(points) + 1,
+            with_payload=False)[0]}
+        compiled = compile_filter(decode(Filter, raw, path="filter"))
+        bound = compiled.with_text_indexes(analyzers)
+        assert bound is not compiled  # every filter reads a text-indexed key
+        got = {pid for pid, payload in points.items()
+               if bound.matches(pid, payload, lambda name: name == "a")}
+        partial += 0 < len(expected) < len(points)
+        if got != expected:
+            mismatches.append((raw, sorted(got ^ expected)[:5]))
+    print(f"default text indexes, seed={seed}: {len(filters)} filters x {len(points)} points, "
+          f"{partial} with a result neither empty nor everything, {len(mismatches)} mismatches")
+    assert partial > 100
+    assert not mismatches, mismatches[:3]
 
 
 # ---- one node, both faces
