@@ -68,6 +68,8 @@ CASES = [
     ("plain", models.MatchText(text="42"), {10}),
     ("plain", models.MatchTextAny(text_any="lions"), {7}),
     ("plain", models.MatchPhrase(phrase="lion king"), {7}),
+    # every query token in one string of an array, as Qdrant's payload check reads it
+    ("plain", models.MatchText(text="lion lions"), set()),
     # stems: running/runs -> run, cats -> cat; "the", "and", "over" are English stopwords
     ("stemmed", models.MatchText(text="run"), {2, 6}),
     ("stemmed", models.MatchText(text="the cat"), {2, 6}),
@@ -268,6 +270,18 @@ def test_nested_text_condition_uses_the_nested_fields_index(client, unique_name)
             key="name", match=models.MatchText(text="runs"))])))])
     points, _ = client.scroll(unique_name, scroll_filter=nested)
     assert {p.id for p in points} == {1, 2}
+
+
+def test_changed_payloads_are_matched_by_their_new_text(client, unique_name):
+    client.create_collection(unique_name,
+                             vectors_config=models.VectorParams(size=2, distance="Dot"))
+    client.create_payload_index(unique_name, "t", field_schema=SCHEMAS["stemmed"], wait=True)
+    client.upsert(unique_name, [models.PointStruct(id=i, vector=[1, 0], payload={"t": doc})
+                                for i, doc in DOCS.items()], wait=True)
+    client.set_payload(unique_name, {"t": "nothing to see"}, points=[2], wait=True)
+    client.overwrite_payload(unique_name, {"t": "she ran, he runs"}, points=[5], wait=True)
+    assert _ids(client, unique_name, "t", models.MatchText(text="running")) == {5, 6}
+    assert _ids(client, unique_name, "t", models.MatchText(text="see")) == {2}
 
 
 def test_recreating_an_index_with_other_params_changes_matching(client, unique_name):

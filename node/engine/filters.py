@@ -48,6 +48,10 @@ EARTH_RADIUS_M = 6371008.8
 
 _BOUNDS = ("gt", "gte", "lt", "lte")
 
+# Index hints whose candidates are exactly the condition's matches (on a fresh index). A text
+# hint is wider: the index pools the tokens of all strings of a point and keeps no order.
+EXACT_HINTS = ("values", "range")
+
 
 def _never_has_vector(_name: str) -> bool:
     return False
@@ -104,7 +108,7 @@ class CompiledFilter:
             not self._should and not self._must_not and self._min_should is None
             and bool(self._must)
             and all(isinstance(c, _FieldCondition) and c.index_hint is not None
-                    for c in self._must)
+                    and c.index_hint[0] in EXACT_HINTS for c in self._must)
         )
 
     def with_text_indexes(self, analyzers: Mapping[str, TextAnalyzer]) -> CompiledFilter:
@@ -574,8 +578,9 @@ class _Context:
         self._analyzers = analyzers
         self._prefix = prefix
 
-    def analyzer(self, key: str) -> TextAnalyzer:
-        return self._analyzers.get(self._prefix + key, DEFAULT_ANALYZER)
+    def analyzer(self, key: str) -> TextAnalyzer | None:
+        """The analyzer of the text index on `key`, None for a key without one."""
+        return self._analyzers.get(self._prefix + key)
 
     def nested(self, key: str) -> _Context:
         return _Context(self._analyzers, f"{self._prefix}{nested_prefix(key)}.")
@@ -638,9 +643,8 @@ def _compile_field_condition(condition: Condition, ctx: _Context) -> _Condition:
     if kind == "values_count":
         return _RawValuesCondition(key, _values_count_test(condition.values_count.bounds()))
     if kind == "match" and condition.match.kind() in _TEXT_TESTS:
-        text_kind = condition.match.kind()
-        test = _TEXT_TESTS[text_kind](getattr(condition.match, text_kind), ctx.analyzer(key))
-        return _FieldCondition(key, test, reads_text=True)
+        return _FieldCondition(key, _text_match_test(condition.match, ctx.analyzer(key)),
+                               reads_text=True)
     return _FieldCondition(key, _VALUE_TEST_COMPILERS[kind](getattr(condition, kind)))
 
 
@@ -653,6 +657,21 @@ def _compile_match(match: Match) -> ValueTest:
     if kind == "any":
         return _match_any_test(frozenset(match.any))
     return _match_except_test(frozenset(match.except_))
+
+
+def _text_match_test(match: Match, index_analyzer: TextAnalyzer | None) -> ValueTest:
+    """A text, text_any or phrase test; on a text-indexed field it reads through the index's
+    analyzer and names the tokens the index's postings can narrow the points down to."""
+    kind = match.kind()
+    query = getattr(match, kind)
+    analyzer = index_analyzer or DEFAULT_ANALYZER
+    test = _TEXT_TESTS[kind](query, analyzer)
+    if index_analyzer is None:
+        return test
+    if kind == "text_any":
+        return _with_hint(test, ("text_any", frozenset(analyzer.query_tokens(query))))
+    tokens = analyzer.document_tokens(query) if kind == "phrase" else analyzer.query_tokens(query)
+    return _with_hint(test, ("text_all", frozenset(tokens)))
 
 
 def _compile_range(bounds: Range) -> ValueTest:

@@ -14,6 +14,7 @@ import numpy as np
 
 from node.engine.filters import field_values
 from node.engine.payload_path import parse_key
+from node.engine.text_analyzer import analyzer_for
 
 # Schema types (Qdrant's PayloadSchemaType) whose values map to exact-match keys.
 KEYED_TYPES = frozenset({"keyword", "integer", "bool", "uuid"})
@@ -47,6 +48,9 @@ class FieldIndex:
         self._number_offsets = array("q")
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self._with_value = bytearray()  # one flag per offset: holds a value of the key
+        # A text index: offsets by the tokens of their strings, read by the index's analyzer.
+        self._analyzer = analyzer_for(schema) if self.kind == "text" else None
+        self._tokens: dict[str, array] = {}
         # Offsets are indexed as they are appended; one added again had its payload changed.
         self._next_offset = 0
         # True once a point's payload changed after it was indexed: its old entries remain,
@@ -67,6 +71,9 @@ class FieldIndex:
         if len(self._with_value) <= offset:
             self._with_value.extend(bytes(offset + 1 - len(self._with_value)))
         self._with_value[offset] = 1
+        if self._analyzer is not None:
+            self._add_tokens(offset, values)
+            return
         for value in values:
             if isinstance(value, (list, dict)) or value is None:
                 continue
@@ -81,9 +88,36 @@ class FieldIndex:
                 self._number_offsets.append(offset)
                 self._sorted = None
 
+    def _add_tokens(self, offset: int, strings: list) -> None:
+        tokens = {token for text in strings for token in self._analyzer.document_tokens(text)}
+        for token in tokens:
+            posting = self._tokens.get(token)
+            if posting is None:
+                posting = self._tokens[token] = array("q")
+            posting.append(offset)
+
+    def _token_offsets(self, tokens: frozenset[str], every: bool) -> np.ndarray:
+        """Offsets holding every one (or any one) of `tokens`; none for no tokens, as no text
+        condition matches without a query token."""
+        found = [self._tokens.get(token) for token in tokens]
+        if every and (not found or any(posting is None for posting in found)):
+            return np.zeros(0, np.int64)
+        arrays = sorted((np.frombuffer(p, dtype=np.int64) for p in found if p is not None),
+                        key=len)
+        if not arrays:
+            return np.zeros(0, np.int64)
+        if not every:
+            return np.unique(np.concatenate(arrays))
+        result = np.unique(arrays[0])
+        for other in arrays[1:]:
+            result = np.intersect1d(result, other, assume_unique=False)
+        return result
+
     def lookup(self, hint: tuple) -> np.ndarray | None:
         """Candidate offsets for a condition hint, or None when this index cannot tell."""
         kind, argument = hint
+        if kind in ("text_all", "text_any") and self._analyzer is not None:
+            return self._token_offsets(argument, every=kind == "text_all")
         if kind == "values" and self.kind in KEYED_TYPES:
             keys = [posting_key(v) for v in argument]
             found = [np.frombuffer(self._postings[k], dtype=np.int64)
