@@ -1,9 +1,42 @@
 """The words of each predefined stopword list, by Qdrant's language name (see stopwords.py
-for where they come from). Words are separated by whitespace; order carries no meaning."""
+for where they come from). Words are separated by whitespace; order carries no meaning.
+Entries of Qdrant's lists that hold a space ("des de", "onların ") are left out: no token
+ever holds one, so they never drop anything."""
 
 from __future__ import annotations
 
 WORDS: dict[str, str] = {
+    "azerbaijani": """
+a ad altı altmış amma arasında artıq ay az bax belə bəli bəlkə beş bəy bəzən bəzi bilər bir
+biraz biri birşey biz bizim bizlər bu buna bundan bunların bunu bunun buradan bütün ci cı çox
+cu cü çünki da daha də dedi dək dən dəqiqə deyil dir doqquz doqsan dörd düz ə edən edir əgər
+əlbəttə elə əlli ən əslində et etdi etmə etmək faiz gilə görə ha haqqında harada hə heç həm
+həmin həmişə hər ı idi iki il ildə ilə ilk in indi isə istifadə iyirmi ki kim kimə kimi lakin
+lap məhz mən mənə mirşey nə nəhayət niyə o obirisi of olan olar olaraq oldu olduğu olmadı
+olmaz olmuşdur olsun olur on ona ondan onlar onlardan onsuzda onu onun oradan otuz öz özü
+qarşı qədər qırx saat sadəcə saniyə səhv səkkiz səksən sən sənə sənin siz sizin sizlər sonra
+təəssüf ü üç üçün var və xan xanım xeyr ya yalnız yaxşı yeddi yenə yəni yetmiş yox yoxdur
+yoxsa yüz zaman
+""",
+    "catalan": """
+a abans ací ah així això al aleshores algun alguna algunes alguns alhora allà allí allò als
+altra altre altres amb ambdues ambdós anar ans apa aquell aquella aquelles aquells aquest
+aquesta aquestes aquests aquí baix bastant bé cada cadascuna cadascunes cadascuns cadascú com
+consegueixo conseguim conseguir consigueix consigueixen consigueixes contra d'un d'una d'unes
+d'uns dalt de del dels des després dins dintre donat doncs durant d e eh el elles ells els em
+en encara ens entre era erem eren eres es esta estan estat estava estaven estem esteu estic
+està estàvem estàveu et etc ets fa faig fan fas fem fer feu fi fins fora gairebé ha han has
+haver havia he hem heu hi ho i igual iguals inclòs ja jo l'hi la les li li'n llarg llavors
+m'he ma mal malgrat mateix mateixa mateixes mateixos me mentre meu meus meva meves mode molt
+molta moltes molts mon mons més n'he n'hi ne ni no nogensmenys només nosaltres nostra nostre
+nostres o oh oi on pas pel pels per perquè però poc poca pocs podem poden poder podeu poques
+potser primer propi puc qual quals quan quant que quelcom qui quin quina quines quins què s'ha
+s'han sa sabem saben saber sabeu sap saps semblant semblants sense ser ses seu seus seva seves
+si sobre sobretot soc solament sols som son sons sota sou sóc són t'ha t'han t'he ta tal també
+tampoc tan tant tanta tantes te tene tenim tenir teniu teu teus teva teves tinc ton tons tot
+tota totes tots un una unes uns us va vaig vam van vas veu vosaltres vostra vostre vostres
+érem éreu és éssent últim ús
+""",
     "danish": """
 og i jeg det at en den til er som på de med han af for ikke der var mig sig men et har om vi
 min havde ham hun nu over da fra du ud sin dem os op man hans hvor eller hvad skal selv her
@@ -276,6 +309,14 @@ ut när efter upp vi dem vara vad över än dig kan sina här ha mot alla under 
 mycket sedan ju denna själv detta åt utan varit hur ingen mitt ni bli blev oss din dessa några
 deras blir mina samma vilken er sådan vår blivit dess inom mellan sådant varför varje vilka
 ditt vem vilket sitta sådana vart dina vars vårt våra ert era vilkas
+""",
+    "tajik": """
+аз дар ба бо барои бе то ҷуз пеши назди рӯйи паси ғайри ҳамон ҳамоно инҷониб замон замоно
+эътиборан пеш қабл дида ки лекин аммо вале балки ва ҳарчанд чунки зеро ё ар гӯё чун-ки
+агар-чанд гар-чи оё наход хуш хайр не на мана э фақат танҳо мабодо ҳтимол ана ҳа канӣ ваҳ ҳой
+и а о эҳ ҳе ҳу аҳа оҳе уҳа ҳм нм оббо ӯббо вой-вой ту-ту ҳмм эҳа тавба ӯҳӯ аҷабо ало аё ой
+ором хом?ш бай-бай он баъд азбаски ӯ ҳангоми чӣ кадом ин ҷо ҳам бояд аст чанд ҳар бар агар
+бинобар ҳаргиз асло нахот кошкӣ шояд охир рӯ
 """,
     "turkish": """
 acaba ama aslında az bazı belki biri birkaç birşey biz bu çok çünkü da daha de defa diye eğer

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 
 import snowballstemmer
-from fold_to_ascii.mapping import translate_table
 
+from node.engine.ascii_folding import folding_table
 from node.engine.stopwords import stopword_set
 
 # Qdrant's word boundaries: anything that is not a letter or digit (an underscore included).
@@ -26,7 +26,7 @@ _WHITESPACE = re.compile("[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u202
                          "\u205f\u3000]+")
 
 # Lucene's ASCII folding (codepoint -> replacement); characters without one stay as they are.
-_ASCII_FOLDING = dict(translate_table)
+_ASCII_FOLDING = folding_table()
 
 # Snowball algorithms by Qdrant's language names. Dutch is the original Porter-based one, the
 # algorithm Qdrant's stemmer library implements (Snowball 3 made a new one the default).
