@@ -29,7 +29,7 @@ _WHITESPACE = re.compile("[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u202
 _ASCII_FOLDING = folding_table()
 
 # Snowball algorithms by Qdrant's language names. Dutch is the original Porter-based one, the
-# algorithm Qdrant's stemmer library implements (Snowball 3 made a new one the default).
+# algorithm Qdrant's stemmer library implements (snowballstemmer 3 made a new one `dutch`).
 _SNOWBALL_ALGORITHMS = {"dutch": "dutch_porter"}
 
 # Stemming runs on every token of every document a filter reads; words repeat a lot.
