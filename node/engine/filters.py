@@ -440,12 +440,6 @@ def _match_except_test(options: frozenset[str | int]) -> ValueTest:
     return test
 
 
-def words(text: str) -> list[str]:
-    """Qdrant's default word tokenizer (used when a field has no text index): runs of letters
-    and digits, lower-cased."""
-    return DEFAULT_ANALYZER.document_tokens(text)
-
-
 def _text_test(query: str, analyzer: TextAnalyzer) -> ValueTest:
     wanted = set(analyzer.query_tokens(query))
 
