@@ -20,7 +20,7 @@ from cluster.routing.order_by import order_points, require_ordered_index
 from cluster.routing.query_request import QueryPlan
 from node.engine import mmr
 from node.engine.filters import compile_filter
-from node.engine.formula import Candidate, score_points
+from node.engine.formula import Candidate, score_points, with_text_indexes
 from node.engine.ids import PointId
 from node.engine.max_sim import prepare_multi_query
 from node.engine.multivector import check_query_multivector
@@ -31,6 +31,7 @@ from node.engine.scoring import prepare_queries, prepare_query, smaller_is_bette
 from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
+from node.engine.text_analyzer import text_analyzers
 from node.errors import BadRequest, NotFound
 from node.model.filters import Condition, Filter
 
@@ -258,7 +259,9 @@ class QueryExecutor:
                       stored[pid][1].__contains__)
             for pid in ids if pid in stored  # a point deleted since its prefetch is left out
         ]
-        scores = score_points(plan.formula, candidates, plan.formula_defaults)
+        expression = with_text_indexes(plan.formula,
+                                       text_analyzers(view.meta.payload_indexes))
+        scores = score_points(expression, candidates, plan.formula_defaults)
         hits = [(score, c.point_id, None, {}) for score, c in zip(scores, candidates,
                                                                      strict=True)]
         if plan.score_threshold is not None:
