@@ -18,7 +18,14 @@ import orjson
 from cluster.replication.peer_liveness import PeerSilent, while_alive
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.replication.write_routing import ROUTED_AT_HEADER, StalePlacement
-from node.errors import BadRequest, Conflict, FlotillaError, NotFound, Unavailable
+from node.errors import (
+    BadRequest,
+    Conflict,
+    FlotillaError,
+    NotFound,
+    QuotaExceeded,
+    Unavailable,
+)
 
 SECRET_HEADER = "X-Flotilla-Secret"
 WRITE_METHODS = frozenset({"upsert", "update"})
@@ -207,6 +214,10 @@ def _error(api_url: str, status: int, data: bytes) -> FlotillaError:
         return PeerRefused(f"peer {api_url} refused the call: {message}")
     if status == StalePlacement.status:
         return StalePlacement.from_message(message)
+    if status == QuotaExceeded.status:
+        # The peer is over its quota: its replica misses the write like one on a full disk,
+        # and the client hears Qdrant's 507 when no replica took it.
+        return QuotaExceeded(message)
     if status >= 500 or status < 400:
         return PeerUnavailable(f"peer {api_url} failed (HTTP {status}): {message}")
     return _CLIENT_ERRORS.get(status, BadRequest)(message)
