@@ -60,12 +60,24 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class QuotaSettings:
+    """Qdrant's `storage.quotas` (node/quota): this node's quota until one is set through
+    `PUT /quotas`, which then holds for every node of the cluster."""
+
+    enabled: bool = False
+    max_resident_memory_percent: int | None = None
+    max_disk_usage_percent: int | None = None
+    release_margin_percent: int | None = None
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     storage_path: str = "./storage"
     # Where snapshot archives live; None: a `snapshots` folder inside storage_path.
     snapshots_path: str | None = None
     # Largest snapshot archive an upload may send, in MB.
     snapshot_max_size_mb: int = 102400
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
     def snapshots_dir(self) -> Path:

@@ -8,7 +8,7 @@ from cluster.metadata.catalog import Catalog
 from cluster.metadata.state import CollectionMeta
 from cluster.replication.local_shards import LocalShards
 from cluster.replication.replica_set import ClusterLinks, ReplicaSet
-from cluster.replication.shard_access import LocalShardAccess, ShardAccess
+from cluster.replication.shard_access import AdmitWrite, LocalShardAccess, ShardAccess
 from node.engine.shard_config import ShardConfig
 from node.errors import Unavailable
 
@@ -26,11 +26,14 @@ class CollectionView:
 
 class CollectionViews:
     def __init__(
-        self, catalog: Catalog, shards: LocalShards, links: ClusterLinks | None = None
+        self, catalog: Catalog, shards: LocalShards, links: ClusterLinks | None = None,
+        admit_write: AdmitWrite | None = None,
     ) -> None:
         self._catalog = catalog
         self._shards = shards
         self.links = links
+        # Asked before each write to this node's replicas (the node's quota, node/quota).
+        self._admit_write = admit_write
         # collection uuid -> (the config dict parsed, its parsed form): parsed once per change
         self._configs: dict[str, tuple[dict, ShardConfig]] = {}
 
@@ -52,7 +55,7 @@ class CollectionViews:
                 raise Unavailable(
                     f"shard {shard_id} of `{meta.name}` is not available on this node"
                 )
-            return LocalShardAccess(shard)
+            return LocalShardAccess(shard, self._admit_write)
         return ReplicaSet(meta, shard_id, lambda m: self._replicas(m, shard_id), self.links)
 
     def _replicas(self, meta: CollectionMeta, shard_id: int) -> dict[int, ShardAccess]:
@@ -65,7 +68,7 @@ class CollectionViews:
             if peer_id == links.peer_id:
                 local = self._shards.get(meta, shard_id)
                 if local is not None:
-                    replicas[peer_id] = LocalShardAccess(local)
+                    replicas[peer_id] = LocalShardAccess(local, self._admit_write)
             elif peer_id in peers:
                 replicas[peer_id] = links.remote(peer_id, peers[peer_id]["api"], meta, shard_id)
         return replicas

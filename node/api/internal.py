@@ -7,7 +7,8 @@ answers the wire-encoded result. Errors come back in Qdrant's JSON envelope with
 engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard is not here,
 400 for an unknown method or an undecodable body.
 `GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
-`GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`.
+`GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`,
+`GET /internal/v1/quota` its quota usage to a peer's `GET /quotas`.
 
 These routes share the public port and exist only on a node with clustering on. Every request
 carries the node credential in `X-Flotilla-Secret`: the cluster secret, or the API key where no
@@ -36,6 +37,7 @@ from node.api.telemetry import details_level
 from node.ascii_digits import parse_ascii_uint
 from node.engine.point_changes import POINT_CHANGES
 from node.errors import BadRequest, NotFound
+from node.quota.status import PEER_QUOTA_PATH, peer_quota_usage
 from node.runtime import Node
 from node.settings import internal_credential
 from node.telemetry import TelemetryDetail, node_telemetry
@@ -83,7 +85,7 @@ def routes(node: Node) -> list[web.RouteDef]:
                 _local_shard(node, uuid, shard_id, readable=method not in WRITE_METHODS))
         args, kwargs = await _read_call(request)
         async with replica as shard:
-            bound = getattr(LocalShardAccess(shard), method)
+            bound = getattr(LocalShardAccess(shard, node.quota.admit_write), method)
             try:
                 inspect.signature(bound).bind(*args, **kwargs)
             except TypeError as exc:
@@ -128,6 +130,10 @@ def routes(node: Node) -> list[web.RouteDef]:
         reached = await node.wait_metadata_version(at_least, METADATA_WAIT_SECONDS)
         return ok(request, {"version": node.catalog.state.version, "reached": reached})
 
+    async def quota_usage(request: web.Request) -> web.Response:
+        """This node's PeerQuotaUsage, for a peer's `GET /quotas`."""
+        return ok(request, await asyncio.to_thread(peer_quota_usage, node))
+
     async def telemetry(request: web.Request) -> web.Response:
         """This node's telemetry, whole, for a peer's `GET /cluster/telemetry`."""
         detail = TelemetryDetail(level=details_level(request))
@@ -135,6 +141,7 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     return [
         web.get(f"{PREFIX}/telemetry", guarded(telemetry)),
+        web.get(PEER_QUOTA_PATH, guarded(quota_usage)),
         web.get(f"{PREFIX}/metadata/version", guarded(metadata_version)),
         web.post(f"{PREFIX}/coordinate/{{collection_uuid}}/{{shard_id}}/{{method}}",
                  guarded(coordinate)),

@@ -8,6 +8,7 @@ limits apply at once instead of waiting out the margin of one that no longer exi
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from node.errors import QuotaExceeded
 from node.quota import usage
 from node.quota.config import QuotaConfig, parse_config
+from node.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,10 @@ class QuotaGuard:
         (quota disabled, no limit set, or no reading here)."""
         return {r.key: self._verdict(r)[0] for r in RESOURCES}
 
-    def is_exceeded(self) -> bool:
-        return any(self.exceeded().values())
+    def has_room(self) -> bool:
+        """Whether this node may take on data that is not an update: a shard recovery into
+        it (a full node's Dead replicas wait for room before they pull their data again)."""
+        return not any(self.exceeded().values())
 
     def check_update(self) -> None:
         """Refuse (507) a write that would store more while a resource is over its limit."""
@@ -108,6 +112,11 @@ class QuotaGuard:
             else:
                 self._tripped.discard(resource.key)
         return over, reading, limit, threshold
+
+
+def settings_quota(settings: Settings) -> QuotaConfig:
+    """The quota `storage.quotas` sets; a 422 (the node does not start) for a bad range."""
+    return parse_config(dataclasses.asdict(settings.storage.quotas))
 
 
 def _rejection(resource: _Resource, reading: int, limit: int, threshold: int) -> str:
