@@ -39,6 +39,7 @@ from cluster.routing.query_router import QueryRouter
 from cluster.routing.strict_mode import RateLimiter
 from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
+from node.api.quota_metrics import QuotaMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
 from node.fault_injection import delayed_apply, metadata_delays, slow_read_seconds
@@ -96,6 +97,9 @@ class Node:
         self.metrics = NodeMetrics()
         # Before the shards: a quota in the settings that cannot be enforced stops the start.
         self.quota = QuotaGuard(storage, settings_quota(settings), lambda: self._state().quota)
+        quota_metrics = QuotaMetrics()
+        quota_metrics.source = self.quota.exceeded
+        self.metrics.registry.register(quota_metrics)
         self.shards = LocalShards(
             storage / "collections", self.peer_id, on_optimizer_run=self.metrics.optimizer_run
         )
