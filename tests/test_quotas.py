@@ -9,7 +9,6 @@ test_quota_cluster.py.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import closing
@@ -19,7 +18,7 @@ import grpc
 import pytest
 from nodeproc import HttpSession, NodeProcess, connect, wait_for
 from qdrant_client import QdrantClient, models
-from tmpfs import small_tmpfs
+from tmpfs import disk_percent, fill_to, small_tmpfs
 
 DISK_MB = 64
 DIM = 4
@@ -33,29 +32,6 @@ INSIDE_MARGIN = re.compile(
 
 
 # ---- helpers -------------------------------------------------------------------------------
-
-
-def disk_percent(path: Path) -> float:
-    stats = os.statvfs(path)
-    total = stats.f_blocks * stats.f_frsize
-    return 100 * (total - stats.f_bavail * stats.f_frsize) / total
-
-
-def ballast_to(disk: Path, percent: float) -> None:
-    """Grow or shrink a ballast file so the filesystem is `percent` full (as the node counts
-    it: unwritable blocks are used ones)."""
-    ballast = disk / "ballast"
-    stats = os.statvfs(disk)
-    total = stats.f_blocks * stats.f_frsize
-    used = total - stats.f_bavail * stats.f_frsize
-    size = ballast.stat().st_size if ballast.exists() else 0
-    wanted = max(size + int(total * percent / 100) - used, 0)
-    if wanted < size:
-        os.truncate(ballast, wanted)
-    else:
-        with open(ballast, "ab") as out:
-            out.write(b"\1" * (wanted - size))
-    assert abs(disk_percent(disk) - percent) < 1, disk_percent(disk)
 
 
 def points(first: int, count: int) -> list[dict]:
@@ -125,7 +101,7 @@ def test_disk_quota_refuses_writes_keeps_deletes_and_holds_the_release_margin(
                         json={"points": points(0, 20)}).status_code == 200
         assert quota_metrics(http) == {}  # nothing enforced: no series
 
-        ballast_to(disk, 70)
+        fill_to(disk, 70)
         set_quota(client, enabled=True, max_disk_usage_percent=60)
         assert quotas(http)["config"] == {"enabled": True, "max_disk_usage_percent": 60}
 
@@ -166,13 +142,13 @@ def test_disk_quota_refuses_writes_keeps_deletes_and_holds_the_release_margin(
 
         # Back under the limit but not under the margin (default 5 points): still refused,
         # and the text says why.
-        ballast_to(disk, 57.5)
+        fill_to(disk, 57.5)
         assert quotas(http)["usage"]["disk_usage_percent"] < 60
         refused(http.put(f"/collections/{name}/points?wait=true",
                          json={"points": points(100, 5)}), INSIDE_MARGIN)
         assert quota_metrics(http) == {"disk": 1.0}
 
-        ballast_to(disk, 50)
+        fill_to(disk, 50)
         assert http.put(f"/collections/{name}/points?wait=true",
                         json={"points": points(100, 5)}).status_code == 200
         assert count(http, name) == 20
@@ -188,7 +164,7 @@ def test_disk_quota_over_grpc_is_resource_exhausted(tmpfs_node: NodeProcess) -> 
     try:
         client.create_collection("g", vectors_config=models.VectorParams(
             size=DIM, distance=models.Distance.DOT))
-        ballast_to(disk, 70)
+        fill_to(disk, 70)
         set_quota(rest, enabled=True, max_disk_usage_percent=60)
         with pytest.raises(grpc.RpcError) as error:
             client.upsert("g", points=[models.PointStruct(id=1, vector=[1.0] * DIM)])
