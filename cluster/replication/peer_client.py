@@ -32,6 +32,8 @@ WRITE_METHODS = frozenset({"upsert", "update"})
 # Messages above this size are encoded and decoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
 
+# A leader writes a fresh dump of the metadata before it answers a snapshot request.
+SNAPSHOT_TIMEOUT = 15.0
 _CLIENT_ERRORS: dict[int, type[FlotillaError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
 
 
@@ -117,6 +119,12 @@ class PeerClient:
         it applies it to every replica and returns the replica set's result."""
         path = f"coordinate/{collection_uuid}/{shard_id}/{method}"
         return await self._call(api_url, path, method, args, {}, None)
+
+    async def send_snapshot(self, api_url: str, follower: str) -> None:
+        """Ask the peer, the Raft leader, to send the follower at Raft address `follower` a
+        snapshot of its state (cluster/consensus/recovery.py)."""
+        await self._call(api_url, "raft/snapshot", "send_snapshot", (follower,), {},
+                         SNAPSHOT_TIMEOUT)
 
     async def _call(self, api_url: str, path: str, method: str, args: tuple, kwargs: dict,
                     timeout: float | None, headers: dict[str, str] | None = None) -> object:

@@ -130,6 +130,15 @@ def routes(node: Node) -> list[web.RouteDef]:
         reached = await node.wait_metadata_version(at_least, METADATA_WAIT_SECONDS)
         return ok(request, {"version": node.catalog.state.version, "reached": reached})
 
+    async def send_snapshot(request: web.Request) -> web.Response:
+        """As the Raft leader, send the follower at the given Raft address a snapshot of the
+        metadata (a peer's `POST /cluster/recover`)."""
+        args, _ = await _read_call(request)
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise BadRequest("internal API: send_snapshot takes the follower's Raft address")
+        await node.consensus.send_snapshot(args[0])
+        return _wire_response(encode(True))
+
     async def quota_usage(request: web.Request) -> web.Response:
         """This node's PeerQuotaUsage, for a peer's `GET /quotas`."""
         return ok(request, await asyncio.to_thread(peer_quota_usage, node))
@@ -142,6 +151,7 @@ def routes(node: Node) -> list[web.RouteDef]:
     return [
         web.get(f"{PREFIX}/telemetry", guarded(telemetry)),
         web.get(PEER_QUOTA_PATH, guarded(quota_usage)),
+        web.post(f"{PREFIX}/raft/snapshot", guarded(send_snapshot)),
         web.get(f"{PREFIX}/metadata/version", guarded(metadata_version)),
         web.post(f"{PREFIX}/coordinate/{{collection_uuid}}/{{shard_id}}/{{method}}",
                  guarded(coordinate)),
