@@ -303,3 +303,25 @@ def test_read_only_key_reads_quotas_but_cannot_change_them(tmp_path: Path) -> No
             assert "quota" in http.get("/telemetry", headers=read).json()["result"]
     finally:
         proc.stop()
+
+
+def test_a_write_that_crosses_the_limit_itself_is_applied_whole(tmpfs_node: NodeProcess) -> None:
+    """Admitted while under the limit, a write to several shards goes to all of them even
+    though its own data takes the disk over the limit after the first: nothing is half
+    applied. The next write is refused."""
+    disk = tmpfs_node.storage_path.parent
+    dim = 64
+    with HttpSession(tmpfs_node.url, timeout=60) as http, \
+            closing(connect(tmpfs_node)) as client:
+        assert http.put("/collections/sharded", json={
+            "vectors": {"size": dim, "distance": "Dot"}, "shard_number": 4}).status_code == 200
+        limit = int(disk_percent(disk)) + 3
+        fill_to(disk, limit - 0.5)
+        set_quota(client, enabled=True, max_disk_usage_percent=limit)
+        batch = [{"id": i, "vector": [float(i % 7)] * dim} for i in range(6000)]
+        response = http.put("/collections/sharded/points?wait=true", json={"points": batch})
+        assert response.status_code == 200, response.text
+        assert count(http, "sharded") == len(batch)
+        assert disk_percent(disk) >= limit, "the write did not cross the limit by itself"
+        assert http.put("/collections/sharded/points?wait=true",
+                        json={"points": batch[:1]}).status_code == 507

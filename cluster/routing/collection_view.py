@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cluster.metadata.catalog import Catalog
@@ -55,8 +56,16 @@ class CollectionViews:
                 raise Unavailable(
                     f"shard {shard_id} of `{meta.name}` is not available on this node"
                 )
-            return LocalShardAccess(shard, self._admit_write)
+            return LocalShardAccess(shard)  # writes admitted per request: admit_request
         return ReplicaSet(meta, shard_id, lambda m: self._replicas(m, shard_id), self.links)
+
+    def admit_request(self, kinds: Iterable[str]) -> None:
+        """On a node alone, a request's writes are admitted once, before any is made, so one
+        whose own data crosses the quota after its first shard is not applied in part; in a
+        cluster each replica admits the writes it receives (LocalShardAccess)."""
+        if self.links is None and self._admit_write is not None:
+            for kind in kinds:
+                self._admit_write(kind)
 
     def _replicas(self, meta: CollectionMeta, shard_id: int) -> dict[int, ShardAccess]:
         """peer id -> access to its replica of the shard, for the peers the cluster knows."""
