@@ -3,13 +3,16 @@
 Memory is the process's resident set against what it may use: the cgroup's memory limit
 where one applies (a container), else the machine's memory. Disk is the filesystem holding
 the storage directory, counted as used up to the space an unprivileged writer can no longer
-use (blocks reserved for root count as used: the node cannot write them). Each reading is a
-couple of system calls, cheap enough to take on every checked write.
+use (blocks reserved for root count as used: the node cannot write them). A reading is taken
+on every checked write, so it is a system call or two: the memory available, which takes a
+walk through cgroup files, is looked up again only every LIMIT_SECONDS.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 _PROC_STATM = Path("/proc/self/statm")
@@ -17,6 +20,11 @@ _PROC_CGROUP = Path("/proc/self/cgroup")
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 # cgroup v1 reports "no limit" as a huge number near 2**63.
 _NO_V1_LIMIT = 1 << 60
+LIMIT_SECONDS = 30.0
+_limit_cache: tuple[float, int | None] = (float("-inf"), None)
+# /proc/self/statm, opened once and read again in place (pread: any thread, no seek).
+_statm_fd: int | None = None
+_statm_lock = threading.Lock()
 
 
 def percent_of(used: int, total: int) -> int | None:
@@ -44,8 +52,12 @@ def disk_usage_percent(path: Path) -> int | None:
 
 
 def resident_bytes() -> int | None:
+    global _statm_fd
     try:
-        resident_pages = int(_PROC_STATM.read_text().split()[1])
+        with _statm_lock:
+            if _statm_fd is None:
+                _statm_fd = os.open(_PROC_STATM, os.O_RDONLY)
+        resident_pages = int(os.pread(_statm_fd, 256, 0).split()[1])
     except (OSError, ValueError, IndexError):
         return None
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
@@ -53,6 +65,16 @@ def resident_bytes() -> int | None:
 
 def memory_limit_bytes() -> int | None:
     """The memory this process may use: the machine's, or its cgroup's limit when lower."""
+    global _limit_cache
+    taken, limit = _limit_cache
+    now = time.monotonic()
+    if now - taken > LIMIT_SECONDS:
+        limit = _memory_limit_now()
+        _limit_cache = (now, limit)
+    return limit
+
+
+def _memory_limit_now() -> int | None:
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (OSError, ValueError):
