@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from node.quota.config import RANGES as QUOTA_RANGES
+
 logger = logging.getLogger(__name__)
 
 # Lowest precedence first: a FLOTILLA__ variable beats the QDRANT__ variable for the same key.
@@ -347,6 +349,11 @@ def _validate(values: dict[str, Any]) -> None:
                 "service.client_timeout_sec", "storage.snapshot_max_size_mb"):
         if values.get(key) is not None and values[key] <= 0:
             raise SettingsError(f"{key}: must be positive, got {values[key]}")
+    for name, (low, high) in QUOTA_RANGES.items():
+        value = values.get(f"storage.quotas.{name}")
+        if value is not None and not low <= value <= high:
+            raise SettingsError(f"storage.quotas.{name}: must be from {low} to {high}, "
+                                f"got {value}")
     for key in ("cluster.uri", "cluster.bootstrap"):
         if values.get(key):
             _check_uri(key, values[key])

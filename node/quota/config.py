@@ -12,7 +12,7 @@ from node.model import decode
 DEFAULT_RELEASE_MARGIN_PERCENT = 5
 
 # field -> (lowest, highest) value the field accepts
-_RANGES = {
+RANGES = {
     "max_resident_memory_percent": (1, 100),
     "max_disk_usage_percent": (1, 100),
     "release_margin_percent": (0, 100),
@@ -47,7 +47,7 @@ def parse_config(body: object) -> QuotaConfig:
     config = decode(QuotaConfig, body)
     problems = [
         f"{name}: value {value} invalid, must be from {low} to {high}"
-        for name, (low, high) in _RANGES.items()
+        for name, (low, high) in RANGES.items()
         if (value := getattr(config, name)) is not None and not low <= value <= high
     ]
     if problems:
