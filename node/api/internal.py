@@ -8,7 +8,8 @@ engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard
 400 for an unknown method or an undecodable body.
 `GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
 `GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`,
-`GET /internal/v1/quota` its quota usage to a peer's `GET /quotas`.
+`GET /internal/v1/quota` its quota usage to a peer's `GET /quotas`; on the Raft leader,
+`POST /internal/v1/raft/snapshot` sends a follower a snapshot (its `POST /cluster/recover`).
 
 These routes share the public port and exist only on a node with clustering on. Every request
 carries the node credential in `X-Flotilla-Secret`: the cluster secret, or the API key where no
