@@ -20,6 +20,10 @@ from nodeproc import HttpSession, NodeProcess, connect, wait_for
 from qdrant_client import QdrantClient, models
 from tmpfs import disk_percent, fill_to, small_tmpfs
 
+from cluster.metadata.quota_op import set_quota_op
+from cluster.metadata.state import MetadataState, apply, from_dict, to_dict
+from node.errors import BadRequest, Unprocessable
+
 DISK_MB = 64
 DIM = 4
 QUOTA_ERROR = re.compile(
@@ -325,3 +329,22 @@ def test_a_write_that_crosses_the_limit_itself_is_applied_whole(tmpfs_node: Node
         assert disk_percent(disk) >= limit, "the write did not cross the limit by itself"
         assert http.put("/collections/sharded/points?wait=true",
                         json={"points": batch[:1]}).status_code == 507
+
+
+def test_set_quota_op_is_checked_where_applied_and_kept_in_snapshots() -> None:
+    """The Raft op refuses a config no API would send (a log entry is applied wherever it
+    lands), changes nothing then, and the config rides along in the metadata's dump."""
+    state = MetadataState()
+    assert apply(state, set_quota_op({"enabled": True, "max_disk_usage_percent": 80}))
+    assert state.quota == {"enabled": True, "max_disk_usage_percent": 80}
+    version = state.version
+    for bad, error in [({"max_disk_usage_percent": 0}, Unprocessable),
+                       ({"enabled": "yes"}, BadRequest)]:
+        with pytest.raises(error):
+            apply(state, set_quota_op(bad))
+    with pytest.raises(BadRequest):
+        apply(state, {"op": "set_quota", "config": "enabled"})
+    assert state.version == version
+    assert state.quota == {"enabled": True, "max_disk_usage_percent": 80}
+    assert from_dict(to_dict(state)).quota == state.quota
+    assert from_dict(to_dict(MetadataState())).quota is None
