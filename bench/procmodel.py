@@ -199,13 +199,17 @@ def markdown(report: dict) -> str:
              f"concurrency {c['concurrency']}, {report['cpus']} CPUs",
              "", f"{c['rounds']} alternating rounds of {c['duration']} s, medians. Segment: "
              f"graph file {seg['graph_bytes'] * mb:.1f} MB, vectors {seg['vectors_bytes'] * mb:.1f}"
-             f" MB, floor n*(4*dim + M*2*4) {seg['floor_bytes'] * mb:.1f} MB.", "",
-             f"| set | QPS | x {base_name} | server CPU ms/query | p50 ms | p99 ms | recall | "
-             "busiest server's CPU share | loadgen CPU ms/query |", "|" + "---|" * 9]
+             f" MB, floor n*(4*dim + M*2*4) {seg['floor_bytes'] * mb:.1f} MB. Server cores used = "
+             "QPS x CPU per query: on a shared machine, how much CPU the set was given.", "",
+             f"| set | QPS | x {base_name} | server CPU ms/query | server cores used | p50 ms | "
+             "p99 ms | recall | busiest server's CPU share | loadgen CPU ms/query |",
+             "|" + "---|" * 10]
     for name, s in report["sets"].items():
         m = s["median"]
+        cores = m["qps"] * m["cpu_ms_per_query"] / 1000
         lines.append(f"| {name} | {m['qps']:.0f} | {m['qps'] / base['qps']:.2f} | "
-                     f"{m['cpu_ms_per_query']:.3f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                     f"{m['cpu_ms_per_query']:.3f} | {cores:.2f} | "
+                     f"{m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
                      f"{m['recall']:.3f} | {m['busiest_share']:.2f} | "
                      f"{m['client_cpu_ms_per_query']:.3f} |")
     lines += ["", "| set | process | RSS MB | USS MB | PSS MB |", "|---|---|---|---|---|"]
