@@ -29,6 +29,7 @@ import psutil
 
 from bench import dataset, nodes
 from bench.loadgen import LoadGenerator, LoadSpec, encode
+from bench.suite import Config, Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,6 +50,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="server sets to compare, processes:share, comma separated")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
+    p.add_argument("--node", action="store_true",
+                   help="also measure a real Flotilla node (one process) on the same data, "
+                        "in the same rounds, as the reference for the prototype's own costs")
     p.add_argument("--out", type=Path, default=RESULTS)
     return p.parse_args(argv)
 
@@ -141,6 +145,35 @@ def measure(lg: LoadGenerator, s: ServerSet, bodies: list[bytes], concurrency: i
             "busiest_share": max(server) / sum(server) if sum(server) else 0.0}
 
 
+class NodeSet:
+    """A real Flotilla node loaded with the same data, measured like a server set."""
+
+    name = "node (1 proc)"
+
+    def __init__(self, ds: dataset.Dataset, lg: LoadGenerator, m: int, ef_construct: int,
+                 duration: float) -> None:
+        self.dep = nodes.start(1)
+        self.run = Runner(self.dep, ds, Config(m=m, ef_construct=ef_construct, duration=duration,
+                                               ingest_clients=1), lg)
+        self.run.create()
+        self.run.ingest()
+
+    def measure(self, ef: int, concurrency: int, duration: float) -> dict:
+        self.run.cfg.duration = duration
+        r = self.run.search(ef, concurrency)
+        return {"qps": r["qps"], "cpu_ms_per_query": r["server_cpu_s"] / max(r["requests"], 1)
+                * 1000, "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "recall": r["recall"],
+                "client_cpu_ms_per_query": r["client_cpu_s"] / max(r["requests"], 1) * 1000,
+                "busiest_share": 1.0}
+
+    def memory(self) -> list[dict]:
+        m = self.dep.nodes[0].ps().memory_full_info()
+        return [{"role": "node", "rss": m.rss, "uss": m.uss, "pss": m.pss}]
+
+    def stop(self) -> None:
+        self.dep.stop()
+
+
 def _median(rows: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
 
@@ -156,18 +189,26 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(tmp)
         graph_bytes = write_segment(ds, directory, args.m, args.ef_construct)
         lg = LoadGenerator()
-        sets: list[ServerSet] = []
+        sets: list[ServerSet | NodeSet] = []
         try:
             for w, share in wanted:
                 sets.append(start_set(directory, w, share))
+            if args.node:
+                print("loading the node ...", flush=True)
+                sets.append(NodeSet(ds, lg, args.m, args.ef_construct, args.duration))
+
+            def one(s: ServerSet | NodeSet, duration: float) -> dict:
+                if isinstance(s, NodeSet):
+                    return s.measure(args.ef, args.concurrency, duration)
+                return measure(lg, s, bodies, args.concurrency, duration, ds.truth)
+
             for s in sets:  # warm-up, not counted
-                measure(lg, s, bodies, args.concurrency, 1.0, ds.truth)
+                one(s, 1.0)
             rows: dict[str, list[dict]] = {s.name: [] for s in sets}
             for i in range(args.rounds):
                 order = sets[i % len(sets):] + sets[:i % len(sets)]
                 for s in order:
-                    rows[s.name].append(measure(lg, s, bodies, args.concurrency,
-                                                args.duration, ds.truth))
+                    rows[s.name].append(one(s, args.duration))
                 print(f"round {i + 1}: " + "  ".join(
                     f"{s.name} {rows[s.name][-1]['qps']:6.0f} qps "
                     f"{rows[s.name][-1]['cpu_ms_per_query']:.3f} ms cpu/q" for s in sets),
