@@ -54,6 +54,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="also measure a real Flotilla node (one process) on the same data, "
                         "in the same rounds, as the reference for the prototype's own costs")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--cache-dir", type=Path, default=dataset.CACHE_DIR)
     return p.parse_args(argv)
 
 
@@ -181,7 +182,7 @@ def _median(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     wanted = [(int(w), share) for w, share in (x.split(":") for x in args.sets.split(","))]
-    ds = dataset.load(args.size, args.dim, "Cosine", args.queries)
+    ds = dataset.load(args.size, args.dim, "Cosine", args.queries, cache_dir=args.cache_dir)
     bodies = [encode({"query": q.tolist(), "limit": dataset.K, "params": {"hnsw_ef": args.ef}})
               for q in ds.queries]
     floor = args.size * (4 * args.dim + args.m * 2 * 4)
