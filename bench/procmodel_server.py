@@ -9,7 +9,8 @@ file, so either every process loads its own copy (`--share load`, what a reader 
 newly published generation would do) or the launcher loads it once and forks the servers
 (`--share fork`, pages shared copy-on-write, which searches never write).
 
-Each server writes `ready-<pid>` into the segment directory once it listens. Not the node: a
+Each server writes `ready-<pid>` into the segment directory once it listens, holding the seconds
+it took to open the segment (what a reader would spend on each new generation). Not the node: a
 measurement of what the process model would give, on the same aiohttp + uvloop stack.
 """
 
@@ -105,25 +106,32 @@ def make_app(segment: Segment) -> web.Application:
     return app
 
 
-async def _serve(segment: Segment, host: str, port: int, ready: Path) -> None:
+async def _serve(segment: Segment, host: str, port: int, ready: Path, open_s: float) -> None:
     runner = web.AppRunner(make_app(segment), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=True).start()
-    ready.write_text(str(os.getpid()))
+    written = ready.with_name(f"tmp-{ready.name}")  # renamed whole: never read half-written
+    written.write_text(f"{open_s:.6f}")
+    written.replace(ready)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await runner.cleanup()
 
 
-def _server(directory: Path, host: str, port: int, segment: Segment | None) -> None:
-    """Body of one forked serving process; never returns."""
+def _server(directory: Path, host: str, port: int, segment: Segment | None,
+            open_s: float) -> None:
+    """Body of one forked serving process; never returns. `open_s`: the launcher's time to
+    open `segment` when it was opened before the fork."""
     import uvloop
 
     code = 0
     try:
-        seg = segment if segment is not None else open_segment(directory)
-        uvloop.run(_serve(seg, host, port, directory / f"ready-{os.getpid()}"))
+        if segment is None:
+            t0 = time.perf_counter()
+            segment = open_segment(directory)
+            open_s = time.perf_counter() - t0
+        uvloop.run(_serve(segment, host, port, directory / f"ready-{os.getpid()}", open_s))
     except BaseException:  # the launcher sees the exit code; the traceback goes to stderr
         import traceback
 
@@ -140,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--share", choices=("load", "fork"), default="load")
     args = p.parse_args(argv)
+    t0 = time.perf_counter()
     shared = open_segment(args.dir) if args.share == "fork" else None
+    open_s = time.perf_counter() - t0
     children = []
     for _ in range(args.workers):
         pid = os.fork()
         if pid == 0:
-            _server(args.dir, args.host, args.port, shared)
+            _server(args.dir, args.host, args.port, shared, open_s)
         children.append(pid)
 
     def forward(signum: int, _frame: object) -> None:

@@ -65,4 +65,5 @@ def test_procmodel_bench_smoke(tmp_path: Path) -> None:
     for name, s in rep["sets"].items():
         assert s["median"]["qps"] > 0 and s["median"]["recall"] > 0.9, name
     assert [len(s["memory"]) for s in rep["sets"].values()] == [2, 3]
+    assert [len(s["open_s"]) for s in rep["sets"].values()] == [1, 2]
     assert (out / "procmodel.md").read_text().startswith("# Process model prototype")
