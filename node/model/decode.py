@@ -39,9 +39,19 @@ def decode(kind: type[T], body: bytes | bytearray | memoryview | object, *, path
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
 
-def _message(text: str, root: str) -> str:
-    """msgspec's `<message> - at `$.a[0].b`` as `a[0].b: <message>`, with the sub-path that a
-    __post_init__ check named appended to the location."""
+def convert_at(value: object, kind: type[T], sub_path: str) -> T:
+    """`value` (a part of a request that only a __post_init__ can tell the type of) as a
+    `kind`; a failure names its field below the struct being checked, as `invalid` does."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        location, message = _located(str(exc), sub_path)
+        raise invalid(location, message) from None
+
+
+def _located(text: str, root: str) -> tuple[str, str]:
+    """msgspec's `<message> - at `$.a[0].b`` as (`a[0].b`, `<message>`), with the sub-path
+    that a __post_init__ check named appended to the location."""
     message, _, at = text.rpartition(" - at `")
     if not _:
         message, at = text, "$`"
@@ -49,5 +59,9 @@ def _message(text: str, root: str) -> str:
     if _SUB in message:
         sub, message = message.split(_SUB, 1)
         location = f"{location}.{sub}" if not sub.startswith("[") else location + sub
-    location = location.lstrip(".")
+    return location.lstrip("."), message
+
+
+def _message(text: str, root: str) -> str:
+    location, message = _located(text, root)
     return f"{location}: {message}" if location else message
