@@ -11,6 +11,7 @@ from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model import points as P
 from node.model import queries as Q
+from node.model.aggregates import FacetRequest, MatrixRequest
 from node.model.collections import VectorNameConfig
 from node.model.payload_index import CreateIndexRequest
 from node.model.selectors import payload_selector
@@ -203,9 +204,9 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "Discover": Rpc(read("/discover"), discover, to_rest.discover, Q.QueryRequest),
         "DiscoverBatch": Rpc(read("/discover/batch"), discover_batch, to_rest.discover_batch,
                              Q.QueryBatchRequest),
-        "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet),
+        "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet, FacetRequest),
         "SearchMatrixPairs": Rpc(read("/search/matrix/pairs"), matrix_pairs,
-                                 to_rest.search_matrix),
+                                 to_rest.search_matrix, MatrixRequest),
         "SearchMatrixOffsets": Rpc(read("/search/matrix/offsets"), matrix_offsets,
-                                   to_rest.search_matrix),
+                                   to_rest.search_matrix, MatrixRequest),
     }
