@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
-from cluster.routing.formula_request import parse_expression
+from cluster.routing.formula_request import plan_expression
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
@@ -150,7 +150,7 @@ def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
         plan.rrf_k, plan.rrf_weights = raw.rrf.k, raw.rrf.weights
     elif kind == "formula":
         plan.kind = "formula"
-        plan.formula = parse_expression(raw.formula, "query.formula")
+        plan.formula = plan_expression(raw.formula)
         plan.formula_defaults = raw.defaults or {}
     elif kind == "relevance_feedback":
         feedback = raw.relevance_feedback

@@ -13,6 +13,7 @@ from msgspec import Meta
 
 from node.model.decode import invalid
 from node.model.filters import Filter, normalized_ids
+from node.model.formula import ExpressionIn, expression
 from node.model.selectors import WithPayload, WithVector
 from node.model.vectors import PointIdIn, SparseVectorIn, VectorInput, check_finite
 
@@ -122,9 +123,7 @@ class QueryInput(msgspec.Struct, **_STRICT):
     order_by: str | OrderBy | None = None
     fusion: Literal["rrf", "dbsf"] | None = None
     rrf: Rrf | None = None
-    # A formula expression is a small language of its own; cluster/routing/formula_request.py reads
-    # it (its conditions are decoded as typed Conditions there).
-    formula: Any = None
+    formula: ExpressionIn | None = None  # read into a typed tree by __post_init__
     defaults: dict[str, Any] | None = None
     relevance_feedback: RelevanceFeedback | None = None
     sample: Literal["random"] | None = None
@@ -151,6 +150,8 @@ class QueryInput(msgspec.Struct, **_STRICT):
             raise invalid("mmr", "goes only beside `nearest`")
         if self.defaults is not None and given != ["formula"]:
             raise invalid("defaults", "goes only beside `formula`")
+        if self.formula is not None:
+            self.formula = expression(self.formula, "formula")
 
     def kind(self) -> str:
         if self.indices is not None:
