@@ -10,15 +10,12 @@ from qdrant_client.http import models
 from qdrant_client.http.api.collections_api import jsonable_encoder
 
 from cluster.metadata import collection_config
-from cluster.metadata.collection_config import (
-    dense_vector_params,
-    has_named_vectors,
-    validate_collection_name,
-)
+from cluster.metadata.collection_config import dense_vector_params, has_named_vectors
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest
 from node.model import decode
 from node.model.collections import CreateCollection, UpdateCollection
+from node.model.names import validate_collection_name
 
 
 def build_collection_config(body: object, **kwargs: object) -> tuple[dict, str | None]:

@@ -19,12 +19,12 @@ from cluster.metadata.collection_config import (
     build_collection_config,
     dense_vector_params,
     remove_named_vector,
-    validate_collection_name,
 )
 from cluster.metadata.state import CollectionMeta, MetadataState, resolve
 from node.errors import BadRequest, NotFound
 from node.model.aliases import ChangeAliasesRequest
 from node.model.collections import CreateCollection, UpdateCollection, VectorNameConfig
+from node.model.names import validate_collection_name
 from node.model.payload_index import CreateIndexRequest
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,6 @@ class Catalog:
         return deleted
 
     async def change_aliases(self, request: ChangeAliasesRequest) -> None:
-        for i, action in enumerate(request.actions):
-            for alias in action.new_names():
-                try:
-                    validate_collection_name(alias)
-                except BadRequest as exc:
-                    raise BadRequest(f"actions[{i}]: {exc}") from None
         actions = msgspec.to_builtins(request.actions)
         await self._propose({"op": "change_aliases", "actions": actions})
         await self._after_change()

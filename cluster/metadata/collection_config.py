@@ -10,7 +10,6 @@ and the API can hand it back to clients unchanged. The requests arrive decoded a
 from __future__ import annotations
 
 import copy
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,8 +52,6 @@ DEFAULT_OPTIMIZER_CONFIG: dict[str, Any] = {
 
 DEFAULT_WAL_CONFIG: dict[str, Any] = {"wal_capacity_mb": 32, "wal_segments_ahead": 0}
 
-MAX_COLLECTION_NAME_BYTES = 255
-_UNSAFE_NAME_CHARS = set('/\\<>:"|?*')
 
 
 def _join(path: str, key: str) -> str:
@@ -103,29 +100,6 @@ def _quantization(given: Any) -> dict[str, Any] | None:
 
 
 # --- public API ---------------------------------------------------------------------------------
-
-
-def validate_collection_name(name: str) -> None:
-    """Reject names that are empty, too long, or unsafe as a directory name on any platform."""
-    if not isinstance(name, str) or not name:
-        raise BadRequest("collection name must be a non-empty string")
-    if len(name.encode("utf-8")) > MAX_COLLECTION_NAME_BYTES:
-        raise BadRequest(
-            f"collection name must be at most {MAX_COLLECTION_NAME_BYTES} bytes in UTF-8, "
-            f"got {len(name.encode('utf-8'))}"
-        )
-    for char in name:
-        if char in _UNSAFE_NAME_CHARS:
-            raise BadRequest(
-                f"collection name {name!r} contains {char!r}; "
-                'the characters / \\ < > : " | ? * are not allowed'
-            )
-        if unicodedata.category(char) == "Cc":
-            raise BadRequest(
-                f"collection name {name!r} contains the control character U+{ord(char):04X}"
-            )
-    if name in (".", "..") or ".." in name:
-        raise BadRequest(f"collection name {name!r} must not be '.' or contain '..'")
 
 
 def build_collection_config(

@@ -23,13 +23,14 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from prometheus_client import Counter, Gauge
 
-from cluster.metadata.collection_config import check_stored_config, validate_collection_name
+from cluster.metadata.collection_config import check_stored_config
 from cluster.metadata.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, FlotillaError, NotFound
 from node.model import decode
 from node.model.aliases import ChangeAliasesRequest
+from node.model.names import validate_collection_name
 from node.model.payload_index import CreateIndexRequest
 from node.snapshots.archive import (
     ArchivedCollection,
