@@ -1,10 +1,12 @@
 """What decoding a request costs, from its body bytes to what the cluster layer acts on.
 
-Three requests: a filter-heavy query, a batch of 64 searches, an upsert of 256 points of 128
-dimensions. The typed path (node/model, msgspec) is timed in this process; the hand-written
-parsing it replaced is timed in a worker process running the code of BASELINE, checked out in
-a temporary git worktree, so the comparison stays honest after the old code is gone. Short
-slices of each are taken in turn, so a change of load on the machine hits both alike.
+Four requests: a filter-heavy query, a batch of 64 searches, an upsert of 256 points of 128
+dimensions, and a collection create with named dense and sparse vectors and every config
+section (the canonical config Raft replicates is what it turns into). The typed path
+(node/model, msgspec) is timed in this process; the hand-written parsing it replaced is timed
+in a worker process running the code of BASELINE, checked out in a temporary git worktree, so
+the comparison stays honest after the old code is gone. Short slices of each are taken in
+turn, so a change of load on the machine hits both alike.
 
 Run alone: `python -m bench.decode_cost`; `make bench` prints it too.
 """
@@ -42,7 +44,7 @@ def _bodies() -> dict[str, bytes]:
                          {"key": "price", "range": {"gt": 1.5}}]}}},
                      {"is_empty": {"key": "deleted"}}],
         "min_should": {"conditions": [{"key": "geo", "geo_radius": {
-            "center": {"lat": 52.5, "lon": 13.4}, "radius": 1000.0}}], "min_count": 0},
+            "center": {"lat": 52.5, "lon": 13.4}, "radius": 1000.0}}], "min_count": 1},
     }
     query = {"query": [rng.random() for _ in range(128)], "filter": heavy_filter, "limit": 10,
              "with_payload": True, "params": {"hnsw_ef": 64}}
@@ -55,9 +57,28 @@ def _bodies() -> dict[str, bytes]:
         {"id": i, "vector": [rng.random() for _ in range(128)], "payload": {"i": i, "t": "x"}}
         for i in range(256)
     ]}
+    create = {
+        "vectors": {
+            "image": {"size": 512, "distance": "Cosine", "on_disk": True,
+                      "hnsw_config": {"m": 32, "ef_construct": 200},
+                      "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99}}},
+            "text": {"size": 384, "distance": "Dot", "datatype": "float16"},
+        },
+        "sparse_vectors": {"bm25": {"modifier": "idf", "index": {"on_disk": False}}},
+        "shard_number": 6, "replication_factor": 2, "write_consistency_factor": 1,
+        "on_disk_payload": True,
+        "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000},
+        "optimizers_config": {"indexing_threshold": 20000, "max_optimization_threads": "auto"},
+        "wal_config": {"wal_capacity_mb": 64},
+        "quantization_config": {"binary": {"always_ram": True}},
+        "strict_mode_config": {"enabled": True, "max_query_limit": 100,
+                               "search_max_oversampling": 2.0,
+                               "sparse_config": {"bm25": {"max_length": 256}}},
+        "metadata": {"team": "search", "version": 3},
+    }
     return {name: json.dumps(body).encode() for name, body in
             (("query_filter_heavy", query), ("search_batch_64", searches),
-             ("upsert_256x128", upsert))}
+             ("upsert_256x128", upsert), ("create_collection", create))}
 
 
 def _shard_config():
@@ -68,11 +89,12 @@ def _shard_config():
 
 
 def handwritten_decoders() -> dict[str, Callable[[bytes], object]]:
-    """The parsing as it was at BASELINE: orjson, then hand-written checks over dicts."""
+    """The parsing as it was at BASELINE (cluster/ still flat then): orjson, then hand-written
+    checks over dicts."""
     import orjson
-
-    from cluster.routing.point_update import parse_upsert
-    from cluster.routing.query_request import parse_legacy_search, parse_query_plan
+    from cluster.collection_config import build_collection_config
+    from cluster.point_update import parse_upsert
+    from cluster.query_request import parse_legacy_search, parse_query_plan
 
     config = _shard_config()
     return {
@@ -80,14 +102,17 @@ def handwritten_decoders() -> dict[str, Callable[[bytes], object]]:
         "search_batch_64": lambda raw: [
             parse_legacy_search(s) for s in orjson.loads(raw)["searches"]],
         "upsert_256x128": lambda raw: parse_upsert(config, orjson.loads(raw)),
+        "create_collection": lambda raw: build_collection_config(orjson.loads(raw)),
     }
 
 
 def typed_decoders() -> dict[str, Callable[[bytes], object]]:
     """The typed path: one msgspec decode of the body, then the plan built from the structs."""
+    from cluster.metadata.collection_config import build_collection_config
     from cluster.routing.point_update import plan_upsert
     from cluster.routing.query_request import plan_query, plan_search
     from node.model import decode
+    from node.model.collections import CreateCollection
     from node.model.points import UpsertRequest
     from node.model.queries import QueryRequest, SearchBatchRequest
 
@@ -97,6 +122,8 @@ def typed_decoders() -> dict[str, Callable[[bytes], object]]:
         "search_batch_64": lambda raw: [
             plan_search(s) for s in decode(SearchBatchRequest, raw).searches],
         "upsert_256x128": lambda raw: plan_upsert(config, decode(UpsertRequest, raw)),
+        "create_collection": lambda raw: build_collection_config(
+            decode(CreateCollection, raw)),
     }
 
 

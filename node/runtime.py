@@ -46,6 +46,7 @@ from node.fault_injection import delayed_apply, metadata_delays, slow_read_secon
 from node.issues import too_many_collections, unindexed_field
 from node.issues.board import IssueBoard
 from node.memory import release_free_memory
+from node.model.collections import CreateCollection
 from node.quota.guard import QuotaGuard, settings_quota
 from node.settings import Settings, internal_credential, parse_uri
 from node.snapshots.service import Snapshots
@@ -546,9 +547,9 @@ class Node:
                 log.debug("removing %s from the Raft group: %s", address, exc)
         log.error("%s is still a Raft member: remove it with syncobj_admin", address)
 
-    async def create_collection(self, name: str, body: dict) -> None:
+    async def create_collection(self, name: str, request: CreateCollection) -> None:
         self.quota.check_update()  # a new collection's shards take memory and disk here
-        meta = await self.catalog.create(name, body)
+        meta = await self.catalog.create(name, request)
         if meta.init_from is not None:
             source = self.catalog.resolve(meta.init_from)
             await self.points.copy_points(source, meta)

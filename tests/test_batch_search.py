@@ -17,6 +17,8 @@ from node.engine.search import SearchParams
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import query_shard, query_shard_batch
+from node.model import decode
+from node.model.collections import CreateCollection
 
 DIM, INDEXED, TAIL = 8, 400, 30
 
@@ -25,10 +27,10 @@ def open_shard(path: Path, distance: str, datatype: str | None) -> LocalShard:
     vectors: dict = {"size": DIM, "distance": distance}
     if datatype:
         vectors["datatype"] = datatype
-    config, _ = build_collection_config({
+    config, _ = build_collection_config(decode(CreateCollection, {
         "vectors": vectors, "optimizers_config": {"indexing_threshold": 1},
         "hnsw_config": {"full_scan_threshold": 10},
-    })
+    }))
     return LocalShard(path, ShardConfig.from_collection_config(config))
 
 

@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.hybrid.formula import evaluate_expression
 from reference_twin import twin_collections
 
-from cluster.routing.formula_request import parse_expression
+from cluster.routing.formula_request import plan_expression
 from node.engine.formula import Candidate, score_points
 from node.errors import BadRequest
 from node.model import decode
@@ -107,7 +107,7 @@ def _reference_value(raw: dict, pid: int, scores: list[dict], payload: dict) -> 
 
 def _our_value(raw: dict, pid: int, scores: list[dict], payload: dict) -> float | None:
     query = decode(QueryInput, raw)
-    expression, defaults = parse_expression(query.formula, "query.formula"), query.defaults or {}
+    expression, defaults = plan_expression(query.formula), query.defaults or {}
     point = Candidate(pid, payload, [s.get(pid) for s in scores], lambda name: False)
     try:
         return score_points(expression, [point], defaults)[0]
@@ -211,7 +211,13 @@ def test_formula_threshold_and_offset(pair, client: QdrantClient) -> None:
     ({"sum": ["$score"], "mult": [1]}, "exactly one"),
     ({"key": "tag", "match": {"nonsense": 1}}, "match"),
     ({"geo_distance": {"origin": {"lat": 95, "lon": 0}, "to": "loc"}}, "lat"),
-    (True, "number"),
+    (True, "query.formula: Expected `float | str | object | null`, got `bool`"),
+    ([1, 2], "query.formula: Expected `float | str | object | null`, got `array`"),
+    ({"sum": [1, {"neg": "a b[x"}]}, "query.formula.sum[1].neg"),
+    ({"div": {"left": 1, "right": {"key": "a"}}}, "query.formula.div.right"),
+    ({"gauss_decay": {"x": "$score[1]", "target": {"ln": {"abs": False}}}},
+     "query.formula.gauss_decay.target.ln.abs"),
+    ({"datetime_key": "a..b"}, "query.formula.datetime_key"),
 ])
 def test_bad_formulas_are_refused(pair, http: HttpSession, formula: object, text: str) -> None:
     name = pair[0]

@@ -13,15 +13,17 @@ from node.engine import shard as shard_module
 from node.engine.point_batch import DenseColumn, PointBatch
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
+from node.model import decode
+from node.model.collections import CreateCollection
 
 DIM, COUNT = 8, 500  # 32 bytes a row: a 1 kB indexing threshold is 32 rows
 
 
 def open_shard(path: Path) -> LocalShard:
-    config, _ = build_collection_config({
+    config, _ = build_collection_config(decode(CreateCollection, {
         "vectors": {"size": DIM, "distance": "Euclid"},
         "optimizers_config": {"indexing_threshold": 1},
-    })
+    }))
     return LocalShard(path, ShardConfig.from_collection_config(config))
 
 
@@ -96,10 +98,11 @@ def test_a_failed_rebuild_leaves_no_copy_behind(
     monkeypatch.setattr(shard_module, "build_vector_index", failing_build)
     # Deletions past the vacuum threshold: the optimizer copies the segment, then fails.
     shard.update("delete", list(range(0, COUNT, 2)), None, (), sync=True)
-    shard.update_config(ShardConfig.from_collection_config(build_collection_config({
+    config, _ = build_collection_config(decode(CreateCollection, {
         "vectors": {"size": DIM, "distance": "Euclid"},
         "optimizers_config": {"indexing_threshold": 1, "vacuum_min_vector_number": 100},
-    })[0]))
+    }))
+    shard.update_config(ShardConfig.from_collection_config(config))
     optimize(shard)
     assert shard.info().optimizer_error == "OSError: disk full"
     assert {p.name for p in (tmp_path / "segments").iterdir()} == before

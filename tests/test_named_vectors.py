@@ -101,9 +101,10 @@ def test_create_use_and_delete_a_vector(http: HttpSession, unique_name: str) -> 
     ({"dense": {"size": 4}}, 400, "distance"),
     ({"dense": {"size": 0, "distance": "Dot"}}, 400, "size"),
     ({"dense": {"size": 4, "distance": "Dot"}, "sparse": {}}, 400, "exactly one"),
-    ({"other": {}}, 400, "exactly one"),
+    ({"other": {}}, 400, "Object contains unknown field `other`"),
+    ({}, 400, "exactly one"),
     ({"dense": {"size": 4, "distance": "Dot"},
-      "extra": 1}, 400, "exactly one"),
+      "extra": 1}, 400, "Object contains unknown field `extra`"),
     ({"dense": {"size": 4, "distance": "Dot", "on_disk": True}}, 400, "on_disk"),
     ({"sparse": {"modifier": "bm25"}}, 400, "modifier"),
 ])

@@ -16,6 +16,8 @@ from node.engine import stored_pickle
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
+from node.model import decode
+from node.model.collections import CreateCollection
 
 
 class RunsCode:
@@ -27,10 +29,10 @@ class RunsCode:
 
 
 def open_shard(path: Path) -> LocalShard:
-    config, _ = build_collection_config({
+    config, _ = build_collection_config(decode(CreateCollection, {
         "vectors": {"dense": {"size": 4, "distance": "Dot"}},
         "sparse_vectors": {"words": {}},
-    })
+    }))
     return LocalShard(path, ShardConfig.from_collection_config(config))
 
 

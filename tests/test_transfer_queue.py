@@ -11,12 +11,15 @@ from cluster.metadata.collection_config import build_collection_config
 from node.engine.point_batch import DenseColumn, PointBatch
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
+from node.model import decode
+from node.model.collections import CreateCollection
 
 DIM = 4
 
 
 def open_shard(path: Path) -> LocalShard:
-    config, _ = build_collection_config({"vectors": {"size": DIM, "distance": "Dot"}})
+    config, _ = build_collection_config(
+        decode(CreateCollection, {"vectors": {"size": DIM, "distance": "Dot"}}))
     return LocalShard(path, ShardConfig.from_collection_config(config))
 
 

@@ -19,11 +19,12 @@ from cluster.metadata.collection_config import (
     build_collection_config,
     dense_vector_params,
     remove_named_vector,
-    validate_collection_name,
 )
 from cluster.metadata.state import CollectionMeta, MetadataState, resolve
 from node.errors import BadRequest, NotFound
 from node.model.aliases import ChangeAliasesRequest
+from node.model.collections import CreateCollection, UpdateCollection, VectorNameConfig
+from node.model.names import validate_collection_name
 from node.model.payload_index import CreateIndexRequest
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,10 @@ class Catalog:
     def list_names(self) -> list[str]:
         return sorted(self._state().collections)
 
-    async def create(self, name: str, body: object) -> CollectionMeta:
+    async def create(self, name: str, request: CreateCollection) -> CollectionMeta:
         validate_collection_name(name)
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
         config, init_from = build_collection_config(
-            body, default_shard_number=self._default_shard_number()
+            request, default_shard_number=self._default_shard_number()
         )
         source = None
         if init_from is not None:
@@ -88,18 +87,16 @@ class Catalog:
             )
         return meta
 
-    async def update(self, name: str, patch: object) -> None:
-        if not isinstance(patch, dict):
-            raise BadRequest("the request body must be a JSON object")
+    async def update(self, name: str, patch: UpdateCollection) -> None:
         meta = self.resolve(name)
         config = apply_collection_update(meta.config, patch)
         await self._propose({"op": "update_collection", "name": meta.name, "config": config})
         await self._after_change()
 
-    async def add_vector(self, name: str, vector_name: str, body: object) -> int:
+    async def add_vector(self, name: str, vector_name: str, request: VectorNameConfig) -> int:
         """Add a named vector to a collection; returns the metadata version that holds it."""
         meta = self.resolve(name)
-        config = add_named_vector(meta.config, vector_name, body)
+        config = add_named_vector(meta.config, vector_name, request)
         await self._propose({"op": "update_collection", "name": meta.name, "config": config})
         await self._after_change()
         return self.state.version
@@ -122,12 +119,6 @@ class Catalog:
         return deleted
 
     async def change_aliases(self, request: ChangeAliasesRequest) -> None:
-        for i, action in enumerate(request.actions):
-            for alias in action.new_names():
-                try:
-                    validate_collection_name(alias)
-                except BadRequest as exc:
-                    raise BadRequest(f"actions[{i}]: {exc}") from None
         actions = msgspec.to_builtins(request.actions)
         await self._propose({"op": "change_aliases", "actions": actions})
         await self._after_change()

@@ -25,15 +25,13 @@ from cluster.replication.peer_health import PeerHealth
 from cluster.replication.replica_writes import LaggingWrites, write_to_replicas
 from cluster.replication.shard_access import ShardAccess
 from cluster.replication.write_routing import WritesInFlight
-from node.ascii_digits import parse_ascii_uint
-from node.errors import BadRequest, NotFound, Unavailable
+from node.errors import NotFound, Unavailable
 
 # The read consistency of the request being served (set by the API from `?consistency=`).
 READ_CONSISTENCY: ContextVar[object] = ContextVar("read_consistency", default=1)
 # The write ordering of the request being served (`?ordering=`): weak, medium, strong; or
 # "leader" on the node that coordinates a shard's ordered writes.
 WRITE_ORDERING: ContextVar[str] = ContextVar("write_ordering", default="weak")
-ORDERINGS = ("weak", "medium", "strong")
 _ordered_write_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
 log = logging.getLogger(__name__)
@@ -228,28 +226,6 @@ def _read_fan_out(meta: CollectionMeta) -> tuple[int, float]:
     params = meta.config.get("params", {})
     delay_ms = params.get("read_fan_out_delay_ms") or 0
     return params.get("read_fan_out_factor") or 0, delay_ms / 1000 if delay_ms else HEDGE_SECONDS
-
-
-def parse_ordering(raw: str | None) -> str:
-    if raw is None or raw == "":
-        return "weak"
-    if raw not in ORDERINGS:
-        raise BadRequest(f"ordering: expected weak, medium or strong, got {raw!r}")
-    return raw
-
-
-def parse_read_consistency(raw: str | None) -> object:
-    """The `consistency` query parameter: a number of replicas, majority, quorum or all."""
-    if raw is None or raw == "":
-        return 1
-    if raw in ("majority", "quorum", "all"):
-        return raw
-    replicas = parse_ascii_uint(raw)
-    if replicas is not None and replicas >= 1:
-        return replicas
-    raise BadRequest(
-        f"consistency: expected a positive number, majority, quorum or all; got {raw!r}"
-    )
 
 
 def _replicas_to_ask(consistency: object, active: int) -> tuple[int, bool]:

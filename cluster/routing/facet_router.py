@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 
 from cluster.routing.collection_view import CollectionViews
-from cluster.routing.facet_request import parse_facet
 from cluster.routing.read_checks import check_read
 from cluster.routing.strict_mode import RateLimiter
 from node.engine.facets import FACET_INDEX_TYPES, top_facet_hits
+from node.engine.filters import compile_filter
 from node.engine.payload_index import schema_type
 from node.errors import BadRequest
+from node.model.aggregates import DEFAULT_FACET_LIMIT, FacetRequest
 
 
 class FacetRouter:
@@ -24,15 +25,16 @@ class FacetRouter:
         self._views = views
         self._limiter = limiter
 
-    async def facet(self, name: str, body: object) -> dict:
+    async def facet(self, name: str, request: FacetRequest) -> dict:
         view = self._views.named(name)
-        request = parse_facet(body)
         kind = facet_index_kind(view.meta.payload_indexes, request.key)
-        check_read(self._limiter, view.meta, request.filter)
+        point_filter = compile_filter(request.filter)
+        check_read(self._limiter, view.meta, point_filter)
         parts = await asyncio.gather(
-            *(s.facet_counts(request.key, kind, request.filter) for s in view.shards)
+            *(s.facet_counts(request.key, kind, point_filter) for s in view.shards)
         )
-        return {"hits": top_facet_hits(list(parts), request.limit)}
+        limit = DEFAULT_FACET_LIMIT if request.limit is None else request.limit
+        return {"hits": top_facet_hits(list(parts), limit)}
 
 
 def facet_index_kind(payload_indexes: dict[str, dict], key: str) -> str:

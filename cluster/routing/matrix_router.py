@@ -12,20 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
 
 import numpy as np
 
 from cluster.routing.collection_view import CollectionView, CollectionViews
-from cluster.routing.matrix_request import MatrixRequest, parse_matrix
 from cluster.routing.query_executor import idf_rescaler
 from cluster.routing.read_checks import check_read
 from cluster.routing.strict_mode import RateLimiter
 from node.engine.distance_matrix import Vector, nearest_among, nearest_among_sparse
+from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.ids import PointId
 from node.engine.point_order import point_id_order
 from node.errors import BadRequest
+from node.model.aggregates import DEFAULT_MATRIX_LIMIT, DEFAULT_MATRIX_SAMPLE, MatrixRequest
 
 Neighbours = list[list[tuple[int, float]]]
+
+
+@dataclass(frozen=True)
+class MatrixPlan:
+    using: str  # "" is the unnamed (default) vector
+    sample: int
+    limit: int
+    filter: CompiledFilter | None
+
+    @classmethod
+    def of(cls, request: MatrixRequest) -> MatrixPlan:
+        return cls(
+            using=request.using or "",
+            sample=DEFAULT_MATRIX_SAMPLE if request.sample is None else request.sample,
+            limit=DEFAULT_MATRIX_LIMIT if request.limit is None else request.limit,
+            filter=compile_filter(request.filter),
+        )
 
 
 class MatrixRouter:
@@ -33,15 +52,15 @@ class MatrixRouter:
         self._views = views
         self._limiter = limiter
 
-    async def pairs(self, name: str, body: object) -> dict:
-        ids, neighbours = await self._matrix(name, body)
+    async def pairs(self, name: str, request: MatrixRequest) -> dict:
+        ids, neighbours = await self._matrix(name, MatrixPlan.of(request))
         return {"pairs": [
             {"a": ids[row], "b": ids[col], "score": score}
             for row, found in enumerate(neighbours) for col, score in found
         ]}
 
-    async def offsets(self, name: str, body: object) -> dict:
-        ids, neighbours = await self._matrix(name, body)
+    async def offsets(self, name: str, request: MatrixRequest) -> dict:
+        ids, neighbours = await self._matrix(name, MatrixPlan.of(request))
         return {
             "offsets_row": [row for row, found in enumerate(neighbours) for _ in found],
             "offsets_col": [col for found in neighbours for col, _ in found],
@@ -49,10 +68,9 @@ class MatrixRouter:
             "ids": ids,
         }
 
-    async def _matrix(self, name: str, body: object) -> tuple[list[PointId], Neighbours]:
+    async def _matrix(self, name: str, request: MatrixPlan) -> tuple[list[PointId], Neighbours]:
         """The sampled ids in id order and each one's neighbours (by position in the ids)."""
         view = self._views.named(name)
-        request = parse_matrix(body)
         _check_vector(view, request.using)
         check_read(self._limiter, view.meta, request.filter)
         sampled = await self._sample(view, request)
@@ -75,7 +93,7 @@ class MatrixRouter:
                                              request.limit)
         return ids, neighbours
 
-    async def _sample(self, view: CollectionView, request: MatrixRequest
+    async def _sample(self, view: CollectionView, request: MatrixPlan
                       ) -> list[tuple[PointId, Vector]]:
         seed = secrets.randbits(63)
         parts = await asyncio.gather(

@@ -41,10 +41,8 @@ def order_value(value: object) -> int | float | None:
 
 def order_points(points: list[tuple[PointId, dict | None, dict]], order_by: dict, k: int) -> list:
     """The first k entries in order: (order value as score, id, payload, vectors)."""
-    start = order_by.get("start_from")
+    start = order_by.get("start_from")  # a number or a datetime, checked by the decode
     start_value = order_value(start) if start is not None else None
-    if start is not None and start_value is None:
-        raise BadRequest("order_by.start_from: expected a number or an RFC 3339 datetime")
     descending = order_by.get("direction") == "desc"
     entries = []
     for pid, payload, vectors in points:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
-from cluster.routing.formula_request import parse_expression
+from cluster.routing.formula_request import plan_expression
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.formula import Expression
 from node.engine.ids import PointId, normalize_point_id
@@ -135,16 +135,12 @@ def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
         plan.positives = _examples(rec.positive, "query.recommend.positive")
         plan.negatives = _examples(rec.negative, "query.recommend.negative")
         plan.strategy = rec.strategy or "average_vector"
-        _check_examples(plan, "query.recommend")
     elif kind == "discover":
         plan.kind = "discover"
         plan.target = vector_input(raw.discover.target, "query.discover.target")
         plan.pairs = _pairs(raw.discover.context, "query.discover.context")
     elif kind == "context":
         plan.kind, plan.pairs = "context", _pairs(raw.context, "query.context")
-        if not plan.pairs:  # nothing to score by, as qdrant-client's reference mode says too
-            raise BadRequest("query.context: at least one pair of positive and negative "
-                             "examples is needed")
     elif kind == "fusion":
         plan.kind, plan.fusion = "fusion", raw.fusion
     elif kind == "rrf":
@@ -152,7 +148,7 @@ def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
         plan.rrf_k, plan.rrf_weights = raw.rrf.k, raw.rrf.weights
     elif kind == "formula":
         plan.kind = "formula"
-        plan.formula = parse_expression(raw.formula, "query.formula")
+        plan.formula = plan_expression(raw.formula)
         plan.formula_defaults = raw.defaults or {}
     elif kind == "relevance_feedback":
         feedback = raw.relevance_feedback
@@ -167,13 +163,6 @@ def _read_query(plan: QueryPlan, raw: q.Query | None) -> None:
         plan.kind, plan.order_by = "order_by", order_by(raw.order_by)
     else:
         plan.kind = "sample"
-
-
-def _check_examples(plan: QueryPlan, where: str) -> None:
-    if plan.strategy == "average_vector" and not plan.positives:
-        raise BadRequest(f"{where}.positive: at least one positive example is needed")
-    if not plan.positives and not plan.negatives:
-        raise BadRequest(f"{where}: at least one positive or negative example is needed")
 
 
 def order_by(raw: str | q.OrderBy) -> dict:
@@ -201,13 +190,6 @@ def plan_query(request: q.Prefetch, *, top_level: bool = True) -> QueryPlan:
     )
     _read_query(plan, request.query)
     plan.prefetch = [plan_query(p, top_level=False) for p in request.prefetches()]
-    if plan.kind == "fusion" and not plan.prefetch:
-        raise BadRequest("query.fusion: fusion needs `prefetch` sources to fuse")
-    if plan.kind == "formula" and not plan.prefetch:
-        raise BadRequest("query.formula: a formula rescores `prefetch` results; none given")
-    if plan.rrf_weights is not None and len(plan.rrf_weights) != len(plan.prefetch):
-        raise BadRequest(f"query.rrf.weights: {len(plan.rrf_weights)} weights given for "
-                         f"{len(plan.prefetch)} prefetches; give one per prefetch")
     return plan
 
 
@@ -250,5 +232,4 @@ def plan_recommend(request: q.RecommendRequest) -> QueryPlan:
         offset=request.offset or 0,
         lookup_from=_lookup(request.lookup_from),
     )
-    _check_examples(plan, "recommend")
     return plan

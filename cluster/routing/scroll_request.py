@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from cluster.routing.query_request import order_by
 from node.engine.filters import CompiledFilter, compile_filter
-from node.engine.ids import PointId, normalize_point_id
-from node.errors import BadRequest
+from node.engine.ids import PointId
 from node.model import queries as q
 from node.model.selectors import payload_selector
 
@@ -25,16 +24,10 @@ class ScrollRequest:
 
 
 def plan_scroll(request: q.ScrollRequest) -> ScrollRequest:
-    offset = None
-    if request.offset is not None:
-        try:
-            offset = normalize_point_id(request.offset)
-        except BadRequest as exc:
-            raise BadRequest(f"offset: {exc}") from None
     return ScrollRequest(
         filter=compile_filter(request.filter),
         limit=DEFAULT_LIMIT if request.limit is None else request.limit,
-        offset=offset,
+        offset=request.offset,  # normalised by the decode
         with_payload=payload_selector(True if request.with_payload is None
                                       else request.with_payload),
         order_by=order_by(request.order_by) if request.order_by is not None else None,

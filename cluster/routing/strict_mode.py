@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 
 from cluster.routing.query_request import QueryPlan
-from node.ascii_digits import parse_ascii_uint
 from node.engine.filters import CompiledFilter
 from node.errors import BadRequest, FlotillaError
 
@@ -126,15 +125,6 @@ def check_multivectors(strict: dict | None, multivectors: Iterable[tuple[str, in
                 f"vector `{name}`: a multivector of {count} vectors exceeds the strict mode "
                 f"limit of {cap} (multivector_config.max_vectors)"
             )
-
-
-def parse_timeout(raw: str | None) -> int | None:
-    if raw is None or raw == "":
-        return None
-    seconds = parse_ascii_uint(raw)
-    if seconds is None or seconds < 1:
-        raise BadRequest(f"timeout: expected a positive number of seconds, got {raw!r}")
-    return seconds
 
 
 def check_timeout(strict: dict | None) -> None:

@@ -7,11 +7,12 @@ import asyncio
 from aiohttp import web
 
 from node.api.auth import request_access
-from node.api.envelope import ok, read_body, read_json
+from node.api.envelope import ok, read_body
 from node.ascii_digits import parse_ascii_uint
 from node.engine.optimization_log import optimizations_report
 from node.errors import BadRequest, NotFound
 from node.model.aliases import ChangeAliasesRequest
+from node.model.collections import CreateCollection, UpdateCollection, VectorNameConfig
 from node.model.payload_index import CreateIndexRequest
 from node.runtime import Node
 
@@ -37,13 +38,13 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def create(request: web.Request) -> web.Response:
         name = request.match_info["collection_name"]
-        body = await read_json(request, required=False)
-        await node.create_collection(name, {} if body is None else body)
+        await node.create_collection(
+            name, await read_body(request, CreateCollection, required=False))
         return ok(request, True)
 
     async def update(request: web.Request) -> web.Response:
-        body = await read_json(request, required=False)
-        await catalog.update(request.match_info["collection_name"], {} if body is None else body)
+        body = await read_body(request, UpdateCollection, required=False)
+        await catalog.update(request.match_info["collection_name"], body)
         return ok(request, True)
 
     async def delete(request: web.Request) -> web.Response:
@@ -74,7 +75,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         return ok(request, {"operation_id": catalog.state.version, "status": "completed"})
 
     async def create_vector(request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_body(request, VectorNameConfig)
         version = await catalog.add_vector(
             request.match_info["collection_name"], request.match_info["vector_name"], body
         )

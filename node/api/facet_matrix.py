@@ -8,7 +8,8 @@ from aiohttp import web
 
 from cluster.routing.facet_router import FacetRouter
 from cluster.routing.matrix_router import MatrixRouter
-from node.api.envelope import ok, read_json
+from node.api.envelope import ok, read_body
+from node.model.aggregates import FacetRequest, MatrixRequest
 from node.runtime import Node
 
 
@@ -16,18 +17,18 @@ def routes(node: Node) -> list[web.RouteDef]:
     facets = FacetRouter(node.views, node.rate_limiter)
     matrix = MatrixRouter(node.views, node.rate_limiter)
 
-    def endpoint(method, *, body_required: bool = True):
+    def endpoint(method, kind: type, *, body_required: bool = True):
         async def handle(request: web.Request) -> web.Response:
-            body = await read_json(request, required=body_required)
+            body = await read_body(request, kind, required=body_required)
             return ok(request, await method(request.match_info["collection_name"], body))
 
         return handle
 
     collection = "/collections/{collection_name}"
     return [
-        web.post(f"{collection}/facet", endpoint(facets.facet)),
+        web.post(f"{collection}/facet", endpoint(facets.facet, FacetRequest)),
         web.post(f"{collection}/points/search/matrix/pairs",
-                 endpoint(matrix.pairs, body_required=False)),
+                 endpoint(matrix.pairs, MatrixRequest, body_required=False)),
         web.post(f"{collection}/points/search/matrix/offsets",
-                 endpoint(matrix.offsets, body_required=False)),
+                 endpoint(matrix.offsets, MatrixRequest, body_required=False)),
     ]

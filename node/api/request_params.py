@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from cluster.replication.replica_set import (
-    READ_CONSISTENCY,
-    WRITE_ORDERING,
-    parse_ordering,
-    parse_read_consistency,
-)
-from cluster.routing.strict_mode import REQUEST_TIMEOUT, parse_timeout
+from cluster.replication.replica_set import READ_CONSISTENCY, WRITE_ORDERING
+from cluster.routing.strict_mode import REQUEST_TIMEOUT
 from node.api.envelope import Handler
+from node.model.params import parse_ordering, parse_read_consistency, parse_timeout
 
 
 @web.middleware

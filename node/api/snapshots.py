@@ -12,9 +12,11 @@ import time
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from node.api.envelope import ok, query_flag, read_json
+from node.api.envelope import ok, query_flag, read_body
 from node.ascii_digits import parse_ascii_uint
 from node.errors import BadRequest
+from node.model import decode
+from node.model.snapshots import RecoverOptions, SnapshotRecover
 from node.runtime import Node
 from node.snapshots.service import Snapshots
 
@@ -60,19 +62,18 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def recover(request: web.Request) -> web.Response:
         collection, shard_id = where_for_recovery(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object with `location`")
-        path, temporary = await snapshots.locate(body.get("location"), body.get("api_key"))
-        return await finish_recovery(request, path, temporary, collection, shard_id,
-                                     body.get("priority"), body.get("checksum"))
+        body = await read_body(request, SnapshotRecover)
+        path, temporary = await snapshots.locate(body)
+        return await finish_recovery(request, path, temporary, collection, shard_id, body)
 
     async def upload(request: web.Request) -> web.Response:
         collection, shard_id = where_for_recovery(request)
+        # The options are checked before the archive is received.
+        options = decode(RecoverOptions, {key: request.query[key]
+                                          for key in ("priority", "checksum")
+                                          if request.query.get(key)})
         path = await snapshots.receive(_uploaded_chunks(request))
-        return await finish_recovery(request, path, True, collection, shard_id,
-                                     request.query.get("priority"),
-                                     request.query.get("checksum"))
+        return await finish_recovery(request, path, True, collection, shard_id, options)
 
     def where_for_recovery(request: web.Request) -> tuple[str | None, int | None]:
         # The collection may not exist yet: its name is taken as given.
@@ -86,11 +87,10 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     async def finish_recovery(request: web.Request, path, temporary: bool,
                               collection: str | None, shard_id: int | None,
-                              priority: object, checksum: object) -> web.Response:
+                              options: RecoverOptions) -> web.Response:
         async def run() -> bool:
             try:
-                return await snapshots.recover(path, collection, priority=priority,
-                                               checksum=checksum, shard_id=shard_id)
+                return await snapshots.recover(path, collection, options, shard_id=shard_id)
             finally:
                 if temporary:
                     path.unlink(missing_ok=True)

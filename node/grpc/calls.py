@@ -19,18 +19,14 @@ import grpc
 from google.protobuf.message import Message
 from pydantic import ValidationError
 
-from cluster.replication.replica_set import (
-    READ_CONSISTENCY,
-    WRITE_ORDERING,
-    parse_ordering,
-    parse_read_consistency,
-)
+from cluster.replication.replica_set import READ_CONSISTENCY, WRITE_ORDERING
 from cluster.routing.strict_mode import REQUEST_TIMEOUT
 from node.api.access import FULL_ACCESS, Access, Need, route_need
 from node.api.auth import Authorizer
 from node.errors import BadRequest, FlotillaError
 from node.grpc.status import status_of
 from node.model import decode
+from node.model.params import parse_ordering, parse_read_consistency
 from node.runtime import Node
 
 log = logging.getLogger(__name__)

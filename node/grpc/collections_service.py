@@ -12,6 +12,7 @@ from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model.aliases import ChangeAliasesRequest
 from node.model.cluster_ops import ClusterOperation
+from node.model.collections import CreateCollection, UpdateCollection
 from node.runtime import Node
 
 _COLLECTION = "/collections/{collection_name}"
@@ -75,8 +76,10 @@ def rpcs(node: Node) -> dict[str, Rpc]:
     return {
         "Get": Rpc(("GET", _COLLECTION), get),
         "List": Rpc(("GET", "/collections"), list_),
-        "Create": Rpc(("PUT", _COLLECTION), create, to_rest.create_collection),
-        "Update": Rpc(("PATCH", _COLLECTION), update, to_rest.update_collection),
+        "Create": Rpc(("PUT", _COLLECTION), create, to_rest.create_collection,
+                      CreateCollection),
+        "Update": Rpc(("PATCH", _COLLECTION), update, to_rest.update_collection,
+                      UpdateCollection),
         "Delete": Rpc(("DELETE", _COLLECTION), delete),
         "UpdateAliases": Rpc(("POST", "/collections/aliases"), update_aliases,
                              to_rest.change_aliases, ChangeAliasesRequest),

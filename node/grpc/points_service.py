@@ -11,6 +11,8 @@ from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model import points as P
 from node.model import queries as Q
+from node.model.aggregates import FacetRequest, MatrixRequest
+from node.model.collections import VectorNameConfig
 from node.model.payload_index import CreateIndexRequest
 from node.model.selectors import payload_selector
 from node.runtime import Node
@@ -176,7 +178,7 @@ def rpcs(node: Node) -> dict[str, Rpc]:
                                 to_rest.create_field_index, CreateIndexRequest),
         "DeleteFieldIndex": Rpc(("DELETE", f"{_COLLECTION}/index/{{field_name}}"), drop_index),
         "CreateVectorName": Rpc(("PUT", f"{_COLLECTION}/vectors/{{vector_name}}"),
-                                create_vector, to_rest.vector_name_config),
+                                create_vector, to_rest.vector_name_config, VectorNameConfig),
         "DeleteVectorName": Rpc(("DELETE", f"{_COLLECTION}/vectors/{{vector_name}}"),
                                 delete_vector),
         "Get": Rpc(read(""), get, to_rest.get_points, Q.RetrieveRequest),
@@ -202,9 +204,9 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         "Discover": Rpc(read("/discover"), discover, to_rest.discover, Q.QueryRequest),
         "DiscoverBatch": Rpc(read("/discover/batch"), discover_batch, to_rest.discover_batch,
                              Q.QueryBatchRequest),
-        "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet),
+        "Facet": Rpc(("POST", f"{_COLLECTION}/facet"), facet, to_rest.facet, FacetRequest),
         "SearchMatrixPairs": Rpc(read("/search/matrix/pairs"), matrix_pairs,
-                                 to_rest.search_matrix),
+                                 to_rest.search_matrix, MatrixRequest),
         "SearchMatrixOffsets": Rpc(read("/search/matrix/offsets"), matrix_offsets,
-                                   to_rest.search_matrix),
+                                   to_rest.search_matrix, MatrixRequest),
     }

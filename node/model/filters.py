@@ -296,15 +296,16 @@ def as_list(clause: list[Condition] | Condition | None) -> list[Condition] | Non
     return [clause] if isinstance(clause, Condition) else clause
 
 
+def normalized_id(raw: int | str, where: str = "id") -> PointId:
+    """A point id in its canonical form (a UUID lower-case, hyphenated)."""
+    try:
+        return normalize_point_id(raw)
+    except BadRequest as exc:
+        raise invalid(where, str(exc)) from None
+
+
 def normalized_ids(raw: list[int | str], where: str) -> list[PointId]:
-    """Point ids in their canonical form (UUIDs lower-case, hyphenated)."""
-    ids = []
-    for i, item in enumerate(raw):
-        try:
-            ids.append(normalize_point_id(item))
-        except BadRequest as exc:
-            raise invalid(f"{where}[{i}]", str(exc)) from None
-    return ids
+    return [normalized_id(item, f"{where}[{i}]") for i, item in enumerate(raw)]
 
 
 def _only(present: list[str], allowed: tuple[str, ...]) -> None:

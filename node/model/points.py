@@ -8,10 +8,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from node.engine.ids import PointId, normalize_point_id
-from node.errors import BadRequest
 from node.model.decode import invalid
-from node.model.filters import Filter, check_key, normalized_ids
+from node.model.filters import Filter, check_key, normalized_id, normalized_ids
 from node.model.vectors import PointIdIn, SparseVectorIn
 
 MAX_POINT_ID = 2**64 - 1
@@ -167,13 +165,6 @@ class UpdateOperation(msgspec.Struct, forbid_unknown_fields=True):
 
 class BatchRequest(msgspec.Struct):
     operations: list[UpdateOperation]
-
-
-def normalized_id(raw: int | str) -> PointId:
-    try:
-        return normalize_point_id(raw)
-    except BadRequest as exc:
-        raise invalid("id", str(exc)) from None
 
 
 # The request type of each single-operation route.

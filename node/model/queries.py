@@ -11,8 +11,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from node.engine.datetimes import parse_datetime
 from node.model.decode import invalid
-from node.model.filters import Filter, normalized_ids
+from node.model.filters import Filter, normalized_id, normalized_ids
+from node.model.formula import ExpressionIn, expression
 from node.model.selectors import WithPayload, WithVector
 from node.model.vectors import PointIdIn, SparseVectorIn, VectorInput, check_finite
 
@@ -47,11 +49,26 @@ class OrderBy(msgspec.Struct, **_STRICT):
     direction: Literal["asc", "desc"] | None = None
     start_from: int | float | str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.start_from, str) and parse_datetime(self.start_from) is None:
+            raise invalid("start_from", "expected a number or an RFC 3339 datetime")
+
+
+def check_examples(positive: list | None, negative: list | None, strategy: str | None) -> None:
+    """A recommendation needs examples; the average of vectors needs a positive one."""
+    if (strategy or "average_vector") == "average_vector" and not positive:
+        raise invalid("positive", "at least one positive example is needed")
+    if not positive and not negative:
+        raise ValueError("at least one positive or negative example is needed")
+
 
 class RecommendInput(msgspec.Struct, **_STRICT):
     positive: list[VectorInput] | None = None
     negative: list[VectorInput] | None = None
     strategy: Strategy | None = None
+
+    def __post_init__(self) -> None:
+        check_examples(self.positive, self.negative, self.strategy)
 
 
 class ContextPair(msgspec.Struct, **_STRICT):
@@ -122,9 +139,7 @@ class QueryInput(msgspec.Struct, **_STRICT):
     order_by: str | OrderBy | None = None
     fusion: Literal["rrf", "dbsf"] | None = None
     rrf: Rrf | None = None
-    # A formula expression is a small language of its own; cluster/routing/formula_request.py reads
-    # it (its conditions are decoded as typed Conditions there).
-    formula: Any = None
+    formula: ExpressionIn | None = None  # read into a typed tree by __post_init__
     defaults: dict[str, Any] | None = None
     relevance_feedback: RelevanceFeedback | None = None
     sample: Literal["random"] | None = None
@@ -151,6 +166,11 @@ class QueryInput(msgspec.Struct, **_STRICT):
             raise invalid("mmr", "goes only beside `nearest`")
         if self.defaults is not None and given != ["formula"]:
             raise invalid("defaults", "goes only beside `formula`")
+        if self.formula is not None:
+            self.formula = expression(self.formula, "formula")
+        if self.context == []:  # nothing to score by, as qdrant-client's local mode says too
+            raise invalid("context", "at least one pair of positive and negative examples is "
+                          "needed")
 
     def kind(self) -> str:
         if self.indices is not None:
@@ -172,6 +192,18 @@ class Prefetch(msgspec.Struct):
     score_threshold: float | None = None
     limit: NonNegative | None = None
     lookup_from: LookupLocation | None = None
+
+    def __post_init__(self) -> None:
+        kind = self.query.kind() if isinstance(self.query, QueryInput) else None
+        count = len(self.prefetches())
+        if kind in ("fusion", "rrf") and not count:
+            raise invalid(f"query.{kind}", "fusion needs `prefetch` sources to fuse")
+        if kind == "formula" and not count:
+            raise invalid("query.formula", "a formula rescores `prefetch` results; none given")
+        weights = self.query.rrf.weights if kind == "rrf" else None
+        if weights is not None and len(weights) != count:
+            raise invalid("query.rrf.weights", f"{len(weights)} weights given for {count} "
+                          "prefetches; give one per prefetch")
 
     def prefetches(self) -> list[Prefetch]:
         if self.prefetch is None:
@@ -206,6 +238,7 @@ class QueryGroupsRequest(QueryRequest):
     with_lookup: str | WithLookup | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.group_by:
             raise invalid("group_by", "expected a payload key")
 
@@ -266,6 +299,9 @@ class RecommendRequest(msgspec.Struct):
     with_vector: WithVector | None = None
     with_vectors: WithVector | None = None
 
+    def __post_init__(self) -> None:
+        check_examples(self.positive, self.negative, self.strategy)
+
     def vectors(self) -> WithVector | None:
         return self.with_vector if self.with_vector is not None else self.with_vectors
 
@@ -290,6 +326,10 @@ class ScrollRequest(msgspec.Struct):
     with_payload: WithPayload | None = None
     with_vector: WithVector | None = None
     order_by: str | OrderBy | None = None
+
+    def __post_init__(self) -> None:
+        if self.offset is not None:
+            self.offset = normalized_id(self.offset, "offset")
 
 
 class CountRequest(msgspec.Struct):

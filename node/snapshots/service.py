@@ -23,14 +23,16 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 from prometheus_client import Counter, Gauge
 
-from cluster.metadata.collection_config import check_stored_config, validate_collection_name
-from cluster.metadata.state import ACTIVE, SNAPSHOT_PRIORITIES, CollectionMeta
+from cluster.metadata.collection_config import check_stored_config
+from cluster.metadata.state import ACTIVE, CollectionMeta
 from node.engine.shard import LocalShard
 from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, FlotillaError, NotFound
 from node.model import decode
 from node.model.aliases import ChangeAliasesRequest
+from node.model.names import validate_collection_name
 from node.model.payload_index import CreateIndexRequest
+from node.model.snapshots import RecoverOptions, SnapshotRecover
 from node.snapshots.archive import (
     ArchivedCollection,
     DamagedSnapshot,
@@ -226,20 +228,15 @@ class Snapshots:
             raise
         return path
 
-    async def locate(self, location: object, api_key: object = None) -> tuple[Path, bool]:
+    async def locate(self, request: SnapshotRecover) -> tuple[Path, bool]:
         """The archive a recover request names: (path, whether it is a temporary download)."""
-        if not isinstance(location, str) or not location:
-            raise BadRequest("location must be a file:// path or an http(s) URL")
-        parts = urlsplit(location)
+        parts = urlsplit(request.location)
         if parts.scheme == "file":
             return self.store.inside(Path(unquote(parts.path))), False
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return await self._fetch(location, api_key), True
-        raise BadRequest("location must be a file:// path inside the snapshots directory or an "
-                         "http(s) URL")
+        return await self._fetch(request.location, request.api_key), True
 
-    async def _fetch(self, url: str, api_key: object) -> Path:
-        headers = {"api-key": api_key} if isinstance(api_key, str) and api_key else {}
+    async def _fetch(self, url: str, api_key: str | None) -> Path:
+        headers = {"api-key": api_key} if api_key else {}
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS, sock_connect=10)
         ssl = self.node.tls.client_context if self.node.tls is not None else None
         try:
@@ -254,24 +251,19 @@ class Snapshots:
 
     # ---- recover --------------------------------------------------------------------------
 
-    async def recover(self, archive: Path, collection: str | None, *,
-                      priority: object = None, checksum: object = None,
+    async def recover(self, archive: Path, collection: str | None, options: RecoverOptions, *,
                       shard_id: int | None = None) -> bool:
         """Recover `collection` (or, with None, every collection of a full snapshot) from the
         archive; the archive is not removed. Refused (507) while this node is over its
         quota: a recovery stores the archive's data here."""
         self.node.quota.check_update()
-        priority = priority or "replica"
-        if priority not in SNAPSHOT_PRIORITIES:
-            raise BadRequest(f"priority must be one of {', '.join(SNAPSHOT_PRIORITIES)}")
+        priority, checksum = options.priority or "replica", options.checksum
         self.metrics.recovering.inc()
         extract = self.work / f"extract-{secrets.token_hex(6)}"
         try:
             if checksum is not None:
-                if not isinstance(checksum, str):
-                    raise BadRequest("checksum must be a sha256 hex string")
                 actual = await asyncio.to_thread(file_sha256, archive)
-                if actual != checksum.strip().lower():
+                if actual != checksum.lower():
                     raise BadRequest(f"checksum mismatch: the snapshot's sha256 is {actual}")
             extracted = await asyncio.to_thread(extract_archive, archive, extract)
             if collection is None:
