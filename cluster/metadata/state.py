@@ -54,6 +54,13 @@ class CollectionMeta:
     # drops what the replica held, so a write it applied before, routed with an older shard
     # version, is gone from it unless the source had it: its coordinator must not count it.
     refilled: dict[int, dict[int, int]] = field(default_factory=dict)
+    # Custom sharding: shard id -> the shard key (a string or an integer) it belongs to. Empty
+    # for auto sharding, where every shard takes points by the hash of their id.
+    shard_keys: dict[int, str | int] = field(default_factory=dict)
+
+    @property
+    def custom_sharding(self) -> bool:
+        return (self.config.get("params") or {}).get("sharding_method") == "custom"
 
 
 @dataclass
@@ -74,7 +81,9 @@ def apply(state: MetadataState, op: dict) -> object:
     delete_collection {name}, change_aliases {actions}, set_replica_state {collection, shard_id,
     peer_id, state, from_state?}, create_payload_index {collection, field_name, schema},
     drop_payload_index {collection, field_name}, add_peer {peer_id, uri, api},
-    remove_peer {peer_id, force?}. Collection names in ops are real names, not aliases.
+    remove_peer {peer_id, force?}, create_shard_key {collection, shard_key, shards_number?,
+    replication_factor?, placement?, initial_state?}, delete_shard_key {collection, shard_key}.
+    Collection names in ops are real names, not aliases.
 
     Raises a FlotillaError without having changed anything; `version` grows only on success.
     """
@@ -147,7 +156,9 @@ def _create_collection(state: MetadataState, op: dict) -> bool:
     replication_factor = _positive_int(params.get("replication_factor", 1), "replication_factor")
     if not state.peers:
         raise Unavailable("no peers in the cluster to place shards on")
-    placement = place_replicas(
+    # Custom sharding makes no shards until a shard key is created; shard_number is per key.
+    custom = params.get("sharding_method") == "custom"
+    placement = {} if custom else place_replicas(
         list(state.peers), shard_number, replication_factor, load=replica_load(state)
     )
     meta = CollectionMeta(
@@ -501,6 +512,80 @@ def _remove_peer(state: MetadataState, op: dict) -> bool:
     return True
 
 
+def _create_shard_key(state: MetadataState, op: dict) -> bool:
+    """New shards, numbered after the collection's highest, placed as a collection's are (on
+    the given peers only, if `placement` names them) and tagged with the key."""
+    name = _field(op, "collection", str)
+    key = op.get("shard_key")
+    meta = _collection(state, name)
+    check_shard_key(key)
+    if not meta.custom_sharding:
+        raise BadRequest("Shard Key cannot be created with Auto sharding method")
+    if key in meta.shard_keys.values():
+        raise BadRequest(f"Sharding key {key} already exists for collection {name}")
+    params = meta.config.get("params") or {}
+    shard_number = _positive_int(op.get("shards_number") or params.get("shard_number", 1),
+                                 "shards_number")
+    replication_factor = _positive_int(
+        op.get("replication_factor") or params.get("replication_factor", 1),
+        "replication_factor")
+    initial_state = op.get("initial_state") or ACTIVE
+    if initial_state not in (ACTIVE, PARTIAL):
+        raise BadRequest(f"Initial state cannot be {initial_state}, only Active or Partial "
+                         "are allowed")
+    pool = op.get("placement")
+    if pool is None:
+        pool = list(state.peers)
+    elif not isinstance(pool, list) or not pool:
+        raise BadRequest(f"Sharding key {key} placement cannot be empty. If you want to use "
+                         "random placement, do not specify placement")
+    for peer_id in pool:
+        if isinstance(peer_id, bool) or not isinstance(peer_id, int) \
+                or peer_id not in state.peers:
+            raise BadRequest(f"Peer {peer_id} does not exist")
+    if not pool:
+        raise Unavailable("no peers in the cluster to place shards on")
+    placement = place_replicas(pool, shard_number, replication_factor, load=replica_load(state))
+    first = max(meta.shards, default=-1) + 1
+    new = {first + offset: dict.fromkeys(peers, initial_state)
+           for offset, peers in placement.items()}
+    updated = replace(meta, shards={**meta.shards, **new},
+                      shard_keys={**meta.shard_keys, **dict.fromkeys(new, key)})
+    state.collections = {**state.collections, name: updated}
+    return True
+
+
+def _delete_shard_key(state: MetadataState, op: dict) -> bool:
+    """Drop a key's shards (their replicas go on every node) and everything about them."""
+    name = _field(op, "collection", str)
+    key = op.get("shard_key")
+    meta = _collection(state, name)
+    check_shard_key(key)
+    if not meta.custom_sharding:
+        raise BadRequest("Shard Key cannot be deleted with Auto sharding method")
+    gone = {sid for sid, owner in meta.shard_keys.items() if owner == key}
+    if not gone:
+        raise BadRequest(f"Sharding key {key} does not exist for collection {name}")
+
+    def kept(mapping: dict) -> dict:
+        return {sid: value for sid, value in mapping.items() if sid not in gone}
+
+    updated = replace(
+        meta, shards=kept(meta.shards), shard_keys=kept(meta.shard_keys),
+        shard_versions=kept(meta.shard_versions), restored=kept(meta.restored),
+        refilled=kept(meta.refilled),
+        transfers=[t for t in meta.transfers if t["shard_id"] not in gone])
+    state.collections = {**state.collections, name: updated}
+    return True
+
+
+def check_shard_key(key: object) -> None:
+    """A shard key is a string or an unsigned integer (a bool is neither)."""
+    if isinstance(key, bool) or not isinstance(key, (str, int)) or \
+            (isinstance(key, int) and not 0 <= key < 2**64):
+        raise BadRequest(f"a shard key must be a string or an unsigned integer, got {key!r}")
+
+
 _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "create_collection": _create_collection,
     "update_collection": _update_collection,
@@ -516,6 +601,8 @@ _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "add_peer": _add_peer,
     "remove_peer": _remove_peer,
     "recover_collection": _recover_collection,
+    "create_shard_key": _create_shard_key,
+    "delete_shard_key": _delete_shard_key,
 }
 
 
@@ -568,6 +655,7 @@ def to_dict(state: MetadataState) -> dict:
                 "restored": {str(sid): r for sid, r in meta.restored.items()},
                 "refilled": {str(sid): {str(peer): v for peer, v in peers.items()}
                              for sid, peers in meta.refilled.items()},
+                "shard_keys": {str(sid): key for sid, key in meta.shard_keys.items()},
             }
             for name, meta in state.collections.items()
         },
@@ -594,6 +682,7 @@ def from_dict(data: dict) -> MetadataState:
                 restored={int(sid): str(r) for sid, r in meta.get("restored", {}).items()},
                 refilled={int(sid): {int(peer): int(v) for peer, v in peers.items()}
                           for sid, peers in meta.get("refilled", {}).items()},
+                shard_keys={int(sid): key for sid, key in meta.get("shard_keys", {}).items()},
             )
             for name, meta in data.get("collections", {}).items()
         },
