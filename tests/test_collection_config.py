@@ -352,6 +352,13 @@ def test_sharding_method_auto_is_kept() -> None:
     assert config["params"]["sharding_method"] == "auto"
 
 
+def test_custom_sharding_defaults_to_one_shard_per_key() -> None:
+    config, _ = build_collection_config({**SINGLE, "sharding_method": "custom"},
+                                        default_shard_number=3)
+    assert config["params"]["sharding_method"] == "custom"
+    assert config["params"]["shard_number"] == 1
+
+
 def test_null_values_mean_not_given() -> None:
     body = {
         "vectors": {"size": 4, "distance": "Dot", "on_disk": None, "hnsw_config": None},
@@ -457,7 +464,8 @@ def test_vector_called_size_is_a_named_vector() -> None:
         ({"replication_factor": 0}, "^replication_factor: must be an integer"),
         ({"write_consistency_factor": 0}, "^write_consistency_factor: must be an integer"),
         ({"on_disk_payload": "true"}, "^on_disk_payload: must be a boolean"),
-        ({"sharding_method": "custom"}, "^sharding_method: custom sharding is not supported"),
+        ({"sharding_method": "custom", "init_from": {"collection": "a"}},
+         "^init_from: cannot fill a collection with custom sharding"),
         ({"sharding_method": "random"}, "^sharding_method: unknown sharding method 'random'"),
         ({"init_from": "other"}, "^init_from: value must be a JSON object"),
         ({"init_from": {}}, "^init_from.collection: is required"),

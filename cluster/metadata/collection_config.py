@@ -356,11 +356,7 @@ def _any_string(value: Any, path: str) -> str:
     raise _fail(path, f"must be a non-empty string, got {_show(value)}")
 
 
-def _sharding_method(value: Any, path: str) -> str:
-    method = _enum("sharding method", ("auto", "custom"))(value, path)
-    if method == "custom":
-        raise _fail(path, 'custom sharding is not supported by Flotilla, use "auto"')
-    return method
+_sharding_method = _enum("sharding method", ("auto", "custom"))
 
 
 CREATE_COLLECTION_FIELDS: dict[str, Checker] = {
@@ -477,9 +473,14 @@ def build_collection_config(
                 _join("sparse_vectors", name), f"name {name!r} is already used by a dense vector"
             )
 
+    custom = given.get("sharding_method") == "custom"
+    if custom and "init_from" in given:
+        # The copied points would need a shard key each, and there is none to give them.
+        raise _fail("init_from", "cannot fill a collection with custom sharding")
     params: dict[str, Any] = {
         "vectors": vectors,
-        "shard_number": given.get("shard_number", default_shard_number),
+        # With custom sharding shard_number counts the shards of each key: one unless given.
+        "shard_number": given.get("shard_number", 1 if custom else default_shard_number),
     }
     if "sharding_method" in given:
         params["sharding_method"] = given["sharding_method"]

@@ -520,9 +520,10 @@ def _create_shard_key(state: MetadataState, op: dict) -> bool:
     meta = _collection(state, name)
     check_shard_key(key)
     if not meta.custom_sharding:
-        raise BadRequest("Shard Key cannot be created with Auto sharding method")
+        raise BadRequest("Bad request: Shard Key cannot be created with Auto sharding method")
     if key in meta.shard_keys.values():
-        raise BadRequest(f"Sharding key {key} already exists for collection {name}")
+        raise BadRequest(f"Bad request: Sharding key {key} already exists for collection "
+                         f"{name}")
     params = meta.config.get("params") or {}
     shard_number = _positive_int(op.get("shards_number") or params.get("shard_number", 1),
                                  "shards_number")
@@ -531,18 +532,18 @@ def _create_shard_key(state: MetadataState, op: dict) -> bool:
         "replication_factor")
     initial_state = op.get("initial_state") or ACTIVE
     if initial_state not in (ACTIVE, PARTIAL):
-        raise BadRequest(f"Initial state cannot be {initial_state}, only Active or Partial "
-                         "are allowed")
+        raise BadRequest(f"Bad request: Initial state cannot be {initial_state}, only Active "
+                         "or Partial are allowed")
     pool = op.get("placement")
     if pool is None:
         pool = list(state.peers)
     elif not isinstance(pool, list) or not pool:
-        raise BadRequest(f"Sharding key {key} placement cannot be empty. If you want to use "
-                         "random placement, do not specify placement")
+        raise BadRequest(f"Bad request: Sharding key {key} placement cannot be empty. If you "
+                         "want to use random placement, do not specify placement")
     for peer_id in pool:
         if isinstance(peer_id, bool) or not isinstance(peer_id, int) \
                 or peer_id not in state.peers:
-            raise BadRequest(f"Peer {peer_id} does not exist")
+            raise BadRequest(f"Bad request: Peer {peer_id} does not exist")
     if not pool:
         raise Unavailable("no peers in the cluster to place shards on")
     placement = place_replicas(pool, shard_number, replication_factor, load=replica_load(state))
@@ -562,10 +563,11 @@ def _delete_shard_key(state: MetadataState, op: dict) -> bool:
     meta = _collection(state, name)
     check_shard_key(key)
     if not meta.custom_sharding:
-        raise BadRequest("Shard Key cannot be deleted with Auto sharding method")
+        raise BadRequest("Bad request: Shard Key cannot be deleted with Auto sharding method")
     gone = {sid for sid, owner in meta.shard_keys.items() if owner == key}
     if not gone:
-        raise BadRequest(f"Sharding key {key} does not exist for collection {name}")
+        raise BadRequest(f"Bad request: Sharding key {key} does not exist for collection "
+                         f"{name}")
 
     def kept(mapping: dict) -> dict:
         return {sid: value for sid, value in mapping.items() if sid not in gone}

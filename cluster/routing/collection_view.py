@@ -9,8 +9,10 @@ from cluster.metadata.state import CollectionMeta
 from cluster.replication.local_shards import LocalShards
 from cluster.replication.replica_set import ClusterLinks, ReplicaSet
 from cluster.replication.shard_access import LocalShardAccess, ShardAccess
+from cluster.routing.shard_selection import read_scope
 from node.engine.shard_config import ShardConfig
 from node.errors import Unavailable
+from node.model.shard_keys import ShardKeySelector
 
 
 @dataclass
@@ -74,5 +76,6 @@ class CollectionViews:
         shards = [self.shard(meta, sid) for sid in sorted(meta.shards)]
         return CollectionView(meta, self.config_of(meta), shards)
 
-    def named(self, name: str) -> CollectionView:
-        return self.of(self._catalog.resolve(name))
+    def named(self, name: str, shard_key: ShardKeySelector | None = None) -> CollectionView:
+        """The collection (or the shards of the keys `shard_key` selects) for a read."""
+        return self.of(read_scope(self._catalog.resolve(name), shard_key))

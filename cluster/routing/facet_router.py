@@ -25,8 +25,8 @@ class FacetRouter:
         self._limiter = limiter
 
     async def facet(self, name: str, body: object) -> dict:
-        view = self._views.named(name)
         request = parse_facet(body)
+        view = self._views.named(name, request.shard_key)
         kind = facet_index_kind(view.meta.payload_indexes, request.key)
         check_read(self._limiter, view.meta, request.filter)
         parts = await asyncio.gather(

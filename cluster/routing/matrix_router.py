@@ -51,8 +51,8 @@ class MatrixRouter:
 
     async def _matrix(self, name: str, body: object) -> tuple[list[PointId], Neighbours]:
         """The sampled ids in id order and each one's neighbours (by position in the ids)."""
-        view = self._views.named(name)
         request = parse_matrix(body)
+        view = self._views.named(name, request.shard_key)
         _check_vector(view, request.using)
         check_read(self._limiter, view.meta, request.filter)
         sampled = await self._sample(view, request)

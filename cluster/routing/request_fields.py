@@ -5,6 +5,8 @@ wrong type is a format error (400), a value of the right type out of range a val
 from __future__ import annotations
 
 from node.errors import BadRequest, Unprocessable
+from node.model.decode import decode
+from node.model.shard_keys import ShardKeySelector
 
 
 def require_object(body: object, *, allow_missing: bool = False) -> dict:
@@ -40,9 +42,7 @@ def read_bool(obj: dict, key: str, default: bool = False) -> bool:
     return value
 
 
-def refuse_shard_key(obj: dict) -> None:
-    """No collection here uses custom sharding, so a shard key can select nothing."""
-    if obj.get("shard_key") is not None:
-        raise BadRequest(
-            "Bad request: shard_key given, but this collection does not use custom sharding"
-        )
+def read_shard_key(obj: dict) -> ShardKeySelector | None:
+    """The `shard_key` selector of a read, checked for its shape (which keys exist is the
+    collection's business)."""
+    return decode(ShardKeySelector | None, obj.get("shard_key"), path="shard_key")

@@ -451,4 +451,20 @@ def cluster_operation(msg: pb.UpdateCollectionClusterSetupRequest) -> Body:
     if which is None:
         raise ValueError("expected one of move_shard, replicate_shard, abort_transfer, "
                          "drop_replica")
-    return plain(GrpcToRest.convert_cluster_operations(getattr(msg, which)))
+    body = plain(GrpcToRest.convert_cluster_operations(getattr(msg, which)))
+    if which == "create_shard_key" and not msg.create_shard_key.placement:
+        body["create_sharding_key"].pop("placement", None)  # see create_shard_key
+    return body
+
+
+def create_shard_key(msg: pb.CreateShardKeyRequest) -> Body:
+    """REST's CreateShardingKey body. An empty `placement` is how proto3 says "not given"
+    (REST's empty list is an error), so it is left out."""
+    body = plain(GrpcToRest.convert_create_shard_key(msg.request))
+    if not msg.request.placement:
+        body.pop("placement", None)
+    return body
+
+
+def delete_shard_key(msg: pb.DeleteShardKeyRequest) -> Body:
+    return plain(GrpcToRest.convert_delete_shard_key(msg.request))

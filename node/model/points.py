@@ -12,6 +12,7 @@ from node.engine.ids import PointId, normalize_point_id
 from node.errors import BadRequest
 from node.model.decode import invalid
 from node.model.filters import Filter, check_key, normalized_ids
+from node.model.shard_keys import ShardKeySelector
 from node.model.vectors import PointIdIn, SparseVectorIn
 
 MAX_POINT_ID = 2**64 - 1
@@ -67,6 +68,8 @@ class UpsertRequest(msgspec.Struct):
     # Which points are written: all, only new ones, or only stored ones (that match the filter).
     update_mode: Literal["upsert", "insert_only", "update_only"] | None = None
     update_filter: Filter | None = None
+    # The keys of a custom-sharded collection the points go to (each key gets them all).
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if (self.points is None) == (self.batch is None):
@@ -78,6 +81,7 @@ class PointsSelector(msgspec.Struct):
 
     points: list[PointIdIn] | None = None
     filter: Filter | None = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if self.points is not None and self.filter is not None:
@@ -122,6 +126,7 @@ class DeletePayloadRequest(PointsSelector):
 class UpdateVectorsRequest(msgspec.Struct):
     points: list[PointVectors]
     update_filter: Filter | None = None  # only the named points that match it change
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if not self.points:
