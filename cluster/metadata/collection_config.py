@@ -136,7 +136,9 @@ def _enum(kind: str, allowed: Iterable[str]) -> Checker:
 
     def check(value: Any, path: str) -> str:
         if isinstance(value, str) and value in allowed:
-            return value
+            # The plain word: the config goes into the Raft log, which holds plain data only
+            # (a str subclass such as a client's enum would not be read back).
+            return allowed[allowed.index(value)]
         prefix = (
             f"unknown {kind} {_show(value)}"
             if isinstance(value, str)

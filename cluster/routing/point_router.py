@@ -27,7 +27,7 @@ from cluster.routing.point_update import (
 )
 from cluster.routing.read_checks import check_read
 from cluster.routing.scroll_request import plan_scroll
-from cluster.routing.shard_selection import read_scope, read_scopes, write_scopes
+from cluster.routing.shard_selection import distinct, read_scope, read_scopes, write_scopes
 from cluster.routing.strict_mode import RateLimiter
 from node.ascii_digits import parse_ascii_uint
 from node.engine.filters import compile_filter
@@ -263,9 +263,9 @@ class PointRouter:
             *(s.scroll(request.filter, request.offset, request.limit + 1)
               for s in self._shards_of(meta))
         )
-        merged = sorted(
+        merged = distinct(sorted(
             (hit for hits in per_shard for hit in hits), key=lambda hit: point_id_order(hit[0])
-        )
+        ), 0)
         unnamed = "size" in (meta.config["params"].get("vectors") or {})
         points = [
             record_json(pid, payload, vectors, with_payload=request.with_payload,

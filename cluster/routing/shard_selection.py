@@ -94,3 +94,16 @@ def _refuse_on_auto(selector: ShardKeySelector, prefix: str) -> None:
             return
         selector = selector[0]
     raise BadRequest(f"{prefix}: Shard key {selector} not found")
+
+
+def distinct(items: list, id_at: int) -> list:
+    """The first item of each point id (items[i][id_at]), in order. Two shard keys may hold
+    the same id; a merged read shows it once, at its best place, as Qdrant does."""
+    seen: set = set()
+    out = []
+    for item in items:
+        pid = item[id_at]
+        if pid not in seen:
+            seen.add(pid)
+            out.append(item)
+    return out

@@ -10,6 +10,7 @@ request envelopes, which those converters do not cover, are assembled here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from google.protobuf.message import Message
@@ -46,6 +47,8 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Enum):  # a converted enum (ShardingMethod.CUSTOM) as its JSON word
+        return value.value
     return value
 
 
@@ -199,6 +202,7 @@ def create_field_index(msg: pb.CreateFieldIndexCollection) -> Body:
 def get_points(msg: pb.GetPoints) -> Body:
     body: Body = {"ids": [point_id(p) for p in msg.ids]}
     _read_options(body, msg)
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
     return body
 
 
