@@ -182,8 +182,31 @@ def clear_payload(msg: pb.ClearPayloadPoints) -> Body:
 
 
 def update_batch(msg: pb.UpdateBatchPoints) -> Body:
-    return {"operations": [plain(GrpcToRest.convert_points_update_operation(op))
-                           for op in msg.operations]}
+    return {"operations": [_update_operation(op) for op in msg.operations]}
+
+
+def _update_operation(op: pb.PointsUpdateOperation) -> Body:
+    """One batch operation as REST's; its shard key selector is converted here, since the
+    client's conversion hands it on as a protobuf message."""
+    which = op.WhichOneof("operation")
+    inner = getattr(op, which) if which is not None else None
+    selector = None
+    if inner is not None and "shard_key_selector" in inner.DESCRIPTOR.fields_by_name \
+            and inner.HasField("shard_key_selector"):
+        selector = plain(GrpcToRest.convert_shard_key_selector(inner.shard_key_selector))
+        op = copy_message(op)
+        getattr(op, which).ClearField("shard_key_selector")
+    body = plain(GrpcToRest.convert_points_update_operation(op))
+    if selector is not None:
+        (operation,) = body.values()
+        operation["shard_key"] = selector
+    return body
+
+
+def copy_message(msg: Message) -> Message:
+    duplicate = type(msg)()
+    duplicate.CopyFrom(msg)
+    return duplicate
 
 
 def create_field_index(msg: pb.CreateFieldIndexCollection) -> Body:

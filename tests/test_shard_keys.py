@@ -1,0 +1,194 @@
+"""Custom sharding with shard keys on one node, over both faces (REST and gRPC through
+qdrant-client).
+
+qdrant-client's local mode has no sharding (its create_shard_key raises), so the reference
+for a read is Qdrant's documented semantics: a read with a shard key sees exactly the points
+written with that key, a read with a list sees the union of those keys, a read without one
+sees every key, and a key with a fallback reads the fallback while the target does not exist.
+Each such set is built in local mode as a collection of its own, and the answers compared.
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+SEED = 20261203
+DIM = 6
+VECTORS = models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+CUSTOM = models.ShardingMethod.CUSTOM
+
+
+def _points(rng: np.random.Generator, ids: range) -> list[models.PointStruct]:
+    return [models.PointStruct(id=i, vector=rng.normal(size=DIM).round(4).tolist(),
+                               payload={"group": int(rng.integers(0, 5)), "n": i})
+            for i in ids]
+
+
+def _reference(points: list[models.PointStruct]) -> QdrantClient:
+    local = QdrantClient(":memory:")
+    local.create_collection("ref", vectors_config=VECTORS)
+    local.upsert("ref", points)
+    return local
+
+
+def _custom(client: QdrantClient, name: str, shard_number: int = 2) -> None:
+    client.create_collection(name, vectors_config=VECTORS, sharding_method=CUSTOM,
+                             shard_number=shard_number)
+
+
+def _ids(points) -> list:
+    return [p.id for p in points]
+
+
+def _same_hits(ours, theirs, what: str) -> None:
+    assert _ids(ours) == _ids(theirs), what
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.score == pytest.approx(b.score, abs=1e-4), what
+
+
+@pytest.fixture(scope="module")
+def keyed(client: QdrantClient, face: str):
+    """A custom-sharded collection with keys "small" (one shard) and 7 (two shards), each
+    with its own points, and the local-mode reference of each selection."""
+    name = f"shard_keys_{face}"
+    rng = np.random.default_rng(SEED)
+    _custom(client, name)
+    client.create_shard_key(name, "small", shards_number=1)
+    client.create_shard_key(name, 7)
+    small, seven = _points(rng, range(0, 60)), _points(rng, range(100, 190))
+    client.upsert(name, small, shard_key_selector="small", wait=True)
+    client.upsert(name, seven, shard_key_selector=7, wait=True)
+    references = {"small": _reference(small), 7: _reference(seven),
+                  "all": _reference(small + seven)}
+    return name, references, rng
+
+
+def test_keys_are_listed_in_creation_order(client, keyed) -> None:
+    name, _, _ = keyed
+    assert [k.key for k in client.list_shard_keys(name).shard_keys] == ["small", 7]
+
+
+def test_each_read_sees_the_keys_it_selects(client, keyed) -> None:
+    name, refs, rng = keyed
+    cases = [("small", refs["small"]), (7, refs[7]), ([7], refs[7]),
+             (["small", 7], refs["all"]), (None, refs["all"]),
+             (models.ShardKeyWithFallback(target="absent", fallback=7), refs[7]),
+             (models.ShardKeyWithFallback(target="small", fallback=7), refs["small"])]
+    for _ in range(12):
+        vector = rng.normal(size=DIM).tolist()
+        flt = models.Filter(must=[models.FieldCondition(
+            key="group", match=models.MatchValue(value=int(rng.integers(0, 5))))])
+        for selector, ref in cases:
+            what = f"selector {selector!r}"
+            ours = client.query_points(name, vector, limit=15, shard_key_selector=selector)
+            _same_hits(ours.points, ref.query_points("ref", vector, limit=15).points, what)
+            ours = client.query_points(name, vector, limit=5, query_filter=flt,
+                                       shard_key_selector=selector)
+            theirs = ref.query_points("ref", vector, limit=5, query_filter=flt)
+            _same_hits(ours.points, theirs.points, what + " filtered")
+    for selector, ref in cases:
+        what = f"selector {selector!r}"
+        assert client.count(name, shard_key_selector=selector).count == \
+            ref.count("ref").count, what
+        ours, _ = client.scroll(name, limit=500, shard_key_selector=selector)
+        assert _ids(ours) == _ids(ref.scroll("ref", limit=500)[0]), what
+        found = client.retrieve(name, [3, 59, 100, 150, 999], shard_key_selector=selector)
+        expected = ref.retrieve("ref", [3, 59, 100, 150, 999])
+        assert sorted(_ids(found)) == sorted(_ids(expected)), what
+
+
+def test_groups_facets_and_matrix_take_a_key(client, keyed) -> None:
+    name, refs, rng = keyed
+    vector = rng.normal(size=DIM).tolist()
+    groups = client.query_points_groups(name, group_by="group", query=vector, limit=5,
+                                        group_size=2, shard_key_selector=7)
+    theirs = refs[7].query_points_groups("ref", group_by="group", query=vector, limit=5,
+                                         group_size=2)
+    assert [[h.id for h in g.hits] for g in groups.groups] == \
+        [[h.id for h in g.hits] for g in theirs.groups]
+    client.create_payload_index(name, "group", field_schema="integer", wait=True)
+    facets = client.facet(name, "group", limit=10, shard_key_selector="small")
+    counts = {}
+    for point in refs["small"].scroll("ref", limit=500)[0]:
+        counts[point.payload["group"]] = counts.get(point.payload["group"], 0) + 1
+    assert {hit.value: hit.count for hit in facets.hits} == counts
+    matrix = client.search_matrix_pairs(name, sample=20, limit=2, shard_key_selector="small")
+    assert matrix.pairs and all(p.a < 60 and p.b < 60 for p in matrix.pairs)
+
+
+def test_writes_reach_only_their_key(client, unique_name) -> None:
+    _custom(client, unique_name, shard_number=3)
+    client.create_shard_key(unique_name, "a")
+    client.create_shard_key(unique_name, "b")
+    rng = np.random.default_rng(SEED + 1)
+    points = _points(rng, range(30))
+    # A list of keys writes the points into each of them, as Qdrant does.
+    client.upsert(unique_name, points, shard_key_selector=["a", "b"], wait=True)
+    assert client.count(unique_name, shard_key_selector="a").count == 30
+    assert client.count(unique_name, shard_key_selector="b").count == 30
+    # A read over both keys shows each point once, at its best place.
+    hits = client.query_points(unique_name, points[0].vector, limit=40).points
+    assert sorted(_ids(hits)) == list(range(30))
+    assert _ids(client.scroll(unique_name, limit=100)[0]) == list(range(30))
+
+    client.delete(unique_name, [0, 1, 2], shard_key_selector="a", wait=True)
+    client.set_payload(unique_name, {"tag": "x"}, points=[5], shard_key_selector="b",
+                       wait=True)
+    client.delete(unique_name, models.Filter(must=[models.FieldCondition(
+        key="n", range=models.Range(gte=20))]), shard_key_selector="b", wait=True)
+    client.update_vectors(unique_name, [models.PointVectors(id=6, vector=[1.0] * DIM)],
+                          shard_key_selector="a", wait=True)
+    client.batch_update_points(unique_name, [
+        models.DeleteOperation(delete=models.PointIdsList(points=[7], shard_key="b")),
+        models.SetPayloadOperation(set_payload=models.SetPayload(
+            payload={"tag": "y"}, points=[8], shard_key="a")),
+    ], wait=True)
+    in_a = {p.id: p for p in client.scroll(unique_name, limit=100, shard_key_selector="a",
+                                           with_vectors=True)[0]}
+    in_b = {p.id: p for p in client.scroll(unique_name, limit=100, shard_key_selector="b",
+                                           with_vectors=True)[0]}
+    assert sorted(in_a) == list(range(3, 30))
+    assert sorted(in_b) == [i for i in range(20) if i != 7]
+    assert in_b[5].payload["tag"] == "x" and "tag" not in in_a[5].payload
+    assert in_a[8].payload["tag"] == "y" and "tag" not in in_b[8].payload
+    assert in_a[6].vector == pytest.approx([1 / np.sqrt(DIM)] * DIM, abs=1e-5)
+    assert in_b[6].vector != pytest.approx(in_a[6].vector, abs=1e-3)  # b keeps its own
+
+
+def test_deleting_a_key_drops_its_points(client, unique_name) -> None:
+    _custom(client, unique_name)
+    client.create_shard_key(unique_name, "gone")
+    client.create_shard_key(unique_name, "kept")
+    rng = np.random.default_rng(SEED + 2)
+    client.upsert(unique_name, _points(rng, range(10)), shard_key_selector="gone", wait=True)
+    client.upsert(unique_name, _points(rng, range(10, 15)), shard_key_selector="kept",
+                  wait=True)
+    client.delete_shard_key(unique_name, "gone")
+    assert [k.key for k in client.list_shard_keys(unique_name).shard_keys] == ["kept"]
+    assert client.count(unique_name).count == 5
+    client.create_shard_key(unique_name, "gone")  # the same key again starts empty
+    assert client.count(unique_name, shard_key_selector="gone").count == 0
+
+
+def test_restart_keeps_keys_and_points(own_node) -> None:
+    with closing(QdrantClient(url=own_node.url, timeout=10)) as client:
+        _custom(client, "kept")
+        client.create_shard_key("kept", "a", shards_number=2)
+        client.create_shard_key("kept", 3)
+        rng = np.random.default_rng(SEED + 3)
+        client.upsert("kept", _points(rng, range(20)), shard_key_selector="a", wait=True)
+        client.upsert("kept", _points(rng, range(20, 25)), shard_key_selector=3, wait=True)
+        before = client.query_points("kept", [1.0] * DIM, limit=30, shard_key_selector=3)
+    own_node.restart()
+    with closing(QdrantClient(url=own_node.url, timeout=10)) as client:
+        assert [k.key for k in client.list_shard_keys("kept").shard_keys] == ["a", 3]
+        assert client.count("kept", shard_key_selector="a").count == 20
+        after = client.query_points("kept", [1.0] * DIM, limit=30, shard_key_selector=3)
+        _same_hits(after.points, before.points, "after restart")
+        info = client.get_collection("kept")
+        assert info.config.params.sharding_method == CUSTOM
+        assert info.points_count == 25
