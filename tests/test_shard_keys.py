@@ -14,6 +14,7 @@ from contextlib import closing
 
 import numpy as np
 import pytest
+from client_errors import API_ERRORS, message_of, status_of
 from qdrant_client import QdrantClient, models
 
 SEED = 20261203
@@ -192,3 +193,107 @@ def test_restart_keeps_keys_and_points(own_node) -> None:
         info = client.get_collection("kept")
         assert info.config.params.sharding_method == CUSTOM
         assert info.points_count == 25
+
+
+POINT = {"id": 1, "vector": [0.5] * DIM}
+
+# (method, route under the collection, body, status, message); `custom` names the custom
+# collection (with key "a"), `auto` an auto-sharded one.
+BAD_REQUESTS = [
+    ("put", "custom", "points", {"points": [POINT]}, 400,
+     "Wrong input: Shard key not specified"),
+    ("put", "custom", "points", {"points": [POINT], "shard_key": "zz"}, 400,
+     "Wrong input: Shard key zz not found"),
+    ("put", "custom", "points", {"points": [POINT], "shard_key": ["a", "zz"]}, 400,
+     "Shard key zz not found"),
+    ("put", "custom", "points", {"points": [POINT], "shard_key": "1"}, 400,
+     "Shard key 1 not found"),  # "1" is not the integer key 1
+    ("put", "auto", "points", {"points": [POINT], "shard_key": "a"}, 400,
+     "Wrong input: Shard key a not found"),
+    ("put", "custom", "points", {"points": [POINT], "shard_key": True}, 400, "shard_key"),
+    ("put", "custom", "points", {"points": [POINT], "shard_key": -1}, 400, "shard_key"),
+    ("put", "custom", "points", {"points": [POINT], "shard_key": {"target": "a"}}, 400,
+     "fallback"),
+    ("post", "custom", "points/delete", {"points": [1]}, 400, "Shard key not specified"),
+    ("post", "custom", "points/payload", {"points": [1], "payload": {"x": 1}}, 400,
+     "Shard key not specified"),
+    ("post", "custom", "points/batch", {"operations": [
+        {"upsert": {"points": [POINT], "shard_key": "a"}},
+        {"delete": {"points": [1]}}]}, 400, "Shard key not specified"),
+    ("post", "custom", "points/query", {"query": [1.0] * DIM, "shard_key": "zz"}, 400,
+     "Bad request: Shard key zz not found"),
+    ("post", "custom", "points/count", {"shard_key": ["zz"]}, 400, "Shard key zz not found"),
+    ("post", "auto", "points/scroll", {"shard_key": "a"}, 400, "Shard key a not found"),
+    ("post", "custom", "facet", {"key": "x", "shard_key": 5}, 400, "Shard key 5 not found"),
+    ("put", "custom", "shards", {"shard_key": "a"}, 400,
+     "Bad request: Sharding key a already exists for collection"),
+    ("put", "auto", "shards", {"shard_key": "a"}, 400,
+     "Bad request: Shard Key cannot be created with Auto sharding method"),
+    ("put", "custom", "shards", {"shard_key": "b", "placement": []}, 400,
+     "placement cannot be empty"),
+    ("put", "custom", "shards", {"shard_key": "b", "placement": [12345]}, 400,
+     "Peer 12345 does not exist"),
+    ("put", "custom", "shards", {"shard_key": "b", "initial_state": "Dead"}, 400,
+     "initial_state"),
+    ("put", "custom", "shards", {"shard_key": "b", "shards_number": 0}, 400, "shards_number"),
+    ("put", "custom", "shards", {"shard_key": 1.5}, 400, "shard_key"),
+    ("put", "custom", "shards", {}, 400, "shard_key"),
+    ("post", "custom", "shards/delete", {"shard_key": "b"}, 400,
+     "Bad request: Sharding key b does not exist for collection"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_collections(http) -> dict[str, str]:
+    names = {"custom": "shard_keys_bad_custom", "auto": "shard_keys_bad_auto"}
+    vectors = {"size": DIM, "distance": "Cosine"}
+    for kind, name in names.items():
+        body = {"vectors": vectors, **({"sharding_method": "custom"} if kind == "custom" else {})}
+        assert http.put(f"/collections/{name}", json=body).status_code == 200
+    created = http.put(f"/collections/{names['custom']}/shards", json={"shard_key": "a"})
+    assert created.status_code == 200, created.text
+    assert http.put(f"/collections/{names['custom']}/shards", json={"shard_key": 1}) \
+        .status_code == 200
+    return names
+
+
+@pytest.mark.parametrize(("method", "target", "route", "body", "status", "message"),
+                         BAD_REQUESTS)
+def test_bad_input_gets_qdrants_error_and_writes_nothing(
+        http, bad_input_collections, method, target, route, body, status, message) -> None:
+    name = bad_input_collections[target]
+    keys_before = http.get(f"/collections/{name}/shards").json()["result"]
+    response = getattr(http, method)(f"/collections/{name}/{route}", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["status"]["error"]
+    assert message in error, error
+    assert http.get(f"/collections/{name}/shards").json()["result"] == keys_before
+    count = http.post(f"/collections/{name}/points/count", json={}).json()["result"]
+    assert count == {"count": 0}  # the first operation of a refused batch is not applied
+
+
+CLIENT_REFUSALS = [
+    (lambda c, n: c.upsert(n, [models.PointStruct(**POINT)]), "Shard key not specified"),
+    (lambda c, n: c.upsert(n, [models.PointStruct(**POINT)], shard_key_selector="zz"),
+     "Shard key zz not found"),
+    (lambda c, n: c.query_points(n, [1.0] * DIM, shard_key_selector=["zz"]),
+     "Shard key zz not found"),
+    (lambda c, n: c.create_shard_key(n, "a"), "already exists"),
+    (lambda c, n: c.delete_shard_key(n, "zz"), "does not exist"),
+    (lambda c, n: c.create_shard_key(n, "b", placement=[12345]), "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), CLIENT_REFUSALS)
+def test_bad_input_through_the_client_is_refused_by_either_face(
+        client, face, call, message) -> None:
+    name = f"shard_keys_refusals_{face}"
+    if not client.collection_exists(name):
+        _custom(client, name)
+        client.create_shard_key(name, "a")
+    with pytest.raises(API_ERRORS) as refused:
+        call(client, name)
+    assert status_of(refused.value) == 400
+    assert message in message_of(refused.value)
+    assert client.count(name).count == 0
+    assert [k.key for k in client.list_shard_keys(name).shard_keys] == ["a"]
