@@ -90,3 +90,32 @@ def test_shard_keys_round_trip_through_json() -> None:
     again = from_dict(json.loads(json.dumps(to_dict(state))))
     assert again.collections["c"].shard_keys == {0: "a", 1: 5}
     assert again == state
+
+
+def recover(state, shard_keys: object, shards: list[int], sharding: str = "custom") -> bool:
+    config = {"params": {"shard_number": 1, "replication_factor": 1,
+                         "sharding_method": sharding}, "hnsw_config": {}}
+    return apply(state, {"op": "recover_collection", "name": "r", "uuid": "uuid-r",
+                         "config": config, "peer": 1, "shards": shards, "recovery": "x",
+                         "shard_keys": shard_keys})
+
+
+def test_a_recovered_collection_gets_every_key_of_its_snapshot() -> None:
+    state = with_peers(1, 2)
+    recover(state, [[0, "a"], [3, 5]], shards=[3])
+    meta = state.collections["r"]
+    assert meta.shard_keys == {0: "a", 3: 5} and set(meta.shards) == {0, 3}
+    assert meta.shards[3][1] == ACTIVE and meta.restored == {3: "x"}
+
+
+def test_malformed_recovered_keys_change_nothing() -> None:
+    state = with_peers(1)
+    for pairs, shards, sharding in [([[0, True]], [0], "custom"), ([[0]], [0], "custom"),
+                                    ([[0, "a"], [0, "b"]], [0], "custom"),
+                                    ([[0, "a"]], [1], "custom"), ("x", [0], "custom"),
+                                    ([[0, "a"]], [0], "auto")]:
+        config = {"params": {"shard_number": 1, "replication_factor": 1,
+                             "sharding_method": sharding}, "hnsw_config": {}}
+        assert_unchanged(state, {"op": "recover_collection", "name": "r", "uuid": "u",
+                                 "config": config, "peer": 1, "shards": shards,
+                                 "recovery": "x", "shard_keys": pairs}, BadRequest)

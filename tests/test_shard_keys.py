@@ -297,3 +297,57 @@ def test_bad_input_through_the_client_is_refused_by_either_face(
     assert message in message_of(refused.value)
     assert client.count(name).count == 0
     assert [k.key for k in client.list_shard_keys(name).shard_keys] == ["a"]
+
+
+def test_a_snapshot_keeps_the_keys(http, node, unique_name) -> None:
+    """A collection snapshot recovered into a new collection (and over a changed one) brings
+    back every key with its points; the shard snapshot of one key's shard puts that shard's
+    points back. (Snapshots are REST routes; the client here is only for the checks.)"""
+    with closing(QdrantClient(url=node.url, timeout=10)) as client:
+        _snapshot_round_trip(http, client, unique_name)
+
+
+def _snapshot_round_trip(http, client: QdrantClient, unique_name: str) -> None:
+    _custom(client, unique_name)
+    client.create_shard_key(unique_name, "a", shards_number=2)
+    client.create_shard_key(unique_name, 9)
+    rng = np.random.default_rng(SEED + 4)
+    client.upsert(unique_name, _points(rng, range(40)), shard_key_selector="a", wait=True)
+    client.upsert(unique_name, _points(rng, range(40, 50)), shard_key_selector=9, wait=True)
+    made = http.post(f"/collections/{unique_name}/snapshots")
+    assert made.status_code == 200, made.text
+    data = http.get(f"/collections/{unique_name}/snapshots/{made.json()['result']['name']}"
+                    ).content
+
+    copy = f"{unique_name}_copy"
+    recovered = http.post(f"/collections/{copy}/snapshots/upload",
+                          files={"snapshot": ("s.snapshot", data)})
+    assert recovered.status_code == 200, recovered.text
+    # over the original, after its keys changed
+    client.delete_shard_key(unique_name, 9)
+    client.create_shard_key(unique_name, "new")
+    recovered = http.post(f"/collections/{unique_name}/snapshots/upload",
+                          files={"snapshot": ("s.snapshot", data)})
+    assert recovered.status_code == 200, recovered.text
+    for name in (copy, unique_name):
+        assert [k.key for k in client.list_shard_keys(name).shard_keys] == ["a", 9]
+        assert client.count(name, shard_key_selector="a").count == 40
+        assert _ids(client.scroll(name, limit=100, shard_key_selector=9)[0]) == \
+            list(range(40, 50))
+        cluster = http.get(f"/collections/{name}/cluster").json()["result"]
+        assert {s["shard_id"]: s["shard_key"] for s in cluster["local_shards"]} == \
+            {0: "a", 1: "a", 2: 9, 3: 9}
+
+    # one shard of key "a": its points come back, the key's other shard is left alone
+    base = f"/collections/{copy}/shards/1/snapshots"
+    made = http.post(base)
+    assert made.status_code == 200, made.text
+    shard_data = http.get(f"{base}/{made.json()['result']['name']}").content
+    client.delete(copy, models.Filter(), shard_key_selector="a", wait=True)
+    recovered = http.post(f"{base}/upload", params={"priority": "snapshot"},
+                          files={"snapshot": ("s.snapshot", shard_data)})
+    assert recovered.status_code == 200, recovered.text
+    in_shard = http.get(f"/collections/{copy}/cluster").json()["result"]["local_shards"]
+    counts = {s["shard_id"]: s["points_count"] for s in in_shard}
+    assert counts[0] == 0 and counts[1] > 0 and counts[2] + counts[3] == 10
+    assert client.count(copy, shard_key_selector="a").count == counts[1]

@@ -195,11 +195,15 @@ def _recover_collection(state: MetadataState, op: dict) -> bool:
         raise Conflict(f"Collection name `{name}` is already used by an alias")
     shard_number = _positive_int((config.get("params") or {}).get("shard_number", 1),
                                  "shard_number")
+    key_of = _recovered_shard_keys(config, op.get("shard_keys") or [])
+    # An auto collection has shards 0..shard_number-1; a custom one those of its keys.
+    shard_ids = sorted(key_of) if key_of or _is_custom(config) else list(range(shard_number))
     archived = [int(sid) for sid in _field(op, "shards", list)]
-    if any(not 0 <= sid < shard_number for sid in archived):
+    if any(sid not in shard_ids for sid in archived):
         raise BadRequest("the snapshot holds a shard its collection config does not have")
     existing = state.collections.get(name)
-    kept = existing is not None and len(existing.shards) == shard_number
+    kept = existing is not None and sorted(existing.shards) == shard_ids and \
+        existing.shard_keys == key_of
     if kept:
         shards = {sid: dict(replicas) for sid, replicas in existing.shards.items()}
         transfers = [t for t in existing.transfers if t["shard_id"] not in archived]
@@ -207,12 +211,13 @@ def _recover_collection(state: MetadataState, op: dict) -> bool:
     else:
         others = {k: m for k, m in state.collections.items() if k != name}
         placement = place_replicas(
-            list(state.peers), shard_number,
+            list(state.peers), len(shard_ids),
             _positive_int((config.get("params") or {}).get("replication_factor", 1),
                           "replication_factor"),
             load=replica_load(replace(state, collections=others)),
         )
-        shards = {sid: dict.fromkeys(peers, ACTIVE) for sid, peers in placement.items()}
+        shards = {shard_ids[position]: dict.fromkeys(peers, ACTIVE)
+                  for position, peers in placement.items()}
         transfers, restored = [], {}
     for sid in archived:
         replicas = shards[sid]
@@ -229,10 +234,31 @@ def _recover_collection(state: MetadataState, op: dict) -> bool:
         config=copy.deepcopy(config), shards=shards,
         payload_indexes=copy.deepcopy(op.get("payload_indexes") or {}),
         transfers=transfers, shard_versions=dict(existing.shard_versions) if kept else {},
-        restored=restored,
+        restored=restored, shard_keys=key_of,
     )
     state.collections = {**state.collections, name: meta}
     return True
+
+
+def _is_custom(config: dict) -> bool:
+    return (config.get("params") or {}).get("sharding_method") == "custom"
+
+
+def _recovered_shard_keys(config: dict, pairs: object) -> dict[int, str | int]:
+    """shard id -> key from a snapshot's [shard id, key] pairs; only a custom collection
+    has any."""
+    if not isinstance(pairs, list):
+        raise BadRequest("the snapshot's shard keys are malformed")
+    if pairs and not _is_custom(config):
+        raise BadRequest("the snapshot has shard keys but its collection uses auto sharding")
+    key_of: dict[int, str | int] = {}
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2 or isinstance(pair[0], bool) or \
+                not isinstance(pair[0], int) or pair[0] < 0 or pair[0] in key_of:
+            raise BadRequest("the snapshot's shard keys are malformed")
+        check_shard_key(pair[1])
+        key_of[pair[0]] = pair[1]
+    return key_of
 
 
 def _update_collection(state: MetadataState, op: dict) -> bool:
