@@ -40,11 +40,13 @@ def test_each_key_gets_shard_number_new_shards_on_its_placement() -> None:
     assert set(meta.shard_versions) == {0, 1, 2}
 
 
-def test_initial_state_partial_and_default_peers() -> None:
+def test_keys_start_active_on_every_peer_by_default() -> None:
     state = with_peers(1, 2)
     custom(state)
-    apply(state, key_op("create", "a", initial_state=PARTIAL, replication_factor=2))
-    assert state.collections["c"].shards == {0: {1: PARTIAL, 2: PARTIAL}}
+    apply(state, key_op("create", "a", initial_state=ACTIVE, replication_factor=2))
+    assert state.collections["c"].shards == {0: {1: ACTIVE, 2: ACTIVE}}
+    # Partial keys are filled by replicate_points in Qdrant, which Flotilla does not serve
+    assert_unchanged(state, key_op("create", "b", initial_state=PARTIAL), BadRequest)
 
 
 def test_shard_key_errors_change_nothing() -> None:

@@ -235,6 +235,8 @@ BAD_REQUESTS = [
      "Peer 12345 does not exist"),
     ("put", "custom", "shards", {"shard_key": "b", "initial_state": "Dead"}, 400,
      "initial_state"),
+    ("put", "custom", "shards", {"shard_key": "b", "initial_state": "Partial"}, 400,
+     "Initial state Partial is not supported"),
     ("put", "custom", "shards", {"shard_key": "b", "shards_number": 0}, 400, "shards_number"),
     ("put", "custom", "shards", {"shard_key": 1.5}, 400, "shard_key"),
     ("put", "custom", "shards", {}, 400, "shard_key"),

@@ -557,7 +557,12 @@ def _create_shard_key(state: MetadataState, op: dict) -> bool:
         op.get("replication_factor") or params.get("replication_factor", 1),
         "replication_factor")
     initial_state = op.get("initial_state") or ACTIVE
-    if initial_state not in (ACTIVE, PARTIAL):
+    if initial_state == PARTIAL:
+        # Qdrant fills a Partial key with replicate_points and then activates it; Flotilla
+        # has neither, and a key that stays Partial could never be read.
+        raise BadRequest("Bad request: Initial state Partial is not supported: Flotilla "
+                         "creates a shard key's shards Active")
+    if initial_state != ACTIVE:
         raise BadRequest(f"Bad request: Initial state cannot be {initial_state}, only Active "
                          "or Partial are allowed")
     pool = op.get("placement")
