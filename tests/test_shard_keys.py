@@ -353,3 +353,26 @@ def _snapshot_round_trip(http, client: QdrantClient, unique_name: str) -> None:
     counts = {s["shard_id"]: s["points_count"] for s in in_shard}
     assert counts[0] == 0 and counts[1] > 0 and counts[2] + counts[3] == 10
     assert client.count(copy, shard_key_selector="a").count == counts[1]
+
+
+def test_a_change_to_a_point_missing_from_its_key_is_a_404(client, unique_name) -> None:
+    _custom(client, unique_name)
+    client.create_shard_key(unique_name, "a")
+    client.create_shard_key(unique_name, "b")
+    client.upsert(unique_name, [models.PointStruct(id=1, vector=[0.5] * DIM)],
+                  shard_key_selector="b", wait=True)
+    for selector in ("a", ["a", "b"]):
+        with pytest.raises(API_ERRORS) as refused:
+            client.set_payload(unique_name, {"x": 1}, points=[1], shard_key_selector=selector,
+                               wait=True)
+        assert status_of(refused.value) == 404
+    assert client.retrieve(unique_name, [1], shard_key_selector="b")[0].payload == {}
+    # a batch that first upserts the point into "a" may then change it there
+    client.batch_update_points(unique_name, [
+        models.UpsertOperation(upsert=models.PointsList(
+            points=[models.PointStruct(id=1, vector=[0.5] * DIM)], shard_key="a")),
+        models.SetPayloadOperation(set_payload=models.SetPayload(
+            payload={"x": 2}, points=[1], shard_key=["a", "b"])),
+    ], wait=True)
+    assert [p.payload for p in client.retrieve(unique_name, [1], shard_key_selector="a")] == \
+        [{"x": 2}]

@@ -145,22 +145,28 @@ class PointRouter:
                                   updates: list[PointUpdate]) -> None:
         """A 404, before anything is written, for an op naming a point that will not exist
         when it applies (earlier upserts and deletes of the same batch count). With shard
-        keys, a point is looked for in the keys the batch writes to."""
+        keys, a point must exist in each key the op writes to."""
         if not any(u.kind in NEEDS_EXISTING and u.ids for u in updates):
             return
         named = list(dict.fromkeys(pid for u in updates if u.ids for pid in u.ids))
-        targets = list({id(scope): scope for part in scopes for scope in part}.values())
-        present: set[PointId] = set()
-        for scope in targets:
-            present |= await self._existing(scope, named)
-        for update in updates:
+        # (the shards of one key, point id) of each point that exists, as the batch goes on
+        present: set[tuple[tuple[int, ...], PointId]] = set()
+        seen: set[tuple[int, ...]] = set()
+        for scope in (scope for part in scopes for scope in part):
+            where = tuple(sorted(scope.shards))
+            if where not in seen:
+                seen.add(where)
+                present |= {(where, pid) for pid in await self._existing(scope, named)}
+        for update, targets in zip(updates, scopes, strict=True):
+            places = [tuple(sorted(scope.shards)) for scope in targets]
+            changed = {(where, pid) for where in places for pid in update.ids or ()}
             if update.kind == "upsert":
-                present.update(update.ids or ())
+                present |= changed
             elif update.kind == "delete":
-                present.difference_update(update.ids or ())
+                present -= changed
             elif update.kind in NEEDS_EXISTING:
-                for pid in update.ids or ():
-                    if pid not in present:
+                for where, pid in sorted(changed, key=lambda item: point_id_order(item[1])):
+                    if (where, pid) not in present:
                         raise NotFound(f"No point with id {pid} found")
 
     async def _existing(self, meta: CollectionMeta, ids: list[PointId]) -> set[PointId]:
