@@ -376,3 +376,22 @@ def test_a_change_to_a_point_missing_from_its_key_is_a_404(client, unique_name) 
     ], wait=True)
     assert [p.payload for p in client.retrieve(unique_name, [1], shard_key_selector="a")] == \
         [{"x": 2}]
+
+
+def test_a_custom_collection_without_keys_is_empty(client, unique_name) -> None:
+    _custom(client, unique_name, shard_number=3)
+    assert client.list_shard_keys(unique_name).shard_keys == []
+    info = client.get_collection(unique_name)
+    assert info.points_count == 0 and info.config.params.shard_number == 3
+    assert client.count(unique_name).count == 0
+    assert client.query_points(unique_name, [1.0] * DIM, limit=3).points == []
+    assert client.retrieve(unique_name, [1]) == []
+    assert client.collection_cluster_info(unique_name).shard_count == 0
+
+
+def test_an_auto_collection_lists_no_keys(http, client, unique_name) -> None:
+    client.create_collection(unique_name, vectors_config=VECTORS)
+    listed = http.get(f"/collections/{unique_name}/shards").json()["result"]
+    assert listed == {"shard_keys": None}  # Qdrant's: the list exists for custom sharding only
+    assert [s.get("shard_key") for s in http.get(f"/collections/{unique_name}/cluster")
+            .json()["result"]["local_shards"]] == [None]
