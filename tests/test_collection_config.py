@@ -359,6 +359,13 @@ def test_sharding_method_auto_is_kept() -> None:
     assert config["params"]["sharding_method"] == "auto"
 
 
+def test_custom_sharding_defaults_to_one_shard_per_key() -> None:
+    config, _ = build_collection_config({**SINGLE, "sharding_method": "custom"},
+                                        default_shard_number=3)
+    assert config["params"]["sharding_method"] == "custom"
+    assert config["params"]["shard_number"] == 1
+
+
 def test_null_values_mean_not_given() -> None:
     body = {
         "vectors": {"size": 4, "distance": "Dot", "on_disk": None, "hnsw_config": None},
@@ -481,7 +488,9 @@ def test_vector_called_size_is_a_named_vector() -> None:
         ({"replication_factor": 0}, "^replication_factor: Expected `int` >= 1$"),
         ({"write_consistency_factor": 0}, "^write_consistency_factor: Expected `int` >= 1$"),
         ({"on_disk_payload": "true"}, "^on_disk_payload: Expected `bool | null`, got `str`$"),
-        ({"sharding_method": "custom"}, "^sharding_method: custom sharding is not supported"),
+        ({"sharding_method": "custom", "init_from": {"collection": "a"}},
+         "^init_from: cannot fill a collection with custom sharding"),
+        ({"shard_number": 1025}, "^shard_number: Expected `int` <= 1024$"),
         ({"sharding_method": "random"}, "^sharding_method: Invalid enum value 'random'$"),
         ({"init_from": "other"}, "^init_from: Expected `object | null`, got `str`$"),
         ({"init_from": {}}, "^init_from: Object missing required field `collection`$"),

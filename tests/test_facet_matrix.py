@@ -225,7 +225,7 @@ BAD_REQUESTS = [
     ("facet", {"limit": 3}, 400, "Format error in JSON body: Object missing required field `key`"),
     ("facet", {"key": "color", "filter": {"must": [{"nonsense": 1}]}}, 400, "filter"),
     ("facet", {"key": "color", "exact": "yes"}, 400, "exact"),
-    ("facet", {"key": "color", "shard_key": "k"}, 400, "does not use custom sharding"),
+    ("facet", {"key": "color", "shard_key": "k"}, 400, "Shard key k not found"),
     ("points/search/matrix/pairs", {"using": 5}, 400, "Format error in JSON body: using"),
     ("points/search/matrix/pairs", {"using": "nope"}, 400,
      "Not existing vector name error: nope"),

@@ -120,14 +120,15 @@ def test_bad_cluster_operations_are_refused(stubs, unique_name) -> None:
     assert after == before
 
 
-def test_methods_not_served_say_so(stubs, node) -> None:
+def test_shard_key_methods_are_served(stubs, node) -> None:
     _, collections, _ = stubs
     code, details = _code(lambda: collections.CreateShardKey(
-        pb.CreateShardKeyRequest(collection_name="x"), timeout=5))
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "CreateShardKey" in details
+        pb.CreateShardKeyRequest(collection_name="x", request=pb.CreateShardKey(
+            shard_key=pb.ShardKey(keyword="k"))), timeout=5))
+    assert code is grpc.StatusCode.NOT_FOUND and "`x`" in details
     code, details = _code(lambda: collections.ListShardKeys(
         pb.ListShardKeysRequest(collection_name="x"), timeout=5))
-    assert code is grpc.StatusCode.UNIMPLEMENTED and "shard keys" in details
+    assert code is grpc.StatusCode.NOT_FOUND
 
 
 def test_calls_are_counted_by_method_and_status(node, stubs) -> None:

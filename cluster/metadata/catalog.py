@@ -79,7 +79,7 @@ class Catalog:
         meta = self.resolve(name)
         wanted = config["params"].get("replication_factor", 1)
         placed = min((len(r) for r in meta.shards.values()), default=0)
-        if placed < wanted:
+        if placed < wanted and not meta.custom_sharding:  # a custom one has no shards yet
             log.warning(
                 "collection %s: replication_factor %s but only %s peer(s) to place on; each "
                 "shard has %s replica(s) (GET /collections/%s/cluster shows the placement)",

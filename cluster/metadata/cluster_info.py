@@ -42,12 +42,15 @@ def collection_cluster_info(meta: CollectionMeta, peer_id: int, local_points: di
     """The placement of a collection's shards as seen from `peer_id`."""
     local, remote = [], []
     for shard_id, replicas in sorted(meta.shards.items()):
+        # Qdrant names the key of a custom-sharded collection's shard, and only then.
+        key = {"shard_key": meta.shard_keys[shard_id]} if shard_id in meta.shard_keys else {}
         for replica_peer, state in sorted(replicas.items()):
             if replica_peer == peer_id:
-                local.append({"shard_id": shard_id, "points_count": local_points.get(shard_id, 0),
-                              "state": state})
+                local.append({"shard_id": shard_id, **key,
+                              "points_count": local_points.get(shard_id, 0), "state": state})
             else:
-                remote.append({"shard_id": shard_id, "peer_id": replica_peer, "state": state})
+                remote.append({"shard_id": shard_id, **key, "peer_id": replica_peer,
+                               "state": state})
     return {"peer_id": peer_id, "shard_count": len(meta.shards), "local_shards": local,
             "remote_shards": remote, "shard_transfers": shard_transfer_infos(meta)}
 
@@ -68,8 +71,20 @@ def shard_operation(meta: CollectionMeta, op: ClusterOperation) -> dict:
         return {"op": "start_transfer", "collection": meta.name, "shard_id": transfer.shard_id,
                 "from": transfer.from_peer_id, "to": transfer.to_peer_id,
                 "kind": "move" if op.move_shard is not None else "replicate"}
+    for key_op in (op.create_sharding_key, op.drop_sharding_key):
+        if key_op is not None:
+            return key_op.op(meta.name)
     if op.abort_transfer is not None:
         return {"op": "abort_transfer", "collection": meta.name,
                 "shard_id": op.abort_transfer.shard_id, "to": op.abort_transfer.to_peer_id}
     return {"op": "drop_replica", "collection": meta.name, "shard_id": op.drop_replica.shard_id,
             "peer_id": op.drop_replica.peer_id}
+
+
+def shard_keys_listing(meta: CollectionMeta) -> dict:
+    """`GET /collections/{name}/shards`: the keys in the order they were created (their first
+    shard ids grow); no list at all for an auto-sharded collection."""
+    if not meta.custom_sharding:
+        return {"shard_keys": None}
+    keys = list(dict.fromkeys(key for _, key in sorted(meta.shard_keys.items())))
+    return {"shard_keys": [{"key": key} for key in keys]}

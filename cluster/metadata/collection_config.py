@@ -110,9 +110,11 @@ def build_collection_config(
     dense = request.dense
     vectors = (_vector_params(dense) if isinstance(dense, VectorParams)
                else {name: _vector_params(params) for name, params in dense.items()})
+    custom = request.sharding_method == "custom"
     params: dict[str, Any] = {
         "vectors": vectors,
-        "shard_number": request.shard_number or default_shard_number,
+        # With custom sharding shard_number counts the shards of each key: one unless given.
+        "shard_number": request.shard_number or (1 if custom else default_shard_number),
     }
     if request.sharding_method is not None:
         params["sharding_method"] = request.sharding_method

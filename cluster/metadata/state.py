@@ -55,6 +55,13 @@ class CollectionMeta:
     # drops what the replica held, so a write it applied before, routed with an older shard
     # version, is gone from it unless the source had it: its coordinator must not count it.
     refilled: dict[int, dict[int, int]] = field(default_factory=dict)
+    # Custom sharding: shard id -> the shard key (a string or an integer) it belongs to. Empty
+    # for auto sharding, where every shard takes points by the hash of their id.
+    shard_keys: dict[int, str | int] = field(default_factory=dict)
+
+    @property
+    def custom_sharding(self) -> bool:
+        return (self.config.get("params") or {}).get("sharding_method") == "custom"
 
 
 @dataclass
@@ -78,7 +85,9 @@ def apply(state: MetadataState, op: dict) -> object:
     delete_collection {name}, change_aliases {actions}, set_replica_state {collection, shard_id,
     peer_id, state, from_state?}, create_payload_index {collection, field_name, schema},
     drop_payload_index {collection, field_name}, add_peer {peer_id, uri, api},
-    remove_peer {peer_id, force?}, set_quota {config} (cluster/metadata/quota_op.py).
+    remove_peer {peer_id, force?}, create_shard_key {collection, shard_key, shards_number?,
+    replication_factor?, placement?, initial_state?}, delete_shard_key {collection, shard_key},
+    set_quota {config} (cluster/metadata/quota_op.py).
     Collection names in ops are real names, not aliases.
 
     Raises a FlotillaError without having changed anything; `version` grows only on success.
@@ -152,7 +161,9 @@ def _create_collection(state: MetadataState, op: dict) -> bool:
     replication_factor = _positive_int(params.get("replication_factor", 1), "replication_factor")
     if not state.peers:
         raise Unavailable("no peers in the cluster to place shards on")
-    placement = place_replicas(
+    # Custom sharding makes no shards until a shard key is created; shard_number is per key.
+    custom = params.get("sharding_method") == "custom"
+    placement = {} if custom else place_replicas(
         list(state.peers), shard_number, replication_factor, load=replica_load(state)
     )
     meta = CollectionMeta(
@@ -189,11 +200,15 @@ def _recover_collection(state: MetadataState, op: dict) -> bool:
         raise Conflict(f"Collection name `{name}` is already used by an alias")
     shard_number = _positive_int((config.get("params") or {}).get("shard_number", 1),
                                  "shard_number")
+    key_of = _recovered_shard_keys(config, op.get("shard_keys") or [])
+    # An auto collection has shards 0..shard_number-1; a custom one those of its keys.
+    shard_ids = sorted(key_of) if key_of or _is_custom(config) else list(range(shard_number))
     archived = [int(sid) for sid in _field(op, "shards", list)]
-    if any(not 0 <= sid < shard_number for sid in archived):
+    if any(sid not in shard_ids for sid in archived):
         raise BadRequest("the snapshot holds a shard its collection config does not have")
     existing = state.collections.get(name)
-    kept = existing is not None and len(existing.shards) == shard_number
+    kept = existing is not None and sorted(existing.shards) == shard_ids and \
+        existing.shard_keys == key_of
     if kept:
         shards = {sid: dict(replicas) for sid, replicas in existing.shards.items()}
         transfers = [t for t in existing.transfers if t["shard_id"] not in archived]
@@ -201,12 +216,13 @@ def _recover_collection(state: MetadataState, op: dict) -> bool:
     else:
         others = {k: m for k, m in state.collections.items() if k != name}
         placement = place_replicas(
-            list(state.peers), shard_number,
+            list(state.peers), len(shard_ids),
             _positive_int((config.get("params") or {}).get("replication_factor", 1),
                           "replication_factor"),
             load=replica_load(replace(state, collections=others)),
         )
-        shards = {sid: dict.fromkeys(peers, ACTIVE) for sid, peers in placement.items()}
+        shards = {shard_ids[position]: dict.fromkeys(peers, ACTIVE)
+                  for position, peers in placement.items()}
         transfers, restored = [], {}
     for sid in archived:
         replicas = shards[sid]
@@ -223,10 +239,31 @@ def _recover_collection(state: MetadataState, op: dict) -> bool:
         config=copy.deepcopy(config), shards=shards,
         payload_indexes=copy.deepcopy(op.get("payload_indexes") or {}),
         transfers=transfers, shard_versions=dict(existing.shard_versions) if kept else {},
-        restored=restored,
+        restored=restored, shard_keys=key_of,
     )
     state.collections = {**state.collections, name: meta}
     return True
+
+
+def _is_custom(config: dict) -> bool:
+    return (config.get("params") or {}).get("sharding_method") == "custom"
+
+
+def _recovered_shard_keys(config: dict, pairs: object) -> dict[int, str | int]:
+    """shard id -> key from a snapshot's [shard id, key] pairs; only a custom collection
+    has any."""
+    if not isinstance(pairs, list):
+        raise BadRequest("the snapshot's shard keys are malformed")
+    if pairs and not _is_custom(config):
+        raise BadRequest("the snapshot has shard keys but its collection uses auto sharding")
+    key_of: dict[int, str | int] = {}
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2 or isinstance(pair[0], bool) or \
+                not isinstance(pair[0], int) or pair[0] < 0 or pair[0] in key_of:
+            raise BadRequest("the snapshot's shard keys are malformed")
+        check_shard_key(pair[1])
+        key_of[pair[0]] = pair[1]
+    return key_of
 
 
 def _update_collection(state: MetadataState, op: dict) -> bool:
@@ -506,6 +543,87 @@ def _remove_peer(state: MetadataState, op: dict) -> bool:
     return True
 
 
+def _create_shard_key(state: MetadataState, op: dict) -> bool:
+    """New shards, numbered after the collection's highest, placed as a collection's are (on
+    the given peers only, if `placement` names them) and tagged with the key."""
+    name = _field(op, "collection", str)
+    key = op.get("shard_key")
+    meta = _collection(state, name)
+    check_shard_key(key)
+    if not meta.custom_sharding:
+        raise BadRequest("Bad request: Shard Key cannot be created with Auto sharding method")
+    if key in meta.shard_keys.values():
+        raise BadRequest(f"Bad request: Sharding key {key} already exists for collection "
+                         f"{name}")
+    params = meta.config.get("params") or {}
+    shard_number = _positive_int(op.get("shards_number") or params.get("shard_number", 1),
+                                 "shards_number")
+    replication_factor = _positive_int(
+        op.get("replication_factor") or params.get("replication_factor", 1),
+        "replication_factor")
+    initial_state = op.get("initial_state") or ACTIVE
+    if initial_state == PARTIAL:
+        # Qdrant fills a Partial key with replicate_points and then activates it; Flotilla
+        # has neither, and a key that stays Partial could never be read.
+        raise BadRequest("Bad request: Initial state Partial is not supported: Flotilla "
+                         "creates a shard key's shards Active")
+    if initial_state != ACTIVE:
+        raise BadRequest(f"Bad request: Initial state cannot be {initial_state}, only Active "
+                         "or Partial are allowed")
+    pool = op.get("placement")
+    if pool is None:
+        pool = list(state.peers)
+    elif not isinstance(pool, list) or not pool:
+        raise BadRequest(f"Bad request: Sharding key {key} placement cannot be empty. If you "
+                         "want to use random placement, do not specify placement")
+    for peer_id in pool:
+        if isinstance(peer_id, bool) or not isinstance(peer_id, int) \
+                or peer_id not in state.peers:
+            raise BadRequest(f"Bad request: Peer {peer_id} does not exist")
+    if not pool:
+        raise Unavailable("no peers in the cluster to place shards on")
+    placement = place_replicas(pool, shard_number, replication_factor, load=replica_load(state))
+    first = max(meta.shards, default=-1) + 1
+    new = {first + offset: dict.fromkeys(peers, initial_state)
+           for offset, peers in placement.items()}
+    updated = replace(meta, shards={**meta.shards, **new},
+                      shard_keys={**meta.shard_keys, **dict.fromkeys(new, key)})
+    state.collections = {**state.collections, name: updated}
+    return True
+
+
+def _delete_shard_key(state: MetadataState, op: dict) -> bool:
+    """Drop a key's shards (their replicas go on every node) and everything about them."""
+    name = _field(op, "collection", str)
+    key = op.get("shard_key")
+    meta = _collection(state, name)
+    check_shard_key(key)
+    if not meta.custom_sharding:
+        raise BadRequest("Bad request: Shard Key cannot be deleted with Auto sharding method")
+    gone = {sid for sid, owner in meta.shard_keys.items() if owner == key}
+    if not gone:
+        raise BadRequest(f"Bad request: Sharding key {key} does not exist for collection "
+                         f"{name}")
+
+    def kept(mapping: dict) -> dict:
+        return {sid: value for sid, value in mapping.items() if sid not in gone}
+
+    updated = replace(
+        meta, shards=kept(meta.shards), shard_keys=kept(meta.shard_keys),
+        shard_versions=kept(meta.shard_versions), restored=kept(meta.restored),
+        refilled=kept(meta.refilled),
+        transfers=[t for t in meta.transfers if t["shard_id"] not in gone])
+    state.collections = {**state.collections, name: updated}
+    return True
+
+
+def check_shard_key(key: object) -> None:
+    """A shard key is a string or an unsigned integer (a bool is neither)."""
+    if isinstance(key, bool) or not isinstance(key, (str, int)) or \
+            (isinstance(key, int) and not 0 <= key < 2**64):
+        raise BadRequest(f"a shard key must be a string or an unsigned integer, got {key!r}")
+
+
 _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "create_collection": _create_collection,
     "update_collection": _update_collection,
@@ -521,6 +639,8 @@ _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "add_peer": _add_peer,
     "remove_peer": _remove_peer,
     "recover_collection": _recover_collection,
+    "create_shard_key": _create_shard_key,
+    "delete_shard_key": _delete_shard_key,
     SET_QUOTA: apply_set_quota,
 }
 
@@ -575,6 +695,7 @@ def to_dict(state: MetadataState) -> dict:
                 "restored": {str(sid): r for sid, r in meta.restored.items()},
                 "refilled": {str(sid): {str(peer): v for peer, v in peers.items()}
                              for sid, peers in meta.refilled.items()},
+                "shard_keys": {str(sid): key for sid, key in meta.shard_keys.items()},
             }
             for name, meta in state.collections.items()
         },
@@ -601,6 +722,7 @@ def from_dict(data: dict) -> MetadataState:
                 restored={int(sid): str(r) for sid, r in meta.get("restored", {}).items()},
                 refilled={int(sid): {int(peer): int(v) for peer, v in peers.items()}
                           for sid, peers in meta.get("refilled", {}).items()},
+                shard_keys={int(sid): key for sid, key in meta.get("shard_keys", {}).items()},
             )
             for name, meta in data.get("collections", {}).items()
         },

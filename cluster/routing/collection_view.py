@@ -10,8 +10,10 @@ from cluster.metadata.state import CollectionMeta
 from cluster.replication.local_shards import LocalShards
 from cluster.replication.replica_set import ClusterLinks, ReplicaSet
 from cluster.replication.shard_access import AdmitWrite, LocalShardAccess, ShardAccess
+from cluster.routing.shard_selection import read_scope
 from node.engine.shard_config import ShardConfig
 from node.errors import Unavailable
+from node.model.shard_keys import ShardKeySelector
 
 
 @dataclass
@@ -37,10 +39,12 @@ class CollectionViews:
         self._admit_write = admit_write
         # collection uuid -> (the config dict parsed, its parsed form): parsed once per change
         self._configs: dict[str, tuple[dict, ShardConfig]] = {}
-        # collection uuid -> (metadata, peers, local shards' generation, view): metadata and
-        # the peer table are replaced, never changed in place, on every change, so a view is
-        # built once per change instead of once per request.
-        self._views: dict[str, tuple[CollectionMeta, object, int, CollectionView]] = {}
+        # (collection uuid, shard ids) -> (metadata, peers, local shards' generation, view):
+        # metadata and the peer table are replaced, never changed in place, on every change, so
+        # a view is built once per change instead of once per request. The shard ids tell a
+        # shard key's scoped collection (same uuid) from the whole one.
+        self._views: dict[tuple[str, tuple[int, ...]],
+                          tuple[CollectionMeta, object, int, CollectionView]] = {}
 
     def config_of(self, meta: CollectionMeta) -> ShardConfig:
         cached = self._configs.get(meta.uuid)
@@ -89,7 +93,8 @@ class CollectionViews:
     def of(self, meta: CollectionMeta) -> CollectionView:
         peers = self.links.peers() if self.links is not None else None
         generation = self._shards.generation
-        cached = self._views.get(meta.uuid)
+        cache_key = (meta.uuid, tuple(meta.shards))
+        cached = self._views.get(cache_key)
         if cached is not None and cached[0] is meta and cached[1] is peers and (
                 cached[2] == generation):
             return cached[3]
@@ -97,8 +102,9 @@ class CollectionViews:
         view = CollectionView(meta, self.config_of(meta), shards)
         if len(self._views) > 1024:
             self._views.clear()
-        self._views[meta.uuid] = (meta, peers, generation, view)
+        self._views[cache_key] = (meta, peers, generation, view)
         return view
 
-    def named(self, name: str) -> CollectionView:
-        return self.of(self._catalog.resolve(name))
+    def named(self, name: str, shard_key: ShardKeySelector | None = None) -> CollectionView:
+        """The collection (or the shards of the keys `shard_key` selects) for a read."""
+        return self.of(read_scope(self._catalog.resolve(name), shard_key))

@@ -26,7 +26,7 @@ class FacetRouter:
         self._limiter = limiter
 
     async def facet(self, name: str, request: FacetRequest) -> dict:
-        view = self._views.named(name)
+        view = self._views.named(name, request.shard_key)
         kind = facet_index_kind(view.meta.payload_indexes, request.key)
         point_filter = compile_filter(request.filter)
         check_read(self._limiter, view.meta, point_filter)

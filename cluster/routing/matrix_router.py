@@ -26,6 +26,7 @@ from node.engine.ids import PointId
 from node.engine.point_order import point_id_order
 from node.errors import BadRequest
 from node.model.aggregates import DEFAULT_MATRIX_LIMIT, DEFAULT_MATRIX_SAMPLE, MatrixRequest
+from node.model.shard_keys import ShardKeySelector
 
 Neighbours = list[list[tuple[int, float]]]
 
@@ -36,6 +37,7 @@ class MatrixPlan:
     sample: int
     limit: int
     filter: CompiledFilter | None
+    shard_key: ShardKeySelector | None = None
 
     @classmethod
     def of(cls, request: MatrixRequest) -> MatrixPlan:
@@ -44,6 +46,7 @@ class MatrixPlan:
             sample=DEFAULT_MATRIX_SAMPLE if request.sample is None else request.sample,
             limit=DEFAULT_MATRIX_LIMIT if request.limit is None else request.limit,
             filter=compile_filter(request.filter),
+            shard_key=request.shard_key,
         )
 
 
@@ -70,7 +73,7 @@ class MatrixRouter:
 
     async def _matrix(self, name: str, request: MatrixPlan) -> tuple[list[PointId], Neighbours]:
         """The sampled ids in id order and each one's neighbours (by position in the ids)."""
-        view = self._views.named(name)
+        view = self._views.named(name, request.shard_key)
         _check_vector(view, request.using)
         check_read(self._limiter, view.meta, request.filter)
         sampled = await self._sample(view, request)

@@ -1,7 +1,8 @@
 """Routing point operations of a collection to its shards and merging what they return.
 
 Points go to shards by a stable hash of their id (cluster/metadata/placement.py), the same on every
-node.
+node. In a custom-sharded collection the request's shard keys pick the shards first
+(cluster/routing/shard_selection.py); the hash then picks among the shards of one key.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cluster.routing.point_update import (
 )
 from cluster.routing.read_checks import check_read
 from cluster.routing.scroll_request import plan_scroll
+from cluster.routing.shard_selection import distinct, read_scope, read_scopes, write_scopes
 from cluster.routing.strict_mode import RateLimiter
 from node.ascii_digits import parse_ascii_uint
 from node.engine.filters import compile_filter
@@ -39,6 +41,7 @@ from node.errors import NotFound
 from node.model.points import BatchRequest, UpsertRequest
 from node.model.queries import CountRequest
 from node.model.queries import ScrollRequest as ScrollBody
+from node.model.shard_keys import ShardKeySelector
 
 COPY_PAGE = 512
 
@@ -102,8 +105,10 @@ class PointRouter:
         meta = self._catalog.resolve(name)
         config = self._shard_config(meta)
         update = await asyncio.to_thread(plan_upsert, config, body)
+        scopes = write_scopes(meta, update.shard_key)
         await self._check_writes(meta, [update])
-        return await self.upsert_batch(meta, update.batch, wait=wait)
+        seqs = [await self.upsert_batch(scope, update.batch, wait=wait) for scope in scopes]
+        return max(seqs, default=0)
 
     async def upsert_batch(self, meta: CollectionMeta, batch: PointBatch, *, wait: bool) -> int:
         if not len(batch):
@@ -131,25 +136,42 @@ class PointRouter:
     async def _apply_all(
         self, meta: CollectionMeta, updates: list[PointUpdate], *, wait: bool
     ) -> list[int]:
+        # Every operation's shard keys are checked before anything is written.
+        scopes = [write_scopes(meta, update.shard_key) for update in updates]
         await self._check_writes(meta, updates)
-        await self._check_points_exist(meta, updates)
-        return [await self._apply(meta, update, wait=wait) for update in updates]
+        await self._check_points_exist(scopes, updates)
+        seqs = []
+        for update, targets in zip(updates, scopes, strict=True):
+            seqs.append(max([await self._apply(scope, update, wait=wait) for scope in targets],
+                            default=0))
+        return seqs
 
-    async def _check_points_exist(self, meta: CollectionMeta, updates: list[PointUpdate]) -> None:
+    async def _check_points_exist(self, scopes: list[list[CollectionMeta]],
+                                  updates: list[PointUpdate]) -> None:
         """A 404, before anything is written, for an op naming a point that will not exist
-        when it applies (earlier upserts and deletes of the same batch count)."""
+        when it applies (earlier upserts and deletes of the same batch count). With shard
+        keys, a point must exist in each key the op writes to."""
         if not any(u.kind in NEEDS_EXISTING and u.ids for u in updates):
             return
         named = list(dict.fromkeys(pid for u in updates if u.ids for pid in u.ids))
-        present = await self._existing(meta, named)
-        for update in updates:
+        # (the shards of one key, point id) of each point that exists, as the batch goes on
+        present: set[tuple[tuple[int, ...], PointId]] = set()
+        seen: set[tuple[int, ...]] = set()
+        for scope in (scope for part in scopes for scope in part):
+            where = tuple(sorted(scope.shards))
+            if where not in seen:
+                seen.add(where)
+                present |= {(where, pid) for pid in await self._existing(scope, named)}
+        for update, targets in zip(updates, scopes, strict=True):
+            places = [tuple(sorted(scope.shards)) for scope in targets]
+            changed = {(where, pid) for where in places for pid in update.ids or ()}
             if update.kind == "upsert":
-                present.update(update.ids or ())
+                present |= changed
             elif update.kind == "delete":
-                present.difference_update(update.ids or ())
+                present -= changed
             elif update.kind in NEEDS_EXISTING:
-                for pid in update.ids or ():
-                    if pid not in present:
+                for where, pid in sorted(changed, key=lambda item: point_id_order(item[1])):
+                    if (where, pid) not in present:
                         raise NotFound(f"No point with id {pid} found")
 
     async def _existing(self, meta: CollectionMeta, ids: list[PointId]) -> set[PointId]:
@@ -160,12 +182,14 @@ class PointRouter:
         return set().union(*found)
 
     def _ids_by_shard(self, meta: CollectionMeta, ids: list[PointId]) -> dict[int, list[PointId]]:
-        shard_number = len(meta.shards)
-        if shard_number == 1:
-            return {next(iter(meta.shards)): list(ids)}
+        """The ids by the shard that owns each: `meta` is one key's shards (or an auto
+        collection's), and the hash of an id picks a position among them in id order."""
+        ring = sorted(meta.shards)
+        if len(ring) <= 1:
+            return {ring[0]: list(ids)} if ring else {}
         by_shard: dict[int, list[PointId]] = {}
         for pid in ids:
-            by_shard.setdefault(shard_for_point(pid, shard_number), []).append(pid)
+            by_shard.setdefault(ring[shard_for_point(pid, len(ring))], []).append(pid)
         return by_shard
 
     async def _apply(self, meta: CollectionMeta, update: PointUpdate, *, wait: bool) -> int:
@@ -190,32 +214,30 @@ class PointRouter:
         return max((seq for seq in seqs if seq is not None), default=0)
 
     def _split(self, meta: CollectionMeta, batch: PointBatch) -> list[tuple[int, PointBatch]]:
-        shard_number = len(meta.shards)
-        if shard_number == 1:
-            return [(next(iter(meta.shards)), batch)]
-        owners = shards_for_points(batch.ids, shard_number)
+        ring = sorted(meta.shards)  # as in _ids_by_shard
+        if len(ring) == 1:
+            return [(ring[0], batch)]
+        owners = shards_for_points(batch.ids, len(ring))
         return [
-            (int(sid), subset(batch, np.flatnonzero(owners == sid)))
-            for sid in np.unique(owners)
+            (ring[int(position)], subset(batch, np.flatnonzero(owners == position)))
+            for position in np.unique(owners)
         ]
 
     # ---- reads --------------------------------------------------------------------------
 
     async def retrieve(
         self, name: str, ids: list[PointId], *, with_payload: object = True,
-        with_vector: object = False,
+        with_vector: object = False, shard_key: ShardKeySelector | None = None,
     ) -> list[dict]:
-        """Points by id (normalised ids: decoded at the edge, or parsed from a URL)."""
+        """Points by id (normalised ids: decoded at the edge, or parsed from a URL), looked up
+        in each selected shard key (each key places an id by its own hash ring)."""
         meta = self._catalog.resolve(name)
-        shard_number = len(meta.shards)
-        by_shard: dict[int, list[PointId]] = {}
-        for pid in dict.fromkeys(ids):
-            by_shard.setdefault(shard_for_point(pid, shard_number), []).append(pid)
         found: dict[PointId, tuple] = {}
-        for sid, shard_ids in by_shard.items():
-            for pid, payload, vectors in await self._shard(meta, sid).retrieve(shard_ids
-            ):
-                found[pid] = (payload, vectors)
+        unique = list(dict.fromkeys(ids))
+        for scope in read_scopes(meta, shard_key):
+            for sid, shard_ids in self._ids_by_shard(scope, unique).items():
+                for pid, payload, vectors in await self._shard(scope, sid).retrieve(shard_ids):
+                    found[pid] = (payload, vectors)
         unnamed = "size" in (meta.config["params"].get("vectors") or {})
         return [
             record_json(pid, *found[pid], with_payload=with_payload, with_vector=with_vector,
@@ -232,7 +254,7 @@ class PointRouter:
         return records[0]
 
     async def count(self, name: str, request: CountRequest) -> int:
-        meta = self._catalog.resolve(name)
+        meta = read_scope(self._catalog.resolve(name), request.shard_key)
         point_filter = compile_filter(request.filter)
         self._check_read(meta, point_filter)
         counts = await asyncio.gather(
@@ -242,7 +264,7 @@ class PointRouter:
 
     async def scroll(self, name: str, body: ScrollBody) -> dict:
         """Points in id order (integers, then UUIDs) from `offset`, merged across shards."""
-        meta = self._catalog.resolve(name)
+        meta = read_scope(self._catalog.resolve(name), body.shard_key)
         request = plan_scroll(body)
         self._check_read(meta, request.filter, request.limit)
         if request.order_by is not None:
@@ -252,9 +274,9 @@ class PointRouter:
             *(s.scroll(request.filter, request.offset, request.limit + 1)
               for s in self._shards_of(meta))
         )
-        merged = sorted(
+        merged = distinct(sorted(
             (hit for hits in per_shard for hit in hits), key=lambda hit: point_id_order(hit[0])
-        )
+        ), 0)
         unnamed = "size" in (meta.config["params"].get("vectors") or {})
         points = [
             record_json(pid, payload, vectors, with_payload=request.with_payload,

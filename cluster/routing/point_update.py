@@ -27,6 +27,7 @@ from node.model.points import (
     UpdateVectorsRequest,
     UpsertRequest,
 )
+from node.model.shard_keys import ShardKeySelector
 
 # Operations on existing points: naming a point that does not exist is a 404, as in Qdrant.
 NEEDS_EXISTING = frozenset(
@@ -45,6 +46,7 @@ class PointUpdate:
     args: tuple = ()
     batch: PointBatch | None = None  # upsert
     vectors: dict[PointId, VectorValues] = field(default_factory=dict)  # update_vectors
+    shard_key: ShardKeySelector | None = None  # the keys it goes to (custom sharding)
 
 
 def _target(request: PointsSelector) -> tuple[list[PointId] | None, CompiledFilter | None]:
@@ -92,7 +94,8 @@ def plan_upsert(config: ShardConfig, request: UpsertRequest) -> PointUpdate:
         batch = batch_from_columns(config, request.batch)
     batch.update_mode = request.update_mode or "upsert"
     batch.update_filter = compile_filter(request.update_filter)
-    return PointUpdate("upsert", list(dict.fromkeys(batch.ids)), batch=batch)
+    return PointUpdate("upsert", list(dict.fromkeys(batch.ids)), batch=batch,
+                       shard_key=request.shard_key)
 
 
 _PLANNERS = {
@@ -109,7 +112,9 @@ _PLANNERS = {
 
 def plan_update(config: ShardConfig, kind: str, request: msgspec.Struct) -> PointUpdate:
     """One decoded update request (`delete`, `set_payload`, ...) as a PointUpdate."""
-    return _PLANNERS[kind](request, config)
+    update = _PLANNERS[kind](request, config)
+    update.shard_key = request.shard_key  # type: ignore[attr-defined]
+    return update
 
 
 def plan_batch(config: ShardConfig, request: BatchRequest) -> list[PointUpdate]:

@@ -18,6 +18,7 @@ import numpy as np
 from cluster.routing.collection_view import CollectionView
 from cluster.routing.order_by import order_points, require_ordered_index
 from cluster.routing.query_request import QueryPlan
+from cluster.routing.shard_selection import distinct
 from node.engine import mmr
 from node.engine.filters import compile_filter
 from node.engine.formula import Candidate, score_points, with_text_indexes
@@ -72,8 +73,8 @@ class QueryExecutor:
                 if len(per_shard) == 1:  # each shard's hits come best first already
                     merged = per_shard[0][position]
                 else:
-                    merged = sorted((h for hits in per_shard for h in hits[position]),
-                                    key=lambda h: sign * h[0])
+                    merged = distinct(sorted((h for hits in per_shard for h in hits[position]),
+                                             key=lambda h: sign * h[0]), 1)
                 results[i] = merged[plans[i].offset : k]
         others = [i for i, r in enumerate(results) if r is None]
         for i, hits in zip(others, await asyncio.gather(*(self.run(view, plans[i])
@@ -123,7 +124,7 @@ class QueryExecutor:
         spec = _spec_of(view.config, query)
         sign = -1.0 if query.bigger_is_better(spec) else 1.0
         merged = sorted((h for hits in per_shard for h in hits), key=lambda h: sign * h[0])
-        return merged[:k]
+        return distinct(merged, 1)[:k]
 
     async def _resolve(self, view: CollectionView, plan: QueryPlan) -> tuple[VectorQuery, set]:
         """Turn the plan's inputs into vectors of the searched vector: ids are looked up."""
@@ -274,7 +275,7 @@ class QueryExecutor:
     ) -> list[Hit]:
         if plan.kind == "order_by":
             require_ordered_index(view.meta.payload_indexes, plan.order_by["key"])
-        points = await self._scan(view, plan.filter, restrict)
+        points = distinct(await self._scan(view, plan.filter, restrict), 0)
         if plan.kind == "sample":
             random.shuffle(points)
             return [(0.0, pid, payload, vectors) for pid, payload, vectors in points[:k]]

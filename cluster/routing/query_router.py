@@ -74,14 +74,17 @@ class QueryRouter:
     # ---- endpoints --------------------------------------------------------------------------
 
     async def query(self, name: str, body: q.QueryRequest) -> dict:
-        view = self._views.named(name)
+        view = self._views.named(name, body.shard_key)
         plan = plan_query(body)
         hits = await self._complete(view, await self._run(view, plan), body)
         return {"points": self._format(view, plan, hits, body)}
 
     async def query_batch(self, name: str, body: q.QueryBatchRequest) -> list[dict]:
         searches = body.searches
-        view = self._views.named(name)
+        selectors = {repr(s.shard_key) for s in searches}
+        if len(selectors) > 1:  # searches in different shard keys: one by one
+            return [await self.query(name, s) for s in searches]
+        view = self._views.named(name, searches[0].shard_key if searches else None)
         plans = [plan_query(s) for s in searches]
         strict = strict_mode.active(view.meta.config)
         for plan in plans:
@@ -93,7 +96,7 @@ class QueryRouter:
                 for plan, hits, search in zip(plans, results, searches, strict=True)]
 
     async def search(self, name: str, body: q.SearchRequest) -> list[dict]:
-        view = self._views.named(name)
+        view = self._views.named(name, body.shard_key)
         plan = plan_search(body)
         hits = await self._complete(view, await self._run(view, plan), body)
         return self._format(view, plan, hits, body)
@@ -102,7 +105,7 @@ class QueryRouter:
         return list(await asyncio.gather(*(self.search(name, s) for s in body.searches)))
 
     async def recommend(self, name: str, body: q.RecommendRequest) -> list[dict]:
-        view = self._views.named(name)
+        view = self._views.named(name, body.shard_key)
         plan = plan_recommend(body)
         hits = await self._complete(view, await self._run(view, plan), body)
         return self._format(view, plan, hits, body)
@@ -114,7 +117,7 @@ class QueryRouter:
     async def query_groups(self, name: str, body: q.QueryGroupsRequest) -> dict:
         """Hits grouped by the value of a payload key, best groups first."""
         group_by, group_size = body.group_by, body.group_size
-        view = self._views.named(name)
+        view = self._views.named(name, body.shard_key)
         plan = plan_query(body)
         groups_wanted = plan.limit
         total = sum(await asyncio.gather(*(s.count() for s in view.shards)))

@@ -52,6 +52,7 @@ def routes(node: Node) -> list[web.RouteDef]:
             with_payload=payload_selector(True if body.with_payload is None
                                           else body.with_payload),
             with_vector=body.with_vector or False,
+            shard_key=body.shard_key,
         )
         return ok(request, records)
 

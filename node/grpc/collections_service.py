@@ -6,13 +6,18 @@ from qdrant_client import grpc as pb
 from qdrant_client.conversions.conversion import RestToGrpc
 from qdrant_client.http import models
 
-from cluster.metadata.cluster_info import collection_cluster_info, shard_operation
+from cluster.metadata.cluster_info import (
+    collection_cluster_info,
+    shard_keys_listing,
+    shard_operation,
+)
 from node.errors import NotFound
 from node.grpc import to_grpc, to_rest
 from node.grpc.calls import Rpc
 from node.model.aliases import ChangeAliasesRequest
 from node.model.cluster_ops import ClusterOperation
 from node.model.collections import CreateCollection, UpdateCollection
+from node.model.shard_keys import CreateShardingKey, DropShardingKey
 from node.runtime import Node
 
 _COLLECTION = "/collections/{collection_name}"
@@ -73,7 +78,31 @@ def rpcs(node: Node) -> dict[str, Rpc]:
         await catalog.propose(shard_operation(meta, body))
         return pb.UpdateCollectionClusterSetupResponse(result=True)
 
+    async def create_shard_key(msg: pb.CreateShardKeyRequest, body: CreateShardingKey,
+                               access) -> pb.CreateShardKeyResponse:
+        meta = catalog.resolve(msg.collection_name)
+        await catalog.propose(body.op(meta.name))
+        return pb.CreateShardKeyResponse(result=True)
+
+    async def delete_shard_key(msg: pb.DeleteShardKeyRequest, body: DropShardingKey,
+                               access) -> pb.DeleteShardKeyResponse:
+        meta = catalog.resolve(msg.collection_name)
+        await catalog.propose(body.op(meta.name))
+        return pb.DeleteShardKeyResponse(result=True)
+
+    async def list_shard_keys(msg: pb.ListShardKeysRequest, body,
+                              access) -> pb.ListShardKeysResponse:
+        listed = shard_keys_listing(catalog.resolve(msg.collection_name))["shard_keys"] or []
+        return pb.ListShardKeysResponse(shard_keys=[
+            pb.ShardKeyDescription(key=RestToGrpc.convert_shard_key(entry["key"]))
+            for entry in listed])
+
     return {
+        "CreateShardKey": Rpc(("PUT", f"{_COLLECTION}/shards"), create_shard_key,
+                              to_rest.create_shard_key, CreateShardingKey),
+        "DeleteShardKey": Rpc(("POST", f"{_COLLECTION}/shards/delete"), delete_shard_key,
+                              to_rest.delete_shard_key, DropShardingKey),
+        "ListShardKeys": Rpc(("GET", f"{_COLLECTION}/shards"), list_shard_keys),
         "Get": Rpc(("GET", _COLLECTION), get),
         "List": Rpc(("GET", "/collections"), list_),
         "Create": Rpc(("PUT", _COLLECTION), create, to_rest.create_collection,

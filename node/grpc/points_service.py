@@ -61,7 +61,7 @@ def rpcs(node: Node) -> dict[str, Rpc]:
             msg.collection_name, body.ids,
             with_payload=payload_selector(True if body.with_payload is None
                                           else body.with_payload),
-            with_vector=body.with_vector or False)
+            with_vector=body.with_vector or False, shard_key=body.shard_key)
         return pb.GetResponse(result=[to_grpc.retrieved_point(r) for r in records])
 
     async def scroll(msg: pb.ScrollPoints, body, access) -> pb.ScrollResponse:

@@ -28,11 +28,7 @@ from node.runtime import Node
 log = logging.getLogger(__name__)
 
 # Why each unserved part is unserved, for the UNIMPLEMENTED message.
-NOT_SERVED = {
-    "qdrant.Collections/CreateShardKey": "Flotilla has no custom shard keys",
-    "qdrant.Collections/DeleteShardKey": "Flotilla has no custom shard keys",
-    "qdrant.Collections/ListShardKeys": "Flotilla has no custom shard keys",
-}
+NOT_SERVED: dict[str, str] = {}
 NOT_SERVED_DEFAULT = "Flotilla does not serve this method (neither over REST)"
 # Messages as large as REST's max_request_size_mb, both ways (grpcio's default is 4 MiB).
 MIB = 1024 * 1024

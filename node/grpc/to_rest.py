@@ -10,6 +10,7 @@ request envelopes, which those converters do not cover, are assembled here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from google.protobuf.message import Message
@@ -46,6 +47,8 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Enum):  # a converted enum (ShardingMethod.CUSTOM) as its JSON word
+        return value.value
     return value
 
 
@@ -179,8 +182,31 @@ def clear_payload(msg: pb.ClearPayloadPoints) -> Body:
 
 
 def update_batch(msg: pb.UpdateBatchPoints) -> Body:
-    return {"operations": [plain(GrpcToRest.convert_points_update_operation(op))
-                           for op in msg.operations]}
+    return {"operations": [_update_operation(op) for op in msg.operations]}
+
+
+def _update_operation(op: pb.PointsUpdateOperation) -> Body:
+    """One batch operation as REST's; its shard key selector is converted here, since the
+    client's conversion hands it on as a protobuf message."""
+    which = op.WhichOneof("operation")
+    inner = getattr(op, which) if which is not None else None
+    selector = None
+    if inner is not None and "shard_key_selector" in inner.DESCRIPTOR.fields_by_name \
+            and inner.HasField("shard_key_selector"):
+        selector = plain(GrpcToRest.convert_shard_key_selector(inner.shard_key_selector))
+        op = copy_message(op)
+        getattr(op, which).ClearField("shard_key_selector")
+    body = plain(GrpcToRest.convert_points_update_operation(op))
+    if selector is not None:
+        (operation,) = body.values()
+        operation["shard_key"] = selector
+    return body
+
+
+def copy_message(msg: Message) -> Message:
+    duplicate = type(msg)()
+    duplicate.CopyFrom(msg)
+    return duplicate
 
 
 def create_field_index(msg: pb.CreateFieldIndexCollection) -> Body:
@@ -199,6 +225,7 @@ def create_field_index(msg: pb.CreateFieldIndexCollection) -> Body:
 def get_points(msg: pb.GetPoints) -> Body:
     body: Body = {"ids": [point_id(p) for p in msg.ids]}
     _read_options(body, msg)
+    _put(body, "shard_key", msg, "shard_key_selector", GrpcToRest.convert_shard_key_selector)
     return body
 
 
@@ -451,4 +478,20 @@ def cluster_operation(msg: pb.UpdateCollectionClusterSetupRequest) -> Body:
     if which is None:
         raise ValueError("expected one of move_shard, replicate_shard, abort_transfer, "
                          "drop_replica")
-    return plain(GrpcToRest.convert_cluster_operations(getattr(msg, which)))
+    body = plain(GrpcToRest.convert_cluster_operations(getattr(msg, which)))
+    if which == "create_shard_key" and not msg.create_shard_key.placement:
+        body["create_sharding_key"].pop("placement", None)  # see create_shard_key
+    return body
+
+
+def create_shard_key(msg: pb.CreateShardKeyRequest) -> Body:
+    """REST's CreateShardingKey body. An empty `placement` is how proto3 says "not given"
+    (REST's empty list is an error), so it is left out."""
+    body = plain(GrpcToRest.convert_create_shard_key(msg.request))
+    if not msg.request.placement:
+        body.pop("placement", None)
+    return body
+
+
+def delete_shard_key(msg: pb.DeleteShardKeyRequest) -> Body:
+    return plain(GrpcToRest.convert_delete_shard_key(msg.request))

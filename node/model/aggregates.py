@@ -7,13 +7,14 @@ under the least the API takes a validation error (422), e.g. a `limit` of 0.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import Meta
 
 from node.model.decode import below_minimum
 from node.model.filters import Filter
+from node.model.shard_keys import ShardKeySelector
 
 NonNegative = Annotated[int, Meta(ge=0)]
 DEFAULT_FACET_LIMIT = 10
@@ -28,13 +29,6 @@ def _check_minimum(request: msgspec.Struct, field: str, minimum: int) -> None:
         raise below_minimum(field, value, minimum)
 
 
-def _refuse_shard_key(shard_key: object) -> None:
-    # No collection here uses custom sharding, so a shard key can select nothing.
-    if shard_key is not None:
-        raise ValueError("Bad request: shard_key given, but this collection does not use "
-                         "custom sharding")
-
-
 class FacetRequest(msgspec.Struct):
     format_error_prefix: ClassVar[str] = _FORMAT_ERROR
 
@@ -42,10 +36,9 @@ class FacetRequest(msgspec.Struct):
     limit: NonNegative | None = None  # None: DEFAULT_FACET_LIMIT
     filter: Filter | None = None
     exact: bool | None = None
-    shard_key: Any = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
-        _refuse_shard_key(self.shard_key)
         _check_minimum(self, "limit", 1)
 
 
@@ -56,9 +49,8 @@ class MatrixRequest(msgspec.Struct):
     sample: NonNegative | None = None  # None: DEFAULT_MATRIX_SAMPLE
     limit: NonNegative | None = None  # None: DEFAULT_MATRIX_LIMIT
     filter: Filter | None = None
-    shard_key: Any = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
-        _refuse_shard_key(self.shard_key)
         _check_minimum(self, "sample", 2)
         _check_minimum(self, "limit", 1)

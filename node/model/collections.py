@@ -19,6 +19,10 @@ from node.model.decode import convert_at, invalid
 NonNegative = Annotated[int, Meta(ge=0)]
 Positive = Annotated[int, Meta(ge=1)]
 PositiveUInt32 = Annotated[int, Meta(ge=1, le=2**32 - 1)]
+# Placement of every shard runs inside the Raft apply on every node: an unbounded count would
+# let one request stall the cluster. Qdrant states no limit; no deployment needs more.
+MAX_SHARDS = 1024
+ShardCount = Annotated[int, Meta(ge=1, le=MAX_SHARDS)]
 UInt32 = Annotated[int, Meta(ge=0, le=2**32 - 1)]
 Distance = Literal["Cosine", "Dot", "Euclid", "Manhattan"]
 Datatype = Literal["float32", "float16", "uint8"]
@@ -184,7 +188,7 @@ class CreateCollection(msgspec.Struct, dict=True, **_STRICT):
 
     # Either form is a JSON object, which one union cannot tell apart: read in __post_init__.
     vectors: dict[str, Any] | None = None
-    shard_number: PositiveUInt32 | None = None
+    shard_number: ShardCount | None = None
     sharding_method: Literal["auto", "custom"] | None = None
     replication_factor: PositiveUInt32 | None = None
     write_consistency_factor: PositiveUInt32 | None = None
@@ -200,9 +204,9 @@ class CreateCollection(msgspec.Struct, dict=True, **_STRICT):
 
     def __post_init__(self) -> None:
         self.sparse_vectors = by_name(self.sparse_vectors, SparseVectorParams, "sparse_vectors")
-        if self.sharding_method == "custom":
-            raise invalid("sharding_method",
-                          'custom sharding is not supported by Flotilla, use "auto"')
+        if self.sharding_method == "custom" and self.init_from is not None:
+            # The copied points would need a shard key each, and there is none to give them.
+            raise invalid("init_from", "cannot fill a collection with custom sharding")
         self.dense = _dense_vectors(self.vectors)
         dense_names = () if isinstance(self.dense, VectorParams) else self.dense
         for name in self.sparse_vectors or ():

@@ -10,6 +10,7 @@ import msgspec
 
 from node.model.decode import invalid
 from node.model.filters import Filter, check_key, normalized_id, normalized_ids
+from node.model.shard_keys import ShardKeySelector
 from node.model.vectors import PointIdIn, SparseVectorIn
 
 MAX_POINT_ID = 2**64 - 1
@@ -65,6 +66,8 @@ class UpsertRequest(msgspec.Struct):
     # Which points are written: all, only new ones, or only stored ones (that match the filter).
     update_mode: Literal["upsert", "insert_only", "update_only"] | None = None
     update_filter: Filter | None = None
+    # The keys of a custom-sharded collection the points go to (each key gets them all).
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if (self.points is None) == (self.batch is None):
@@ -76,6 +79,7 @@ class PointsSelector(msgspec.Struct):
 
     points: list[PointIdIn] | None = None
     filter: Filter | None = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if self.points is not None and self.filter is not None:
@@ -120,6 +124,7 @@ class DeletePayloadRequest(PointsSelector):
 class UpdateVectorsRequest(msgspec.Struct):
     points: list[PointVectors]
     update_filter: Filter | None = None  # only the named points that match it change
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if not self.points:

@@ -1,8 +1,9 @@
 """Search-side requests: `/points/query` (single, batch, groups), the older `/points/search`
 and `/points/recommend` (and their batches), `/points/scroll` and `/points/count`.
 
-Requests stay open to fields they do not name (clients add some, e.g. `shard_key`), while the
-parts they name are checked in full; filters and query kinds refuse unknown fields."""
+Requests stay open to fields they do not name (clients add some), while the parts they name are
+checked in full; filters and query kinds refuse unknown fields. `shard_key` picks the keys of a
+custom-sharded collection a read looks in (none: all of them)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from node.model.decode import invalid
 from node.model.filters import Filter, normalized_id, normalized_ids
 from node.model.formula import ExpressionIn, expression
 from node.model.selectors import WithPayload, WithVector
+from node.model.shard_keys import ShardKeySelector
 from node.model.vectors import PointIdIn, SparseVectorIn, VectorInput, check_finite
 
 NonNegative = Annotated[int, Meta(ge=0)]
@@ -216,6 +218,7 @@ class QueryRequest(Prefetch):
     with_payload: WithPayload | None = None
     with_vector: WithVector | None = None
     with_vectors: WithVector | None = None  # an older spelling some clients send
+    shard_key: ShardKeySelector | None = None
 
     def vectors(self) -> WithVector | None:
         return self.with_vector if self.with_vector is not None else self.with_vectors
@@ -271,6 +274,7 @@ class SearchRequest(msgspec.Struct):
     with_payload: WithPayload | None = None
     with_vector: WithVector | None = None
     with_vectors: WithVector | None = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if self.limit is None and self.top is None:
@@ -298,6 +302,7 @@ class RecommendRequest(msgspec.Struct):
     with_payload: WithPayload | None = None
     with_vector: WithVector | None = None
     with_vectors: WithVector | None = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         check_examples(self.positive, self.negative, self.strategy)
@@ -314,6 +319,7 @@ class RetrieveRequest(msgspec.Struct):
     ids: list[PointIdIn]
     with_payload: WithPayload | None = None
     with_vector: WithVector | None = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         self.ids = normalized_ids(self.ids, "ids")
@@ -326,6 +332,7 @@ class ScrollRequest(msgspec.Struct):
     with_payload: WithPayload | None = None
     with_vector: WithVector | None = None
     order_by: str | OrderBy | None = None
+    shard_key: ShardKeySelector | None = None
 
     def __post_init__(self) -> None:
         if self.offset is not None:
@@ -335,4 +342,5 @@ class ScrollRequest(msgspec.Struct):
 class CountRequest(msgspec.Struct):
     filter: Filter | None = None
     exact: bool | None = None
+    shard_key: ShardKeySelector | None = None
 

@@ -40,6 +40,9 @@ class ArchivedCollection:
     payload_indexes: dict
     # shard id -> [(relative path in the shard, file object positioned at start, size)]
     shards: dict[int, list[tuple[str, BinaryIO | Path, int]]] = field(default_factory=dict)
+    # Custom sharding: shard id -> key, for every shard of the collection (not only the
+    # archived ones), so a recovery recreates every key.
+    shard_keys: dict[int, str | int] = field(default_factory=dict)
 
 
 class _HashingWriter(io.RawIOBase):
@@ -91,7 +94,8 @@ def write_archive(out: BinaryIO, kind: str, collections: Iterable[ArchivedCollec
             collection_names.append(collection.name)
             meta = json.dumps({"name": collection.name, "config": collection.config,
                                "payload_indexes": collection.payload_indexes,
-                               "shards": sorted(collection.shards)}).encode()
+                               "shards": sorted(collection.shards),
+                               "shard_keys": sorted(collection.shard_keys.items())}).encode()
             files[f"{base}/collection.json"] = _add_bytes(tar, f"{base}/collection.json", meta)
             for shard_id, shard_files in sorted(collection.shards.items()):
                 for relative, source, size in shard_files:
@@ -145,6 +149,8 @@ class ExtractedCollection:
     config: dict
     payload_indexes: dict
     shards: dict[int, Path]  # shard id -> extracted shard directory
+    # [shard id, key] pairs of a custom-sharded collection, as read (checked before use)
+    shard_keys: list = field(default_factory=list)
 
 
 @dataclass
@@ -255,9 +261,11 @@ def _collections(manifest: dict, into: Path) -> list[ExtractedCollection]:
             shards = {int(s): base / "shards" / str(int(s)) for s in meta["shards"]}
             name, config = meta["name"], meta["config"]
             indexes = meta.get("payload_indexes") or {}
+            shard_keys = meta.get("shard_keys") or []
         except (OSError, ValueError, KeyError, TypeError):
             raise DamagedSnapshot(f"collection {n} of the snapshot is malformed") from None
-        if not isinstance(name, str) or not isinstance(config, dict):
+        if not isinstance(name, str) or not isinstance(config, dict) or \
+                not isinstance(shard_keys, list):
             raise DamagedSnapshot(f"collection {n} of the snapshot is malformed")
-        out.append(ExtractedCollection(name, config, indexes, shards))
+        out.append(ExtractedCollection(name, config, indexes, shards, shard_keys))
     return out

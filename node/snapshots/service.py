@@ -189,6 +189,7 @@ class Snapshots:
         return ArchivedCollection(
             meta.name, meta.config, meta.payload_indexes,
             {sid: [(f.relative, f.path, f.size) for f in files] for sid, files in shards.items()},
+            dict(meta.shard_keys),
         )
 
     def _aliases(self, metas: list[CollectionMeta]) -> dict[str, str]:
@@ -283,6 +284,7 @@ class Snapshots:
                 current = self.node.catalog.resolve(collection)
                 item.config = current.config  # a shard recovery keeps the collection's config
                 item.payload_indexes = current.payload_indexes
+                item.shard_keys = sorted(current.shard_keys.items())
             await self._recover_one(item, collection, priority, shard_id, extract)
             return True
         finally:
@@ -313,6 +315,7 @@ class Snapshots:
         op = {"op": "recover_collection", "name": name, "uuid": uuid.uuid4().hex,
               "config": item.config, "payload_indexes": item.payload_indexes,
               "peer": node.peer_id, "shards": sorted(item.shards), "priority": priority,
+              "shard_keys": [list(pair) for pair in item.shard_keys],
               "recovery": recovery}
         try:
             await node.catalog.propose(op)
