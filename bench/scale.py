@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import anchors, dataset, nodes
+from bench import anchors, dataset, grpc_suite, nodes
 from bench.loadgen import LoadGenerator
 from bench.suite import Config, Runner
 
@@ -37,6 +37,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="ingest only: no time to green, search or edge")
     p.add_argument("--cluster", action="store_true",
                    help="also ingest into 3 nodes (3 shards, rf=2, wcf=2)")
+    p.add_argument("--grpc", action="store_true",
+                   help="also ingest over gRPC (into a second collection of the node)")
     p.add_argument("--repeat", type=int, default=1, help="ingest runs per deployment")
     p.add_argument("--code-root", type=Path, help="start the nodes from this checkout")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -44,7 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def one_node(ds: dataset.Dataset, cfg: Config, lg: LoadGenerator, efs: list[int],
-             ingest_only: bool, repeat: int) -> dict:
+             ingest_only: bool, repeat: int, grpc: bool) -> dict:
     with nodes.start(1) as dep:
         run = Runner(dep, ds, cfg, lg)
         idle = dep.rss()[0]
@@ -64,6 +66,8 @@ def one_node(ds: dataset.Dataset, cfg: Config, lg: LoadGenerator, efs: list[int]
                          "above_idle_vs_floor": (rss - idle) / floor}
         if not ingest_only:
             out["search"] = [run.search(ef, 8) for ef in efs]
+        if grpc:
+            out["grpc_ingest"] = grpc_suite.ingest(run)
         return out
 
 
@@ -94,6 +98,7 @@ def growth(rows: dict[int, dict]) -> list[str]:
         "time to green s": lambda r: r["node"]["ingest"].get("green_total_s"),
         "RSS MiB": lambda r: r["node"]["memory"]["rss"] / 2**20,
         "RSS / floor": lambda r: r["node"]["memory"]["rss_vs_floor"],
+        "gRPC ingest points/s": lambda r: r["node"]["grpc_ingest"]["pps"],
         "edge upsert+optimize s": lambda r: r["edge"]["upsert_s"] + r["edge"]["optimize_s"],
         "green / edge": lambda r: r["node"]["ingest"]["green_total_s"]
         / (r["edge"]["upsert_s"] + r["edge"]["optimize_s"]),
@@ -144,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             print(f"{n:,} x {args.dim} Cosine ...", file=sys.stderr)
             ds = dataset.load(n, args.dim, "Cosine", args.queries)
-            row: dict = {"node": one_node(ds, cfg, lg, efs, args.ingest_only, args.repeat)}
+            row: dict = {"node": one_node(ds, cfg, lg, efs, args.ingest_only, args.repeat,
+                                          args.grpc)}
             if args.cluster:
                 row["cluster"] = cluster(ds, cfg, lg, args.repeat)
             if not (args.no_edge or args.ingest_only):

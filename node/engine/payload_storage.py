@@ -48,7 +48,7 @@ class RamPayloads:
         if offset >= len(self._lengths) or not self._lengths[offset]:
             return None
         start = self._starts[offset]
-        return orjson.loads(memoryview(self._data)[start : start + self._lengths[offset]])
+        return orjson.loads(self._data[start : start + self._lengths[offset]])
 
     def set(self, offset: int, payload: dict | None) -> None:
         if offset >= len(self._lengths) and not payload:
