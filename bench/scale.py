@@ -134,6 +134,17 @@ def growth(rows: dict[int, dict]) -> list[str]:
     return lines
 
 
+def _write(args: argparse.Namespace, rows: dict[int, dict], t0: float) -> str:
+    """scale.json and scale.md of the sizes measured so far; the table's text."""
+    text = "\n".join(growth(rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    rep = {"config": {k: str(v) for k, v in vars(args).items()}, "sizes": rows,
+           "elapsed_s": time.perf_counter() - t0}
+    (args.out / "scale.json").write_text(json.dumps(rep, indent=1, default=str))
+    (args.out / "scale.md").write_text("# Scale run\n\n" + text + "\n")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.code_root:
@@ -157,18 +168,14 @@ def main(argv: list[str] | None = None) -> int:
                 row["edge"] = anchors.edge_anchor(ds, args.m, args.ef_construct, efs[:1],
                                                   args.duration)
             rows[n] = row
+            _write(args, rows, t0)  # each size as it ends: a long run keeps what it measured
             del ds
     finally:
         lg.close()
-    text = "\n".join(growth(rows))
+    text = _write(args, rows, t0)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    rep = {"config": {k: str(v) for k, v in vars(args).items()}, "sizes": rows,
-           "elapsed_s": time.perf_counter() - t0}
-    (args.out / "scale.json").write_text(json.dumps(rep, indent=1, default=str))
-    (args.out / "scale.md").write_text("# Scale run\n\n" + text + "\n")
-    print(f"\nelapsed {rep['elapsed_s']:.0f} s; wrote scale.json, scale.md to {args.out}",
-          file=sys.stderr)
+    print(f"\nelapsed {time.perf_counter() - t0:.0f} s; wrote scale.json, scale.md to "
+          f"{args.out}", file=sys.stderr)
     return 0
 
 
