@@ -42,6 +42,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="ingest runs per deployment")
     p.add_argument("--code-root", type=Path, help="start the nodes from this checkout")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--cache-dir", type=Path, default=dataset.CACHE_DIR)
     return p.parse_args(argv)
 
 
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             print(f"{n:,} x {args.dim} Cosine ...", file=sys.stderr)
-            ds = dataset.load(n, args.dim, "Cosine", args.queries)
+            ds = dataset.load(n, args.dim, "Cosine", args.queries, cache_dir=args.cache_dir)
             row: dict = {"node": one_node(ds, cfg, lg, efs, args.ingest_only, args.repeat,
                                           args.grpc)}
             if args.cluster:
