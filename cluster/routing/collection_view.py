@@ -33,6 +33,10 @@ class CollectionViews:
         self.links = links
         # collection uuid -> (the config dict parsed, its parsed form): parsed once per change
         self._configs: dict[str, tuple[dict, ShardConfig]] = {}
+        # collection uuid -> (metadata, peers, local shards' generation, view): metadata and
+        # the peer table are replaced, never changed in place, on every change, so a view is
+        # built once per change instead of once per request.
+        self._views: dict[str, tuple[CollectionMeta, object, int, CollectionView]] = {}
 
     def config_of(self, meta: CollectionMeta) -> ShardConfig:
         cached = self._configs.get(meta.uuid)
@@ -71,8 +75,18 @@ class CollectionViews:
         return replicas
 
     def of(self, meta: CollectionMeta) -> CollectionView:
+        peers = self.links.peers() if self.links is not None else None
+        generation = self._shards.generation
+        cached = self._views.get(meta.uuid)
+        if cached is not None and cached[0] is meta and cached[1] is peers and (
+                cached[2] == generation):
+            return cached[3]
         shards = [self.shard(meta, sid) for sid in sorted(meta.shards)]
-        return CollectionView(meta, self.config_of(meta), shards)
+        view = CollectionView(meta, self.config_of(meta), shards)
+        if len(self._views) > 1024:
+            self._views.clear()
+        self._views[meta.uuid] = (meta, peers, generation, view)
+        return view
 
     def named(self, name: str) -> CollectionView:
         return self.of(self._catalog.resolve(name))

@@ -27,7 +27,7 @@ from node.engine.multivector import check_query_multivector
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
 from node.engine.query_scoring import FEEDBACK, NEAREST, VectorQuery
-from node.engine.scoring import prepare_query, smaller_is_better
+from node.engine.scoring import prepare_queries, prepare_query, smaller_is_better
 from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
@@ -61,11 +61,7 @@ class QueryExecutor:
         for (name, k, _, threshold), members in groups.items():
             params = plans[members[0]].params
             spec = view.config.dense[name]
-            queries = np.stack([
-                prepare_query(spec, _check_vector(view.config, name, False, plans[i].nearest,
-                                                  "query"))
-                for i in members
-            ])
+            queries = _query_matrix(view.config, name, [plans[i].nearest for i in members])
             per_shard = await asyncio.gather(
                 *(shard.query_batch(name, queries, k, _lean(params), threshold)
                   for shard in view.shards)
@@ -296,6 +292,17 @@ def _plain_dense(view: CollectionView, plan: QueryPlan) -> bool:
         and not plan.prefetch and plan.filter is None and plan.lookup_from is None
         and plan.using in view.config.dense
     )
+
+
+def _query_matrix(config: ShardConfig, name: str, vectors: list[np.ndarray]) -> np.ndarray:
+    """The prepared queries of a batch as one matrix: stacked, cast and normalised at once;
+    one at a time only to name a vector of the wrong size."""
+    spec = config.dense[name]
+    shape = (spec.size,)
+    if any(v.shape != shape for v in vectors):
+        for v in vectors:
+            _check_vector(config, name, False, v, "query")
+    return prepare_queries(spec, np.stack(vectors))
 
 
 def _excluding(base, excluded: set[PointId]):

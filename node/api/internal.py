@@ -25,6 +25,7 @@ import inspect
 from aiohttp import web
 
 from cluster.metadata.state import ACTIVE, CollectionMeta
+from cluster.replication import hit_columns
 from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
 from cluster.replication.shard_access import LocalShardAccess
@@ -47,6 +48,8 @@ SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
 })
+# Read once: inspecting a signature costs more than a small shard call's own work.
+_SIGNATURES = {m: inspect.signature(getattr(LocalShardAccess, m)) for m in SHARD_METHODS}
 # Bodies above this size are decoded and results encoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
 BULK_RESULTS = frozenset({"retrieve", "scroll", "scan"})
@@ -85,7 +88,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         async with replica as shard:
             bound = getattr(LocalShardAccess(shard), method)
             try:
-                inspect.signature(bound).bind(*args, **kwargs)
+                _SIGNATURES[method].bind(shard, *args, **kwargs)
             except TypeError as exc:
                 raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
             if method == "update":
@@ -187,6 +190,8 @@ def _check_update_kind(args: list, kwargs: dict) -> None:
 
 
 async def _encode(method: str, result: object) -> bytes:
+    if method == "query_batch":
+        result = hit_columns.pack(result)  # type: ignore[arg-type]
     # Records can be many: encoding them off the loop keeps other requests flowing.
     if method in BULK_RESULTS:
         return await asyncio.to_thread(encode, result)
