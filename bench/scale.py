@@ -47,8 +47,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def one_node(ds: dataset.Dataset, cfg: Config, lg: LoadGenerator, efs: list[int],
-             ingest_only: bool, repeat: int, grpc: bool) -> dict:
-    with nodes.start(1) as dep:
+             ingest_only: bool, repeat: int, grpc: bool, root: Path) -> dict:
+    with nodes.start(1, repo_root=root) as dep:
         run = Runner(dep, ds, cfg, lg)
         idle = dep.rss()[0]
         ingests = []
@@ -72,8 +72,9 @@ def one_node(ds: dataset.Dataset, cfg: Config, lg: LoadGenerator, efs: list[int]
         return out
 
 
-def cluster(ds: dataset.Dataset, cfg: Config, lg: LoadGenerator, repeat: int) -> dict:
-    with nodes.start(3) as dep:
+def cluster(ds: dataset.Dataset, cfg: Config, lg: LoadGenerator, repeat: int,
+            root: Path) -> dict:
+    with nodes.start(3, repo_root=root) as dep:
         run = Runner(dep, ds, cfg, lg)
         ingests = []
         for i in range(repeat):
@@ -148,8 +149,7 @@ def _write(args: argparse.Namespace, rows: dict[int, dict], t0: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.code_root:
-        nodes.REPO_ROOT = args.code_root.resolve()
+    root = args.code_root.resolve() if args.code_root else nodes.REPO_ROOT
     sizes = [int(s) for s in args.sizes.split(",")]
     efs = [int(e) for e in args.efs.split(",")]
     cfg = Config(m=args.m, ef_construct=args.ef_construct, efs=efs, duration=args.duration,
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{n:,} x {args.dim} Cosine ...", file=sys.stderr)
             ds = dataset.load(n, args.dim, "Cosine", args.queries, cache_dir=args.cache_dir)
             row: dict = {"node": one_node(ds, cfg, lg, efs, args.ingest_only, args.repeat,
-                                          args.grpc)}
+                                          args.grpc, root)}
             if args.cluster:
-                row["cluster"] = cluster(ds, cfg, lg, args.repeat)
+                row["cluster"] = cluster(ds, cfg, lg, args.repeat, root)
             if not (args.no_edge or args.ingest_only):
                 row["edge"] = anchors.edge_anchor(ds, args.m, args.ef_construct, efs[:1],
                                                   args.duration)
