@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean bench bench-quick bench-snapshots system-tools deploy-check fuzz chaos chaos-deps
+.PHONY: run test lint clean bench bench-quick bench-scale bench-snapshots system-tools deploy-check fuzz chaos chaos-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench: $(VENV)/installed-test.stamp
 
 bench-quick: $(VENV)/installed-test.stamp
 	$(BIN)/python -m bench --mode quick
+
+# One node at 100k and 1M points (128-d Cosine): ingest, time to green, RSS against the floor,
+# search QPS and recall, qdrant-edge's upsert+optimize, and how each grows (under 20 minutes).
+bench-scale: $(VENV)/installed-test.stamp
+	$(BIN)/python -m bench.scale
 
 bench-snapshots: $(VENV)/installed-test.stamp
 	$(BIN)/python -m bench.snapshots

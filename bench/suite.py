@@ -69,20 +69,16 @@ class Runner:
 
     def ingest(self) -> dict:
         ds = self.ds
-        bodies = []
-        for start in range(0, ds.size, BATCH):
-            end = min(start + BATCH, ds.size)
-            bodies.append(encode({"batch": {
-                "ids": list(range(start, end)), "vectors": ds.vectors[start:end],
-                "payloads": [ds.payload(i) for i in range(start, end)]}}))
-        # Chunks only to show progress; each keeps the clients busy for many batches.
-        chunk = max(self.cfg.ingest_clients * 4, len(bodies) // 10)
+        batches = -(-ds.size // BATCH)
+        # Chunks show progress and bound the encoded bodies held at once (a million points
+        # are gigabytes of JSON); each chunk keeps the clients busy for many batches.
+        chunk = max(self.cfg.ingest_clients * 4, batches // 10)
         wall = client_cpu = server_cpu = 0.0
         lat: list[float] = []
         t_start = time.perf_counter()
         with tqdm(total=ds.size, desc="ingest", unit="pt", leave=False) as bar:
-            for i in range(0, len(bodies), chunk):
-                part = bodies[i:i + chunk]
+            for i in range(0, batches, chunk):
+                part = [self._batch_body(b * BATCH) for b in range(i, min(i + chunk, batches))]
                 res, cpu = self.load("/points?wait=true", part, self.cfg.ingest_clients,
                                      method="PUT")
                 wall += res.wall
@@ -97,6 +93,13 @@ class Runner:
                 "client_cpu_s": client_cpu, "server_cpu_s": server_cpu,
                 "green_after_ingest_s": green, "green_total_s": wall + green,
                 "harness_s": ingest_end - t_start - wall, "segments": self.segments}
+
+    def _batch_body(self, start: int) -> bytes:
+        ds = self.ds
+        end = min(start + BATCH, ds.size)
+        return encode({"batch": {
+            "ids": list(range(start, end)), "vectors": ds.vectors[start:end],
+            "payloads": [ds.payload(i) for i in range(start, end)]}})
 
     def wait_green(self) -> float:
         """Seconds until status is green and the index covers the points."""

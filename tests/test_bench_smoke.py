@@ -34,3 +34,19 @@ def test_snapshot_bench_smoke(tmp_path: Path) -> None:
     rep = json.loads((tmp_path / "snapshots.json").read_text())
     assert rep["runs"][0]["archive_mb"] > 0
     assert (tmp_path / "snapshots.md").read_text().startswith("# Snapshots")
+
+
+@pytest.mark.timeout(180)
+def test_scale_bench_smoke(tmp_path: Path) -> None:
+    from bench.scale import main
+
+    assert main(["--sizes", "500,1000", "--dim", "8", "--queries", "20", "--duration", "0.2",
+                 "--efs", "16", "--grpc", "--cluster", "--out", str(tmp_path),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    rep = json.loads((tmp_path / "scale.json").read_text())
+    small, large = rep["sizes"]["500"], rep["sizes"]["1000"]
+    assert large["node"]["ingest"]["points"] == 1000 and small["node"]["search"]
+    assert large["node"]["grpc_ingest"]["pps"] and large["cluster"]["ingest"]["pps"]
+    assert large["edge"]["upsert_pps"] and large["node"]["memory"]["floor"] > 0
+    table = (tmp_path / "scale.md").read_text()
+    assert "| RSS / floor |" in table and "points grow 2x" in table

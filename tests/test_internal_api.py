@@ -4,8 +4,10 @@ secret guards the internal routes, an absent peer is PeerUnavailable)."""
 
 from __future__ import annotations
 
+import base64
 import math
 import pickle
+import struct
 import uuid
 from collections.abc import Iterator
 
@@ -21,7 +23,7 @@ from cluster.metadata.placement import shard_for_point
 from cluster.replication import hit_columns
 from cluster.replication.peer_client import PeerClient, PeerRefused, PeerUnavailable
 from cluster.replication.remote_shard import RemoteShardAccess
-from cluster.replication.wire import CONTENT_TYPE, TAG, WireError, decode, encode
+from cluster.replication.wire import CONTENT_TYPE, FRAME_MAGIC, TAG, WireError, decode, encode
 from node.engine.filters import CompiledFilter, compile_filter
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.query_scoring import CONTEXT, NEAREST, VectorQuery
@@ -184,6 +186,49 @@ def test_filters_travel_as_source() -> None:
     orjson.dumps({TAG: "f", "v": "1.5"}),
 ])
 def test_bad_messages_are_wire_errors(data: bytes) -> None:
+    with pytest.raises(WireError):
+        decode(data)
+
+
+def _frame(head: object, data: bytes = b"") -> bytes:
+    text = orjson.dumps(head)
+    return FRAME_MAGIC + struct.pack("<I", len(text)) + text + data
+
+
+def test_arrays_travel_as_raw_bytes_in_a_frame() -> None:
+    batch = _batch()
+    batch.dense[""] = DenseColumn(rows=np.random.default_rng(2).random((256, 128), np.float32),
+                                  positions=np.arange(256, dtype=np.int64))
+    data = encode(batch)
+    assert data.startswith(FRAME_MAGIC)
+    raw_bytes = 256 * 128 * 4
+    assert raw_bytes < len(data) < raw_bytes * 1.1  # base64 text would be a third larger
+    back = decode(data)
+    assert _same(batch, back)
+    rows = back.dense[""].rows
+    assert rows.flags.writeable and rows.ctypes.data % 8 == 0  # aligned within the data part
+    assert encode({"no": ["arrays"]}) == b'{"no":["arrays"]}'  # plain JSON without a frame
+
+
+def test_base64_arrays_of_earlier_nodes_are_read() -> None:
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    old = orjson.dumps({"rows": {TAG: "nd", "d": "float32", "s": [2, 3],
+                                 "b": base64.b64encode(arr.tobytes()).decode()}})
+    assert _same(decode(old), {"rows": arr})
+
+
+@pytest.mark.parametrize("data", [
+    FRAME_MAGIC, FRAME_MAGIC + b"\x01\x00",
+    FRAME_MAGIC + struct.pack("<I", 100) + b"{}",  # JSON part longer than the frame
+    _frame({TAG: "nb", "d": "float32", "s": [2], "o": 0, "n": 8}, b"\0" * 4),  # past the end
+    _frame({TAG: "nb", "d": "float32", "s": [2], "o": 0, "n": 4}, b"\0" * 8),  # wrong length
+    _frame({TAG: "nb", "d": "float32", "s": [1], "o": -4, "n": 4}, b"\0" * 8),
+    _frame({TAG: "nb", "d": "float32", "s": [1], "o": "0", "n": 4}, b"\0" * 8),
+    _frame({TAG: "nb", "d": "object", "s": [1], "o": 0, "n": 8}, b"\0" * 8),
+    _frame({TAG: "nb", "d": "float32", "s": [2], "o": 0, "n": 8}),  # no data part at all
+    orjson.dumps({TAG: "nb", "d": "uint8", "s": [1], "o": 0, "n": 1}),  # JSON, not a frame
+])
+def test_bad_frames_are_wire_errors(data: bytes) -> None:
     with pytest.raises(WireError):
         decode(data)
 

@@ -8,60 +8,97 @@ any later state of the append-only file.
 from __future__ import annotations
 
 import os
+from array import array
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 
 class RamPayloads:
-    """Payloads in memory as their JSON bytes, one slot per offset: a parsed dict of a few
-    keys costs several hundred bytes, its JSON a few dozen. Each read parses a fresh copy."""
+    """Payloads in memory as their JSON bytes, all in one buffer with a (start, length) per
+    offset: no Python object per point (a parsed dict of a few keys costs several hundred
+    bytes, a bytes object of its JSON some 60 besides the text). Each read parses a fresh copy.
+
+    A payload changed in place leaves its old bytes behind in the buffer; they are dropped when
+    they outweigh the live ones, and from every persisted state.
+    """
 
     def __init__(self, state: list | dict | None = None) -> None:
-        if isinstance(state, dict):  # the form earlier versions kept: offset -> payload dict
-            rows: list[bytes | None] = []
+        self._data = bytearray()
+        self._starts = array("Q")
+        self._lengths = array("I")  # 0: no payload
+        self._garbage = 0  # bytes of the buffer no offset points at
+        if isinstance(state, dict) and state.get("form") == _PACKED:
+            self._data = bytearray(state["data"])
+            self._lengths = array("I", np.asarray(state["lengths"], np.uint32).tobytes())
+            self._starts = array("Q", _starts_of(self._lengths).tobytes())
+        elif isinstance(state, dict):  # the oldest form: offset -> payload dict
             for offset, payload in state.items():
-                rows.extend([None] * (offset + 1 - len(rows)))
-                rows[offset] = _packed(payload) if payload else None
-            state = rows
-        self._rows: list[bytes | None] = list(state or [])
+                self.set(offset, payload)
+        else:  # the form before this one: a list of JSON bytes (or None) per offset
+            for offset, data in enumerate(state or []):
+                if data:
+                    self._put(offset, data)
+
+    def __len__(self) -> int:
+        return len(self._lengths)
 
     def get(self, offset: int) -> dict | None:
-        data = self._rows[offset] if offset < len(self._rows) else None
-        return None if data is None else orjson.loads(data)
+        if offset >= len(self._lengths) or not self._lengths[offset]:
+            return None
+        start = self._starts[offset]
+        return orjson.loads(self._data[start : start + self._lengths[offset]])
 
     def set(self, offset: int, payload: dict | None) -> None:
-        if offset >= len(self._rows):
-            if not payload:
-                return
-            self._rows.extend([None] * (offset + 1 - len(self._rows)))
-        self._rows[offset] = _packed(payload) if payload else None
+        if offset >= len(self._lengths) and not payload:
+            return
+        self._put(offset, orjson.dumps(payload) if payload else b"")
 
-    def raw(self, offsets: list[int]) -> list[bytes | None]:
-        """The stored JSON bytes at `offsets`, for `adopt`."""
-        return [self._rows[o] if o < len(self._rows) else None for o in offsets]
+    def _put(self, offset: int, data: bytes) -> None:
+        missing = offset + 1 - len(self._lengths)
+        if missing > 0:
+            self._starts.extend(array("Q", bytes(8 * missing)))
+            self._lengths.extend(array("I", bytes(4 * missing)))
+        self._garbage += self._lengths[offset]
+        self._starts[offset] = len(self._data) if data else 0
+        self._lengths[offset] = len(data)
+        self._data += data
+        if self._garbage > 1 << 20 and self._garbage * 2 > len(self._data):
+            self._compact()
 
-    def adopt(self, offsets: range, rows: list[bytes | None]) -> None:
-        """Hold these very bytes objects (the same payloads `raw` gave) at `offsets`. A merge
-        copies rows through parsed payloads; keeping the old objects instead of re-encoded
-        ones leaves the memory they sit in used, not fragmented by the copy."""
-        for offset, data in zip(offsets, rows, strict=True):
-            if offset < len(self._rows):
-                self._rows[offset] = data
+    def _compact(self) -> None:
+        data, lengths = self._live()
+        self._data, self._starts = bytearray(data), array("Q", _starts_of(lengths).tobytes())
+        self._garbage = 0
+
+    def _live(self) -> tuple[bytes, np.ndarray]:
+        """The buffer without garbage, in offset order, and the length of each payload."""
+        lengths = np.frombuffer(self._lengths, dtype=np.uint32).copy()
+        if not self._garbage:
+            return bytes(self._data), lengths
+        view = memoryview(self._data)
+        data = b"".join(view[s : s + n] for s, n in zip(self._starts, self._lengths, strict=True)
+                        if n)
+        return data, lengths
 
     def persist(self) -> None:
         pass
 
-    def state(self) -> list:
-        return list(self._rows)
+    def state(self) -> dict:
+        data, lengths = self._live()
+        return {"form": _PACKED, "data": data, "lengths": lengths}
 
     def close(self) -> None:
         pass
 
 
-def _packed(payload: dict) -> bytes:
-    # orjson's bytes keep the buffer it wrote into (kilobytes): copied to their exact size.
-    return bytes(memoryview(orjson.dumps(payload)))
+_PACKED = "packed-json"
+
+
+def _starts_of(lengths: array | np.ndarray) -> np.ndarray:
+    ends = np.cumsum(np.asarray(lengths, dtype=np.uint64), dtype=np.uint64)
+    return ends - np.asarray(lengths, dtype=np.uint64)
 
 
 class DiskPayloads:

@@ -25,7 +25,6 @@ from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
 from node.engine.multivector_search import multi_graph_rows
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
-from node.engine.payload_storage import RamPayloads
 from node.engine.point_batch import PointBatch, subset
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask, with_text_indexes
@@ -724,18 +723,12 @@ class LocalShard:
               bases: dict[str, GraphBase]) -> int:
         """Copy the planned rows into `target` and build its graphs; the points inserted."""
         for source, offsets in plan:
-            shared = isinstance(source.payloads, RamPayloads) and isinstance(
-                target.payloads, RamPayloads)
             for start in range(0, len(offsets), 4096):
                 chunk = offsets[start : start + 4096]
                 with self.lock:
                     batch = source.as_batch(chunk)
                     versions = source.versions[chunk].copy()
-                    raw = source.payloads.raw(chunk.tolist()) if shared else None
-                first = target.total
                 _append_with_versions(target, batch, versions)
-                if raw is not None:
-                    target.payloads.adopt(range(first, target.total), raw)
         if self._needs_index_for(target, config):
             return self._build_target_indexes(target, config, bases)
         return 0
