@@ -15,6 +15,7 @@ from collections.abc import Callable
 import aiohttp
 import orjson
 
+from cluster.replication.late_writes import SENT_AT_HEADER, sent_now
 from cluster.replication.peer_liveness import PeerSilent, while_alive
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.replication.write_routing import ROUTED_AT_HEADER, StalePlacement
@@ -117,6 +118,8 @@ class PeerClient:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
+        # Stamped last: the receiver refuses a write that arrives long after this.
+        headers = {**(headers or {}), SENT_AT_HEADER: sent_now()}
         try:
             url = self._url(api_url, f"internal/v1/{path}")
             try:

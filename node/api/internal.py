@@ -25,6 +25,7 @@ import inspect
 from aiohttp import web
 
 from cluster.metadata.state import ACTIVE, CollectionMeta
+from cluster.replication.late_writes import SENT_AT_HEADER, ArrivalDelays
 from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
 from cluster.replication.shard_access import LocalShardAccess
@@ -55,6 +56,11 @@ METADATA_WAIT_SECONDS = 2.0
 
 def routes(node: Node) -> list[web.RouteDef]:
     credential = internal_credential(node.settings)
+    arrivals = ArrivalDelays()
+
+    def refuse_if_late(request: web.Request, write: bool) -> None:
+        # Before the body is read: what counts is when the request reached this node.
+        arrivals.check(request.remote or "", request.headers.get(SENT_AT_HEADER), write)
 
     def guarded(handler: Handler) -> Handler:
         async def check(request: web.Request) -> web.StreamResponse:
@@ -74,6 +80,7 @@ def routes(node: Node) -> list[web.RouteDef]:
             raise BadRequest(f"internal API: unknown shard method {method!r}")
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
         routed_shard = parse_ascii_uint(shard_id)
+        refuse_if_late(request, method in WRITE_METHODS)
         if method in WRITE_METHODS and routed_shard is not None and node.writes_in is not None:
             # A write is checked against the placement it was routed with first.
             replica = node.writes_in.accept(uuid, routed_shard,
@@ -98,6 +105,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         method = request.match_info["method"]
         if method not in ("upsert", "update"):
             raise BadRequest(f"internal API: {method!r} is not a write")
+        refuse_if_late(request, True)
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
         meta = next((m for m in list(node.catalog.state.collections.values())
                      if m.uuid == uuid), None)
