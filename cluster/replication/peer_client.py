@@ -144,8 +144,17 @@ class PeerClient:
         self._on_call(method, "ok")
         return result
 
-    async def get_json(self, api_url: str, path: str, timeout: float | None = None) -> object:
-        """GET a small JSON document from a peer: the `result` of its envelope."""
+    async def get_json(self, api_url: str, path: str, timeout: float | None = None,
+                       *, while_answering: bool = False) -> object:
+        """GET a small JSON document from a peer: the `result` of its envelope. With
+        `while_answering`, given up as soon as the peer stops answering its liveness probe
+        (frozen), not only at `timeout`."""
+        if while_answering:
+            try:
+                return await while_alive(self.get_json(api_url, path, timeout),
+                                         lambda wait: self._answers_livez(api_url, wait))
+            except PeerSilent as exc:
+                raise PeerUnavailable(f"peer {api_url} is not answering: {exc}") from None
         url = self._url(api_url, path)
         try:
             async with self._get_session().get(
