@@ -83,7 +83,8 @@ class PeerClient:
             connector = aiohttp.TCPConnector(limit=total, limit_per_host=per_host,
                                              keepalive_timeout=60,
                                              ssl=self._ssl_context or True)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                                  request_class=_StampedRequest)
         return self._session
 
     async def call_shard(
@@ -118,7 +119,8 @@ class PeerClient:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
-        # Stamped last: the receiver refuses a write that arrives long after this.
+        # Stamped again once a connection is there (_StampedRequest): the receiver refuses a
+        # write that arrives long after it was sent.
         headers = {**(headers or {}), SENT_AT_HEADER: sent_now()}
         try:
             url = self._url(api_url, f"internal/v1/{path}")
@@ -198,6 +200,16 @@ class PeerClient:
                 return response.status, await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise _unreachable(url, exc) from None
+
+
+class _StampedRequest(aiohttp.ClientRequest):
+    """Sets the time a call is sent at the moment its headers go out, after any wait for a
+    free connection to the peer: that wait is this node's, not a sign of a late delivery."""
+
+    async def send(self, conn):  # noqa: ANN001, ANN201 - aiohttp's signature
+        if SENT_AT_HEADER in self.headers:
+            self.headers[SENT_AT_HEADER] = sent_now()
+        return await super().send(conn)
 
 
 async def _off_loop_if_big(fn, value: object, big: bool) -> object:
