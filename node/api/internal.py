@@ -30,7 +30,7 @@ from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
 from cluster.replication.shard_access import LocalShardAccess
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
-from cluster.replication.write_routing import ROUTED_AT_HEADER
+from cluster.replication.write_routing import ROUTED_AT_HEADER, check_read_routing
 from node.api.access import FULL_ACCESS
 from node.api.envelope import Handler, error_response, ok
 from node.api.telemetry import details_level
@@ -87,7 +87,8 @@ def routes(node: Node) -> list[web.RouteDef]:
                                             request.headers.get(ROUTED_AT_HEADER))
         else:
             replica = contextlib.nullcontext(
-                _local_shard(node, uuid, shard_id, readable=method not in WRITE_METHODS))
+                _local_shard(node, uuid, shard_id, readable=method not in WRITE_METHODS,
+                             routed_at=request.headers.get(ROUTED_AT_HEADER)))
         args, kwargs = await _read_call(request)
         async with replica as shard:
             bound = getattr(LocalShardAccess(shard), method)
@@ -152,10 +153,13 @@ def routes(node: Node) -> list[web.RouteDef]:
     ]
 
 
-def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False):
+def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False,
+                 routed_at: str | None = None):
     """This node's replica of the shard; with `readable`, only while this node's metadata
     says it is Active: a Dead or Partial replica may lack acknowledged writes (a recovery
-    drops its points first), and a coordinator whose metadata trails may still read it."""
+    drops its points first), and a coordinator whose metadata trails may still read it. A
+    read that carries the shard version it was routed with is refused when this node knows
+    a newer one (check_read_routing)."""
     meta: CollectionMeta | None = next(
         (m for m in list(node.catalog.state.collections.values()) if m.uuid == uuid), None
     )
@@ -167,6 +171,8 @@ def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False
         raise NotFound(f"shard {shard_id} of collection {uuid} is not on this node "
                        f"(peer {node.peer_id})")
     state = meta.shards.get(number, {}).get(node.peer_id)  # type: ignore[union-attr]
+    if readable:
+        check_read_routing(meta, number, routed_at)  # type: ignore[arg-type]
     if readable and state != ACTIVE:
         raise NotFound(f"the replica of shard {shard_id} of collection {uuid} on peer "
                        f"{node.peer_id} is {state}: it serves no reads")
