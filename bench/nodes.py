@@ -111,7 +111,7 @@ class Deployment:
         self.stop()
 
 
-def _spawn(node: Node, extra: list[str]) -> None:
+def _spawn(node: Node, extra: list[str], repo_root: Path) -> None:
     node.storage.mkdir(parents=True, exist_ok=True)
     node.log = node.storage.parent / f"{node.storage.name}.log"
     cmd = [sys.executable, "-m", "node.cli", "serve", "--host", LOOPBACK,
@@ -119,8 +119,9 @@ def _spawn(node: Node, extra: list[str]) -> None:
            "--grpc-port", str(node.grpc_port),
            "--storage-path", str(node.storage), "--log-level", "WARNING", *extra]
     with open(node.log, "wb") as log:
-        node.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        node.proc = subprocess.Popen(cmd, cwd=repo_root, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                          "PYTHONPATH": str(repo_root)})
 
 
 def _wait(node: Node, check: str, timeout: float, pred: object = None) -> None:
@@ -140,8 +141,9 @@ def _wait(node: Node, check: str, timeout: float, pred: object = None) -> None:
     raise RuntimeError(f"node on {node.http_port}: {check} not ready in {timeout:.0f}s")
 
 
-def start(count: int = 1, timeout: float = 60.0) -> Deployment:
-    """Start `count` nodes; with more than one, a static-member cluster that lists every peer."""
+def start(count: int = 1, timeout: float = 60.0, repo_root: Path = REPO_ROOT) -> Deployment:
+    """Start `count` nodes; with more than one, a static-member cluster that lists every peer.
+    `repo_root` is the source tree the nodes run (another checkout for an A/B comparison)."""
     root = Path(tempfile.mkdtemp(prefix="flotilla-bench-"))
     nodes = [Node(free_port(), free_port(), root / f"node-{i}", free_port())
              for i in range(count)]
@@ -151,7 +153,7 @@ def start(count: int = 1, timeout: float = 60.0) -> Deployment:
         for n in nodes:
             extra = (["--cluster-enabled", "--uri", n.raft_uri, "--peers", peers]
                      if count > 1 else [])
-            _spawn(n, extra)
+            _spawn(n, extra, repo_root)
         for n in nodes:
             _wait(n, "/readyz", timeout)
         if count > 1:

@@ -16,6 +16,8 @@ from node.api import (
     issues,
     points,
     query,
+    quotas,
+    raft_recovery,
     snapshots,
     telemetry,
 )
@@ -48,7 +50,7 @@ def build_app(node: Node) -> web.Application:
     # took 20 us behind the collection routes). No URL and method pair matches two routes,
     # so the order changes nothing else.
     faces = [service_routes, query, points, collections, facet_matrix, cluster, telemetry,
-             issues, snapshots]
+             issues, snapshots, quotas, raft_recovery]
     if node.settings.cluster.enabled:
         faces.append(internal)  # a node outside a cluster has no peers to serve
     for module in faces:

@@ -69,3 +69,11 @@ class StorageFailed(FlotillaError):
     @classmethod
     def from_os_error(cls, exc: OSError) -> StorageFailed:
         return cls(f"Service internal error: {exc.strerror or exc}")
+
+
+class QuotaExceeded(StorageFailed):
+    """This node is over a resource quota (node/quota): it stores nothing more until usage
+    falls back. Answered as Qdrant does, 507 Insufficient Storage (gRPC ResourceExhausted);
+    like a full disk, another replica may still take the write."""
+
+    status = 507

@@ -39,12 +39,14 @@ from cluster.routing.query_router import QueryRouter
 from cluster.routing.strict_mode import RateLimiter
 from node import QDRANT_API_VERSION
 from node.api.metrics import NodeMetrics
+from node.api.quota_metrics import QuotaMetrics
 from node.engine.durable_files import write_atomic
 from node.errors import FlotillaError, NotFound, Unavailable
 from node.fault_injection import delayed_apply, metadata_delays, slow_read_seconds
 from node.issues import too_many_collections, unindexed_field
 from node.issues.board import IssueBoard
 from node.memory import release_free_memory
+from node.quota.guard import QuotaGuard, settings_quota
 from node.settings import Settings, internal_credential, parse_uri
 from node.snapshots.service import Snapshots
 from node.tls import NodeTls
@@ -93,6 +95,11 @@ class Node:
         storage = Path(settings.storage.storage_path)
         self.peer_id = load_or_create_peer_id(storage)
         self.metrics = NodeMetrics()
+        # Before the shards: a quota in the settings that cannot be enforced stops the start.
+        self.quota = QuotaGuard(storage, settings_quota(settings), lambda: self._state().quota)
+        quota_metrics = QuotaMetrics()
+        quota_metrics.source = self.quota.exceeded
+        self.metrics.registry.register(quota_metrics)
         self.shards = LocalShards(
             storage / "collections", self.peer_id, on_optimizer_run=self.metrics.optimizer_run
         )
@@ -125,12 +132,14 @@ class Node:
             )
             self.writes_in = ReplicaWritesIn(self.peer_id, self._state, self.shards.get,
                                              self._applied_version, links.in_flight)
-        self.views = views = CollectionViews(self.catalog, self.shards, links)
+        self.views = views = CollectionViews(self.catalog, self.shards, links,
+                                             admit_write=self.quota.admit_write)
         self.transfers = None
         if settings.cluster.enabled:
             self.transfers = ShardTransfers(self.peer_id, self._state, self._propose,
                                             self.shards, self._remote_shard,
-                                            self.transfer_progress, self._source_caught_up)
+                                            self.transfer_progress, self._source_caught_up,
+                                            has_room=self.quota.has_room)
         self.rate_limiter = RateLimiter()
         self.snapshots = Snapshots(self)
         self.points = PointRouter(self.catalog, views, self.rate_limiter)
@@ -539,6 +548,7 @@ class Node:
         log.error("%s is still a Raft member: remove it with syncobj_admin", address)
 
     async def create_collection(self, name: str, body: dict) -> None:
+        self.quota.check_update()  # a new collection's shards take memory and disk here
         meta = await self.catalog.create(name, body)
         if meta.init_from is not None:
             source = self.catalog.resolve(meta.init_from)

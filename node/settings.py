@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from node.quota.config import RANGES as QUOTA_RANGES
+
 logger = logging.getLogger(__name__)
 
 # Lowest precedence first: a FLOTILLA__ variable beats the QDRANT__ variable for the same key.
@@ -60,12 +62,24 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class QuotaSettings:
+    """Qdrant's `storage.quotas` (node/quota): this node's quota until one is set through
+    `PUT /quotas`, which then holds for every node of the cluster."""
+
+    enabled: bool = False
+    max_resident_memory_percent: int | None = None
+    max_disk_usage_percent: int | None = None
+    release_margin_percent: int | None = None
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     storage_path: str = "./storage"
     # Where snapshot archives live; None: a `snapshots` folder inside storage_path.
     snapshots_path: str | None = None
     # Largest snapshot archive an upload may send, in MB.
     snapshot_max_size_mb: int = 102400
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
     def snapshots_dir(self) -> Path:
@@ -335,6 +349,11 @@ def _validate(values: dict[str, Any]) -> None:
                 "service.client_timeout_sec", "storage.snapshot_max_size_mb"):
         if values.get(key) is not None and values[key] <= 0:
             raise SettingsError(f"{key}: must be positive, got {values[key]}")
+    for name, (low, high) in QUOTA_RANGES.items():
+        value = values.get(f"storage.quotas.{name}")
+        if value is not None and not low <= value <= high:
+            raise SettingsError(f"storage.quotas.{name}: must be from {low} to {high}, "
+                                f"got {value}")
     for key in ("cluster.uri", "cluster.bootstrap"):
         if values.get(key):
             _check_uri(key, values[key])

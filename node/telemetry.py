@@ -46,8 +46,11 @@ def node_telemetry(node: Node, detail: TelemetryDetail, access: Access) -> dict:
         "app": _app(node, detail.level),
         "collections": _collections(node, metas, detail.level),
     }
-    # As in Qdrant, the cluster and the traffic are shown to global credentials only.
+    # As in Qdrant, the cluster, the traffic and the quota are shown to global credentials
+    # only.
     if access.global_level is not None:
+        out["quota"] = {"config": node.quota.config().to_json(),
+                        "exceeded": node.quota.exceeded()}
         out["cluster"] = _cluster(node, detail.level)
         out["requests"] = {
             "rest": node.metrics.rest_responses.telemetry(detail.per_collection),

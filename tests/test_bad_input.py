@@ -587,3 +587,15 @@ def test_numbers_in_other_digits_than_ascii(
 def test_point_id_in_superscript_digits(http: HttpSession, four_dim: str) -> None:
     response = http.get(f"/collections/{four_dim}/points/%C2%B9")
     assert_rejected(response, (400, 404, 422), ("¹",))
+
+
+@pytest.mark.parametrize("path, body", [
+    ("query", {"query": [1.0, [2.0, 3.0], 4.0, 5.0]}),
+    ("query/batch", {"searches": [{"query": [1, 2, 3, 4]}, {"query": [1.0, [2.0], 3, 4]}]}),
+    ("query/batch", {"searches": [{"query": [1, 2, 3, 4]}, {"query": [1, 2, 3]}]}),
+])
+def test_query_vectors_of_the_wrong_shape(http: HttpSession, four_dim: str, path: str,
+                                          body: dict[str, Any]) -> None:
+    """Numbers mixed with lists, or a vector of the wrong size inside a batch."""
+    response = http.post(f"/collections/{four_dim}/points/{path}", json=body)
+    assert_rejected(response, INVALID, ("query",))

@@ -18,6 +18,7 @@ from nodeproc import NodeProcess, cluster_of_one, free_port
 from qdrant_client import QdrantClient, models
 
 from cluster.metadata.placement import shard_for_point
+from cluster.replication import hit_columns
 from cluster.replication.peer_client import PeerClient, PeerRefused, PeerUnavailable
 from cluster.replication.remote_shard import RemoteShardAccess
 from cluster.replication.wire import CONTENT_TYPE, TAG, WireError, decode, encode
@@ -280,6 +281,16 @@ async def test_reads_match_the_public_api(
                                        set(ids_0[:3]))
     assert sorted(h[1] for h in restricted) == sorted(ids_0[:3])
 
+    # A batch answers as columns when its hits carry ids and scores only, as tuples otherwise:
+    # both give the same ranking.
+    queries = np.stack([np.asarray(_vector(p), np.float32) for p in (3, 8, 13)])
+    lean = await shards[0].query_batch("", queries, 4, SearchParams(with_payload=False,
+                                                                    with_vectors=False), None)
+    full = await shards[0].query_batch("", queries, 4, SearchParams(), None)
+    assert [[h[:2] for h in hits] for hits in lean] == [[h[:2] for h in hits] for hits in full]
+    assert all(len(hits) == 4 and h[2:] == (None, {}) for hits in lean for h in hits)
+    assert all(h[2] is not None for hits in full for h in hits)
+
 
 async def test_writes_reach_the_replica(
     peers: PeerClient, node: NodeProcess, client: QdrantClient, collection: str
@@ -376,3 +387,25 @@ async def test_cluster_secret_guards_the_internal_api(secret_node: NodeProcess) 
         meta = await right.get_json(secret_node.url, f"/internal/v1/collections/{name}")
         shard = RemoteShardAccess(right, 1, secret_node.url, meta["uuid"], 0)
         assert await shard.count() == 0
+
+
+@pytest.mark.parametrize("answers", [
+    [[(0.5, 1, None, {}), (0.25, 2**63 - 1, None, {})], [], [(1.0, 0, None, {})]],
+    [[(0.5, "2f1f6b5e-8a6d-4b7a-9d59-0a0f6c1f3a11", None, {}), (0.1, 7, None, {})]],
+    [[(0.5, 2**63, None, {})]],  # past int64: the ids travel as a list
+    [],
+])
+def test_hit_columns_round_trip(answers: list) -> None:
+    packed = hit_columns.pack(answers)
+    assert isinstance(packed, dict)
+    assert hit_columns.unpack(decode(encode(packed))) == answers
+
+
+def test_hit_columns_keep_payloads_as_they_are_and_refuse_garbage() -> None:
+    full = [[(0.5, 1, {"a": 1}, {})]]
+    assert hit_columns.pack(full) is full
+    packed = hit_columns.pack([[(0.5, 1, None, {})]])
+    for broken in ({**packed, "counts": np.array([2])}, {**packed, "scores": [0.5]},
+                   {"kind": "other"}, 7):
+        with pytest.raises(ValueError):
+            hit_columns.unpack(broken)

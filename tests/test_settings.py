@@ -94,6 +94,11 @@ def test_empty_yaml_and_empty_sections(tmp_path: Path) -> None:
         ("log_level: chatty\n", "log_level"),
         ("service:\n  http_port: 70000\n", "service.http_port"),
         ("cluster:\n  uri: node-1:6335\n", "cluster.uri"),
+        ("storage:\n  quotas:\n    max_disk_usage_percent: 0\n",
+         "storage.quotas.max_disk_usage_percent"),
+        ("storage:\n  quotas:\n    release_margin_percent: 101\n",
+         "storage.quotas.release_margin_percent"),
+        ("storage:\n  quotas:\n    enabled: sometimes\n", "storage.quotas.enabled"),
     ],
 )
 def test_yaml_bad_values_name_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:

@@ -24,7 +24,7 @@ from pysyncobj import FAIL_REASON, HAS_CRYPTO, SyncObj, SyncObjConf, SyncObjCons
 
 from cluster.consensus import raft_codec, raft_journal
 from cluster.metadata.state import MetadataState, apply, from_dict, to_dict
-from node.errors import Conflict, FlotillaError, Unavailable
+from node.errors import Conflict, FlotillaError, NotFound, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,8 @@ class _MetadataMachine(SyncObjConsumer):
         self.state = MetadataState()
         self._on_applied = on_applied
         self._before_apply = before_apply
+        # Times the whole state was replaced from a snapshot (the dump at start included).
+        self.snapshots_installed = 0
 
     @replicated
     def apply_op(self, op: dict) -> object:
@@ -110,6 +112,7 @@ class _MetadataMachine(SyncObjConsumer):
 
     def _deserialize(self, data: dict) -> None:
         self.state = from_dict(data["state"])
+        self.snapshots_installed += 1
         self._notify({"op": RESTORE_SNAPSHOT_OP}, None)
 
 
@@ -210,6 +213,42 @@ class MetadataConsensus:
             f"metadata consensus on {self._self_address} not ready after {timeout:g}s "
             f"(leader: {self.raft_info()['leader']})"
         )
+
+    @property
+    def snapshots_installed(self) -> int:
+        """Times this node's state was replaced whole from a Raft snapshot: its own dump at
+        start, or one the leader sent (a lagging follower, `send_snapshot`)."""
+        return self._machine.snapshots_installed
+
+    async def send_snapshot(self, address: str, timeout: float = 10.0) -> None:
+        """As the leader, have the follower at `address` replace its state and log with a
+        snapshot of this node's: what Qdrant's `POST /cluster/recover` asks of its leader.
+
+        A barrier op puts an entry past the last dump, a forced log compaction writes a fresh
+        dump and drops the log up to it, and the follower's next index is then set below the
+        log's start, so pysyncobj's next append_entries to it carries the dump instead of
+        entries. pysyncobj has no public call for that last step: the index is set in its
+        table, an item assignment its thread reads on every send.
+        """
+        if self.raft_info()["role"] != "Leader":
+            raise Conflict(f"{self._self_address} is not the Raft leader")
+        target = next((node for node in self._raft("otherNodes") if node.id == address), None)
+        if target is None:
+            raise NotFound(f"{address} is not a member of this Raft group")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        log_start = self._raft("raftLog")[0][1]
+        await self.propose({"op": BARRIER_OP}, timeout=timeout)
+        self._sync.forceLogCompaction()
+        while self._raft("raftLog")[0][1] == log_start:
+            if loop.time() > deadline:
+                raise Unavailable(f"no fresh Raft snapshot was written within {timeout:g}s")
+            await asyncio.sleep(0.02)
+        self._raft("raftNextIndex")[target] = 0
+
+    def _raft(self, name: str):
+        """One of pysyncobj's private tables (see send_snapshot)."""
+        return getattr(self._sync, f"_SyncObj__{name}")
 
     def allow_elections(self) -> None:
         """Let a node started with `campaign=False` stand for election, once it holds the log.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from cluster.metadata.placement import place_replicas
+from cluster.metadata.quota_op import SET_QUOTA, apply_set_quota
 from node.errors import BadRequest, Conflict, NotFound, Unavailable
 
 ACTIVE = "Active"
@@ -65,6 +66,9 @@ class MetadataState:
     peers: dict[int, dict[str, str]] = field(default_factory=dict)
     # number of ops applied successfully
     version: int = 0
+    # The quota config set through `PUT /quotas` (cluster/metadata/quota_op.py); None until
+    # then, when each node applies its own settings' one.
+    quota: dict | None = None
 
 
 def apply(state: MetadataState, op: dict) -> object:
@@ -74,7 +78,8 @@ def apply(state: MetadataState, op: dict) -> object:
     delete_collection {name}, change_aliases {actions}, set_replica_state {collection, shard_id,
     peer_id, state, from_state?}, create_payload_index {collection, field_name, schema},
     drop_payload_index {collection, field_name}, add_peer {peer_id, uri, api},
-    remove_peer {peer_id, force?}. Collection names in ops are real names, not aliases.
+    remove_peer {peer_id, force?}, set_quota {config} (cluster/metadata/quota_op.py).
+    Collection names in ops are real names, not aliases.
 
     Raises a FlotillaError without having changed anything; `version` grows only on success.
     """
@@ -516,6 +521,7 @@ _HANDLERS: dict[str, Callable[[MetadataState, dict], object]] = {
     "add_peer": _add_peer,
     "remove_peer": _remove_peer,
     "recover_collection": _recover_collection,
+    SET_QUOTA: apply_set_quota,
 }
 
 
@@ -552,6 +558,7 @@ def to_dict(state: MetadataState) -> dict:
         "version": state.version,
         "aliases": dict(state.aliases),
         "peers": {str(peer_id): dict(info) for peer_id, info in state.peers.items()},
+        "quota": copy.deepcopy(state.quota),
         "collections": {
             name: {
                 "name": meta.name,
@@ -600,4 +607,5 @@ def from_dict(data: dict) -> MetadataState:
         aliases=dict(data.get("aliases", {})),
         peers={int(peer_id): dict(info) for peer_id, info in data.get("peers", {}).items()},
         version=int(data.get("version", 0)),
+        quota=copy.deepcopy(data.get("quota")),
     )

@@ -35,6 +35,9 @@ class LocalShards:
         self.peer_id = peer_id
         self._on_optimizer_run = on_optimizer_run
         self._shards: dict[ShardKey, LocalShard] = {}
+        # Counts every replica opened or dropped: what views built over these shards check
+        # to know they still hold the live ones.
+        self.generation = 0
         self._configs: dict[str, dict] = {}  # collection uuid -> config the shards were given
         # Points the optimizer put into graphs since this process started, per shard.
         self._optimized_points: dict[ShardKey, int] = {}
@@ -69,7 +72,7 @@ class LocalShards:
                 staged = self.restores.take(meta.restored.get(key[1]), key[1])
                 if staged is not None:  # a snapshot recovery replaces this replica's data
                     if shard is not None:
-                        self._shards.pop(key).drop()
+                        self._drop(key)
                     self.restores.install(staged, self.root / key[0] / str(key[1]))
                     shard = None
                 if shard is None:
@@ -84,7 +87,7 @@ class LocalShards:
             for meta in {id(m): m for m in wanted.values()}.values():
                 self._configs[meta.uuid] = meta.config
             for key in [k for k in self._shards if k not in wanted]:
-                self._shards.pop(key).drop()
+                self._drop(key)
             live_uuids = {uuid for uuid, _ in wanted}
             for uuid in [u for u in self._configs if u not in live_uuids]:
                 del self._configs[uuid]
@@ -103,7 +106,12 @@ class LocalShards:
 
         shard = LocalShard(path, config, on_optimizer_run=count_run)
         self._shards[key] = shard
+        self.generation += 1
         return shard
+
+    def _drop(self, key: ShardKey) -> None:
+        self.generation += 1
+        self._shards.pop(key).drop()
 
     def _remove_orphans(self, live_uuids: set[str]) -> None:
         for directory in self.root.iterdir():
@@ -124,3 +132,4 @@ class LocalShards:
             for shard in self._shards.values():
                 shard.close()
             self._shards.clear()
+            self.generation += 1

@@ -19,13 +19,22 @@ from cluster.replication.late_writes import SENT_AT_HEADER, sent_now
 from cluster.replication.peer_liveness import PeerSilent, while_alive
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.replication.write_routing import ROUTED_AT_HEADER, StalePlacement
-from node.errors import BadRequest, Conflict, FlotillaError, NotFound, Unavailable
+from node.errors import (
+    BadRequest,
+    Conflict,
+    FlotillaError,
+    NotFound,
+    QuotaExceeded,
+    Unavailable,
+)
 
 SECRET_HEADER = "X-Flotilla-Secret"
 WRITE_METHODS = frozenset({"upsert", "update"})
 # Messages above this size are encoded and decoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
 
+# A leader writes a fresh dump of the metadata before it answers a snapshot request.
+SNAPSHOT_TIMEOUT = 15.0
 _CLIENT_ERRORS: dict[int, type[FlotillaError]] = {400: BadRequest, 404: NotFound, 409: Conflict}
 
 
@@ -112,6 +121,12 @@ class PeerClient:
         it applies it to every replica and returns the replica set's result."""
         path = f"coordinate/{collection_uuid}/{shard_id}/{method}"
         return await self._call(api_url, path, method, args, {}, None)
+
+    async def send_snapshot(self, api_url: str, follower: str) -> None:
+        """Ask the peer, the Raft leader, to send the follower at Raft address `follower` a
+        snapshot of its state (cluster/consensus/recovery.py)."""
+        await self._call(api_url, "raft/snapshot", "send_snapshot", (follower,), {},
+                         SNAPSHOT_TIMEOUT)
 
     async def _call(self, api_url: str, path: str, method: str, args: tuple, kwargs: dict,
                     timeout: float | None, headers: dict[str, str] | None = None) -> object:
@@ -231,6 +246,10 @@ def _error(api_url: str, status: int, data: bytes) -> FlotillaError:
         return PeerRefused(f"peer {api_url} refused the call: {message}")
     if status == StalePlacement.status:
         return StalePlacement.from_message(message)
+    if status == QuotaExceeded.status:
+        # The peer is over its quota: its replica misses the write like one on a full disk,
+        # and the client hears Qdrant's 507 when no replica took it.
+        return QuotaExceeded(message)
     if status >= 500 or status < 400:
         return PeerUnavailable(f"peer {api_url} failed (HTTP {status}): {message}")
     return _CLIENT_ERRORS.get(status, BadRequest)(message)

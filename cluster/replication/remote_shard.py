@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cluster.replication.peer_client import PeerClient
+from cluster.replication import hit_columns
+from cluster.replication.peer_client import PeerClient, PeerUnavailable
 from cluster.replication.replica_set import READ_CONSISTENCY
 from cluster.replication.shard_access import Record
 from cluster.routing.query_coalescer import coalescer_of
@@ -83,7 +84,13 @@ class RemoteShardAccess:
 
     async def query_batch(self, vector_name: str, queries: np.ndarray, k: int,
                           params: SearchParams, score_threshold: float | None) -> list[list[Hit]]:
-        return await self._call("query_batch", vector_name, queries, k, params, score_threshold)
+        answer = await self._call("query_batch", vector_name, queries, k, params,
+                                  score_threshold)
+        try:
+            return hit_columns.unpack(answer)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PeerUnavailable(f"peer {self.api_url} answered query_batch with garbage: "
+                                  f"{exc}") from None
 
     async def sparse_statistics(self, name: str, indices: np.ndarray) -> tuple[int, np.ndarray]:
         return await self._call("sparse_statistics", name, indices)

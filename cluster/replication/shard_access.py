@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +34,8 @@ from node.engine.shard_query import (
 from node.errors import Unavailable
 
 Record = tuple[PointId, dict | None, dict]
+# Raises to refuse a write of the given kind to this node's replica before it starts.
+AdmitWrite = Callable[[str], None]
 
 
 class ShardAccess(Protocol):
@@ -95,15 +98,21 @@ def _batch_runner(shard: LocalShard):
 
 
 class LocalShardAccess:
-    """This node's replica of a shard."""
+    """This node's replica of a shard. `admit_write(kind)` may refuse a write ("upsert" or an
+    update kind) before it starts; shard transfers write past it (node/engine/shard.py)."""
 
-    def __init__(self, shard: LocalShard) -> None:
+    def __init__(self, shard: LocalShard, admit_write: AdmitWrite | None = None) -> None:
         self.shard = shard
+        self._admit_write = admit_write
 
     async def upsert(self, batch: PointBatch, sync: bool) -> int:
+        if self._admit_write is not None:
+            self._admit_write("upsert")
         return await asyncio.to_thread(self.shard.upsert, batch, sync=sync)
 
     async def update(self, kind, ids, point_filter, args, sync) -> int | None:
+        if self._admit_write is not None:
+            self._admit_write(kind)
         return await asyncio.to_thread(self.shard.update, kind, ids, point_filter, args,
                                        sync=sync)
 

@@ -48,6 +48,7 @@ class ShardTransfers:
         remote: RemoteFactory,
         progress: dict[tuple[str, int], float],
         source_caught_up: SourceCaughtUp,
+        has_room: Callable[[], bool] = lambda: True,
     ) -> None:
         self._peer_id = peer_id
         self._state = state
@@ -56,6 +57,8 @@ class ShardTransfers:
         self._remote = remote
         self._progress = progress
         self._source_caught_up = source_caught_up
+        # Whether this node may pull a Dead replica's data again (its quota, node/quota).
+        self._has_room = has_room
         self._running: dict[tuple[str, int], asyncio.Task] = {}
 
     async def reconcile(self) -> None:
@@ -77,6 +80,8 @@ class ShardTransfers:
         sources = sorted(p for p, s in replicas.items() if s == ACTIVE and p != self._peer_id)
         if not sources:
             return  # nothing to recover from until another replica is Active
+        if not self._has_room():
+            return  # over its quota: the replica stays Dead until this node has room again
         try:
             await self._propose({"op": "start_transfer", "collection": meta.name,
                                  "shard_id": shard_id, "from": sources[0],

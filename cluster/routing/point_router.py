@@ -62,7 +62,12 @@ class PointRouter:
         self._limiter = limiter
 
     async def _check_writes(self, meta: CollectionMeta, updates: list[PointUpdate]) -> None:
-        """Strict mode's limits on writes, before anything is written."""
+        """Strict mode's limits on writes and the node's quota, before anything is written."""
+        await self._check_strict_mode(meta, updates)
+        self._views.admit_request(update.kind for update in updates)
+
+    async def _check_strict_mode(self, meta: CollectionMeta, updates: list[PointUpdate]
+                                 ) -> None:
         strict = strict_mode.active(meta.config)
         if strict is None:
             return

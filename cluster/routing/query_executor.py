@@ -20,17 +20,18 @@ from cluster.routing.order_by import order_points, require_ordered_index
 from cluster.routing.query_request import QueryPlan
 from node.engine import mmr
 from node.engine.filters import compile_filter
-from node.engine.formula import Candidate, score_points
+from node.engine.formula import Candidate, score_points, with_text_indexes
 from node.engine.ids import PointId
 from node.engine.max_sim import prepare_multi_query
 from node.engine.multivector import check_query_multivector
 from node.engine.point_batch import SparseVector
 from node.engine.point_order import point_id_order
 from node.engine.query_scoring import FEEDBACK, NEAREST, VectorQuery
-from node.engine.scoring import prepare_query, smaller_is_better
+from node.engine.scoring import prepare_queries, prepare_query, smaller_is_better
 from node.engine.search import SearchParams
 from node.engine.shard_config import ShardConfig
 from node.engine.shard_query import Hit
+from node.engine.text_analyzer import text_analyzers
 from node.errors import BadRequest, NotFound
 from node.model.filters import Condition, Filter
 
@@ -61,11 +62,7 @@ class QueryExecutor:
         for (name, k, _, threshold), members in groups.items():
             params = plans[members[0]].params
             spec = view.config.dense[name]
-            queries = np.stack([
-                prepare_query(spec, _check_vector(view.config, name, False, plans[i].nearest,
-                                                  "query"))
-                for i in members
-            ])
+            queries = _query_matrix(view.config, name, [plans[i].nearest for i in members])
             per_shard = await asyncio.gather(
                 *(shard.query_batch(name, queries, k, _lean(params), threshold)
                   for shard in view.shards)
@@ -262,7 +259,9 @@ class QueryExecutor:
                       stored[pid][1].__contains__)
             for pid in ids if pid in stored  # a point deleted since its prefetch is left out
         ]
-        scores = score_points(plan.formula, candidates, plan.formula_defaults)
+        expression = with_text_indexes(plan.formula,
+                                       text_analyzers(view.meta.payload_indexes))
+        scores = score_points(expression, candidates, plan.formula_defaults)
         hits = [(score, c.point_id, None, {}) for score, c in zip(scores, candidates,
                                                                      strict=True)]
         if plan.score_threshold is not None:
@@ -296,6 +295,17 @@ def _plain_dense(view: CollectionView, plan: QueryPlan) -> bool:
         and not plan.prefetch and plan.filter is None and plan.lookup_from is None
         and plan.using in view.config.dense
     )
+
+
+def _query_matrix(config: ShardConfig, name: str, vectors: list[np.ndarray]) -> np.ndarray:
+    """The prepared queries of a batch as one matrix: stacked, cast and normalised at once;
+    one at a time only to name a vector of the wrong size."""
+    spec = config.dense[name]
+    shape = (spec.size,)
+    if any(v.shape != shape for v in vectors):
+        for v in vectors:
+            _check_vector(config, name, False, v, "query")
+    return prepare_queries(spec, np.stack(vectors))
 
 
 def _excluding(base, excluded: set[PointId]):

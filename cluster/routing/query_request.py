@@ -79,7 +79,11 @@ def sparse_vector(raw: SparseVectorIn) -> SparseVector:
 
 
 def dense_vector(raw: list[float], where: str) -> np.ndarray:
-    vector = np.asarray(raw, dtype=np.float64)
+    try:
+        vector = np.asarray(raw, dtype=np.float64)
+    except ValueError:  # numbers mixed with lists: numpy refuses the ragged shape
+        raise BadRequest(f"{where}: expected a vector of numbers or an array of vectors"
+                         ) from None
     if not np.isfinite(vector).all():  # only a non-JSON face can carry NaN
         raise BadRequest(f"{where}: vector values must be finite (no NaN or infinity)")
     return vector
@@ -90,8 +94,6 @@ def vector_input(raw: VectorIn, where: str) -> VectorInput:
     if isinstance(raw, list):
         if raw and isinstance(raw[0], list):
             return parse_query_multivector(raw, where)
-        if any(isinstance(x, list) for x in raw):
-            raise BadRequest(f"{where}: expected a vector of numbers or an array of vectors")
         return dense_vector(raw, where)
     if isinstance(raw, SparseVectorIn):
         return sparse_vector(raw)

@@ -7,7 +7,9 @@ answers the wire-encoded result. Errors come back in Qdrant's JSON envelope with
 engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard is not here,
 400 for an unknown method or an undecodable body.
 `GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
-`GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`.
+`GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`,
+`GET /internal/v1/quota` its quota usage to a peer's `GET /quotas`; on the Raft leader,
+`POST /internal/v1/raft/snapshot` sends a follower a snapshot (its `POST /cluster/recover`).
 
 These routes share the public port and exist only on a node with clustering on. Every request
 carries the node credential in `X-Flotilla-Secret`: the cluster secret, or the API key where no
@@ -25,6 +27,7 @@ import inspect
 from aiohttp import web
 
 from cluster.metadata.state import ACTIVE, CollectionMeta
+from cluster.replication import hit_columns
 from cluster.replication.late_writes import SENT_AT_HEADER, ArrivalDelays
 from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
@@ -37,6 +40,7 @@ from node.api.telemetry import details_level
 from node.ascii_digits import parse_ascii_uint
 from node.engine.point_changes import POINT_CHANGES
 from node.errors import BadRequest, NotFound
+from node.quota.status import PEER_QUOTA_PATH, peer_quota_usage
 from node.runtime import Node
 from node.settings import internal_credential
 from node.telemetry import TelemetryDetail, node_telemetry
@@ -48,6 +52,8 @@ SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
 })
+# Read once: inspecting a signature costs more than a small shard call's own work.
+_SIGNATURES = {m: inspect.signature(getattr(LocalShardAccess, m)) for m in SHARD_METHODS}
 # Bodies above this size are decoded and results encoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
 BULK_RESULTS = frozenset({"retrieve", "scroll", "scan"})
@@ -91,9 +97,9 @@ def routes(node: Node) -> list[web.RouteDef]:
                              routed_at=request.headers.get(ROUTED_AT_HEADER)))
         args, kwargs = await _read_call(request)
         async with replica as shard:
-            bound = getattr(LocalShardAccess(shard), method)
+            bound = getattr(LocalShardAccess(shard, node.quota.admit_write), method)
             try:
-                inspect.signature(bound).bind(*args, **kwargs)
+                _SIGNATURES[method].bind(shard, *args, **kwargs)
             except TypeError as exc:
                 raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
             if method == "update":
@@ -137,6 +143,19 @@ def routes(node: Node) -> list[web.RouteDef]:
         reached = await node.wait_metadata_version(at_least, METADATA_WAIT_SECONDS)
         return ok(request, {"version": node.catalog.state.version, "reached": reached})
 
+    async def send_snapshot(request: web.Request) -> web.Response:
+        """As the Raft leader, send the follower at the given Raft address a snapshot of the
+        metadata (a peer's `POST /cluster/recover`)."""
+        args, _ = await _read_call(request)
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise BadRequest("internal API: send_snapshot takes the follower's Raft address")
+        await node.consensus.send_snapshot(args[0])
+        return _wire_response(encode(True))
+
+    async def quota_usage(request: web.Request) -> web.Response:
+        """This node's PeerQuotaUsage, for a peer's `GET /quotas`."""
+        return ok(request, await asyncio.to_thread(peer_quota_usage, node))
+
     async def telemetry(request: web.Request) -> web.Response:
         """This node's telemetry, whole, for a peer's `GET /cluster/telemetry`."""
         detail = TelemetryDetail(level=details_level(request))
@@ -144,6 +163,8 @@ def routes(node: Node) -> list[web.RouteDef]:
 
     return [
         web.get(f"{PREFIX}/telemetry", guarded(telemetry)),
+        web.get(PEER_QUOTA_PATH, guarded(quota_usage)),
+        web.post(f"{PREFIX}/raft/snapshot", guarded(send_snapshot)),
         web.get(f"{PREFIX}/metadata/version", guarded(metadata_version)),
         web.post(f"{PREFIX}/coordinate/{{collection_uuid}}/{{shard_id}}/{{method}}",
                  guarded(coordinate)),
@@ -201,6 +222,8 @@ def _check_update_kind(args: list, kwargs: dict) -> None:
 
 
 async def _encode(method: str, result: object) -> bytes:
+    if method == "query_batch":
+        result = hit_columns.pack(result)  # type: ignore[arg-type]
     # Records can be many: encoding them off the loop keeps other requests flowing.
     if method in BULK_RESULTS:
         return await asyncio.to_thread(encode, result)

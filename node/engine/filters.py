@@ -5,8 +5,9 @@ Semantics follow qdrant-client 1.20's local mode, the reference this project che
 against, which follows Qdrant's server:
 - values are typed: `match` never takes true for 1, nor a float payload value for any operand;
   a range takes numbers only (not booleans); `except` needs a present, non-null value;
-- text, text_any and phrase split both sides into lower-case words (runs of letters and
-  digits) and look for whole words; prefix is a case-sensitive `startswith` on strings;
+- text, text_any and phrase read both sides through the field's text analyzer: the one of its
+  `text` payload index, else lower-case words (runs of letters and digits); text wants every
+  query token, text_any one, phrase all in a row; prefix is a case-sensitive `startswith`;
 - an array selected by a key is unwrapped one level, arrays inside it stay single values;
 - values_count needs one value whose count meets every bound (a null counts 0, a missing key
   is one count of 0); is_empty holds for no values or only null/[]; is_null for a null value
@@ -20,8 +21,7 @@ against, which follows Qdrant's server:
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -29,6 +29,7 @@ from node.engine.datetimes import parse_datetime
 from node.engine.id_slices import slice_of
 from node.engine.ids import PointId
 from node.engine.payload_path import ParsedKey, parse_key, values_at
+from node.engine.text_analyzer import DEFAULT_ANALYZER, TextAnalyzer
 from node.model.filters import (
     Condition,
     Filter,
@@ -46,6 +47,10 @@ ValueTest = Callable[[object], bool]
 EARTH_RADIUS_M = 6371008.8
 
 _BOUNDS = ("gt", "gte", "lt", "lte")
+
+# Index hints whose candidates are exactly the condition's matches (on a fresh index). A text
+# hint is wider: the index pools the tokens of all strings of a point and keeps no order.
+EXACT_HINTS = ("values", "range")
 
 
 def _never_has_vector(_name: str) -> bool:
@@ -103,8 +108,26 @@ class CompiledFilter:
             not self._should and not self._must_not and self._min_should is None
             and bool(self._must)
             and all(isinstance(c, _FieldCondition) and c.index_hint is not None
-                    for c in self._must)
+                    and c.index_hint[0] in EXACT_HINTS for c in self._must)
         )
+
+    def with_text_indexes(self, analyzers: Mapping[str, TextAnalyzer]) -> CompiledFilter:
+        """This filter with its text conditions on the keys of `analyzers` (text-indexed
+        fields) reading through those analyzers; itself when none is concerned."""
+        if self.source is None or not analyzers or analyzers.keys().isdisjoint(
+                self.text_keys()):
+            return self
+        bound = _compile_filter(self.source, _Context(analyzers))
+        bound.source = self.source
+        return bound
+
+    def text_keys(self) -> set[str]:
+        """Keys (nested ones as `outer[].inner`) that text conditions of the filter read."""
+        return set(self.read_text_keys())
+
+    def read_text_keys(self) -> Iterator[str]:
+        for condition in self._all_conditions():
+            yield from getattr(condition, "read_text_keys", tuple)()
 
     def max_condition_size(self) -> int:
         """The most values one condition lists (strict mode's condition_max_size)."""
@@ -156,10 +179,11 @@ class CompiledFilter:
 class _FieldCondition:
     """Any value at the key (arrays expanded) passes the test."""
 
-    def __init__(self, key: str, value_test: ValueTest) -> None:
+    def __init__(self, key: str, value_test: ValueTest, reads_text: bool = False) -> None:
         self._key = key
         self._path = parse_key(key)
         self._value_test = value_test
+        self._reads_text = reads_text
         self.key = key
         self.index_hint: tuple | None = getattr(value_test, "index_hint", None)
 
@@ -168,6 +192,10 @@ class _FieldCondition:
 
     def read_keys(self) -> Iterable[str]:
         yield self._key
+
+    def read_text_keys(self) -> Iterable[str]:
+        if self._reads_text:
+            yield self._key
 
     def count(self) -> int:
         return 1
@@ -260,6 +288,11 @@ class _HasVector:
         return 1
 
 
+def nested_prefix(key: str) -> str:
+    """How keys inside a `nested` condition on `key` are named outside it: `key[]`."""
+    return key if key.endswith("[]") else f"{key}[]"
+
+
 class _Nested:
     """The inner filter must hold for one single element of the array at the key."""
 
@@ -283,8 +316,13 @@ class _Nested:
                 yield from (element for element in value if isinstance(element, dict))
 
     def read_keys(self) -> Iterable[str]:
-        prefix = self._key if self._key.endswith("[]") else f"{self._key}[]"
+        prefix = nested_prefix(self._key)
         for inner_key in self._inner.read_keys():
+            yield f"{prefix}.{inner_key}"
+
+    def read_text_keys(self) -> Iterable[str]:
+        prefix = nested_prefix(self._key)
+        for inner_key in self._inner.read_text_keys():
             yield f"{prefix}.{inner_key}"
 
     def count(self) -> int:
@@ -402,37 +440,31 @@ def _match_except_test(options: frozenset[str | int]) -> ValueTest:
     return test
 
 
-_WORD = re.compile(r"[^\W_]+")
-
-
-def words(text: str) -> list[str]:
-    """Qdrant's default word tokenizer (used when a field has no text index): runs of letters
-    and digits, lower-cased."""
-    return [word.lower() for word in _WORD.findall(text)]
-
-
-def _text_test(query: str) -> ValueTest:
-    wanted = set(words(query))
+def _text_test(query: str, analyzer: TextAnalyzer) -> ValueTest:
+    wanted = set(analyzer.query_tokens(query))
 
     def test(value: object) -> bool:
-        return bool(wanted) and isinstance(value, str) and wanted.issubset(words(value))
+        return (bool(wanted) and isinstance(value, str)
+                and wanted.issubset(analyzer.document_tokens(value)))
 
     return test
 
 
-def _text_any_test(query: str) -> ValueTest:
-    wanted = set(words(query))
-    return lambda value: isinstance(value, str) and not wanted.isdisjoint(words(value))
+def _text_any_test(query: str, analyzer: TextAnalyzer) -> ValueTest:
+    wanted = set(analyzer.query_tokens(query))
+    return lambda value: (isinstance(value, str)
+                          and not wanted.isdisjoint(analyzer.document_tokens(value)))
 
 
-def _phrase_test(query: str) -> ValueTest:
-    phrase = words(query)
+def _phrase_test(query: str, analyzer: TextAnalyzer) -> ValueTest:
+    # A phrase is read as a stored text is (stopwords dropped, every prefix with `prefix`).
+    phrase = analyzer.document_tokens(query)
     size = len(phrase)
 
     def test(value: object) -> bool:
         if not phrase or not isinstance(value, str):
             return False
-        found = words(value)
+        found = analyzer.document_tokens(value)
         return any(found[i : i + size] == phrase for i in range(len(found) - size + 1))
 
     return test
@@ -532,36 +564,56 @@ def _geo_polygon_test(exterior: Ring, interiors: list[Ring]) -> ValueTest:
 # ---------------------------------------------------------------- compiling
 
 
+class _Context:
+    """What compiling needs beyond the filter: the analyzers of text-indexed keys, and the key
+    prefix of the `nested` condition being compiled (inner keys are relative to it)."""
+
+    def __init__(self, analyzers: Mapping[str, TextAnalyzer], prefix: str = "") -> None:
+        self._analyzers = analyzers
+        self._prefix = prefix
+
+    def analyzer(self, key: str) -> TextAnalyzer | None:
+        """The analyzer of the text index on `key`, None for a key without one."""
+        return self._analyzers.get(self._prefix + key)
+
+    def nested(self, key: str) -> _Context:
+        return _Context(self._analyzers, f"{self._prefix}{nested_prefix(key)}.")
+
+
+_UNINDEXED = _Context({})
+
+
 def compile_filter(source: Filter | None) -> CompiledFilter | None:
-    """The evaluator of a decoded (so already valid) filter; None when there is none."""
+    """The evaluator of a decoded (so already valid) filter; None when there is none. Its text
+    conditions read every field as unindexed until bound with `with_text_indexes`."""
     if source is None:
         return None
-    compiled = _compile_filter(source)
+    compiled = _compile_filter(source, _UNINDEXED)
     compiled.source = source  # what travels to a peer, which compiles it again
     return compiled
 
 
-def _compile_filter(source: Filter | Condition) -> CompiledFilter:
+def _compile_filter(source: Filter | Condition, ctx: _Context) -> CompiledFilter:
     min_should = None
     if source.min_should is not None:
-        min_should = ([_compile_condition(c) for c in source.min_should.conditions],
+        min_should = ([_compile_condition(c, ctx) for c in source.min_should.conditions],
                       source.min_should.min_count)
     return CompiledFilter(
-        must=_compile_clause(source.must) or [],
-        should=_compile_clause(source.should),
-        must_not=_compile_clause(source.must_not) or [],
+        must=_compile_clause(source.must, ctx) or [],
+        should=_compile_clause(source.should, ctx),
+        must_not=_compile_clause(source.must_not, ctx) or [],
         min_should=min_should,
     )
 
 
-def _compile_clause(clause: list[Condition] | None) -> list[_Condition] | None:
-    return None if clause is None else [_compile_condition(c) for c in clause]
+def _compile_clause(clause: list[Condition] | None, ctx: _Context) -> list[_Condition] | None:
+    return None if clause is None else [_compile_condition(c, ctx) for c in clause]
 
 
-def _compile_condition(condition: Condition) -> _Condition:
+def _compile_condition(condition: Condition, ctx: _Context) -> _Condition:
     kind = condition.kind()
     if kind == "field":
-        return _compile_field_condition(condition)
+        return _compile_field_condition(condition, ctx)
     if kind in ("is_empty", "is_null"):
         ref = getattr(condition, kind)
         return _RawValuesCondition(ref.key, _is_empty if kind == "is_empty" else _is_null)
@@ -572,17 +624,21 @@ def _compile_condition(condition: Condition) -> _Condition:
     if kind == "slice":
         return _InSlice(condition.slice.total, condition.slice.index)
     if kind == "nested":
-        return _Nested(condition.nested.key, _compile_filter(condition.nested.filter))
-    return _compile_filter(condition)
+        key = condition.nested.key
+        return _Nested(key, _compile_filter(condition.nested.filter, ctx.nested(key)))
+    return _compile_filter(condition, ctx)
 
 
-def _compile_field_condition(condition: Condition) -> _Condition:
+def _compile_field_condition(condition: Condition, ctx: _Context) -> _Condition:
     key, kind = condition.key, condition.field_kind()
     if kind in ("is_empty", "is_null"):
         inner = _RawValuesCondition(key, _is_empty if kind == "is_empty" else _is_null)
         return inner if getattr(condition, kind) else _Negated(inner)
     if kind == "values_count":
         return _RawValuesCondition(key, _values_count_test(condition.values_count.bounds()))
+    if kind == "match" and condition.match.kind() in _TEXT_TESTS:
+        return _FieldCondition(key, _text_match_test(condition.match, ctx.analyzer(key)),
+                               reads_text=True)
     return _FieldCondition(key, _VALUE_TEST_COMPILERS[kind](getattr(condition, kind)))
 
 
@@ -590,11 +646,26 @@ def _compile_match(match: Match) -> ValueTest:
     kind = match.kind()
     if kind == "value":
         return _match_value_test(match.value)
-    if kind in _TEXT_TESTS:
-        return _TEXT_TESTS[kind](getattr(match, kind))
+    if kind == "prefix":
+        return _prefix_test(match.prefix)
     if kind == "any":
         return _match_any_test(frozenset(match.any))
     return _match_except_test(frozenset(match.except_))
+
+
+def _text_match_test(match: Match, index_analyzer: TextAnalyzer | None) -> ValueTest:
+    """A text, text_any or phrase test; on a text-indexed field it reads through the index's
+    analyzer and names the tokens the index's postings can narrow the points down to."""
+    kind = match.kind()
+    query = getattr(match, kind)
+    analyzer = index_analyzer or DEFAULT_ANALYZER
+    test = _TEXT_TESTS[kind](query, analyzer)
+    if index_analyzer is None:
+        return test
+    if kind == "text_any":
+        return _with_hint(test, ("text_any", frozenset(analyzer.query_tokens(query))))
+    tokens = analyzer.document_tokens(query) if kind == "phrase" else analyzer.query_tokens(query)
+    return _with_hint(test, ("text_all", frozenset(tokens)))
 
 
 def _compile_range(bounds: Range) -> ValueTest:
@@ -617,11 +688,11 @@ def _compile_geo_polygon(polygon: GeoPolygon) -> ValueTest:
                              [ring.ring() for ring in polygon.interiors or ()])
 
 
-_TEXT_TESTS: dict[str, Callable[[str], ValueTest]] = {
+# Full-text conditions: they read through the analyzer of their field.
+_TEXT_TESTS: dict[str, Callable[[str, TextAnalyzer], ValueTest]] = {
     "text": _text_test,
     "text_any": _text_any_test,
     "phrase": _phrase_test,
-    "prefix": _prefix_test,
 }
 
 _VALUE_TEST_COMPILERS: dict[str, Callable[[object], ValueTest]] = {

@@ -10,6 +10,7 @@ the request, never a silent NaN.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 from node.engine.filters import CompiledFilter, haversine_m, parse_datetime
 from node.engine.ids import PointId
 from node.engine.payload_path import values_at
+from node.engine.text_analyzer import TextAnalyzer
 from node.errors import BadRequest
 
 HasVector = Callable[[str], bool]
@@ -213,6 +215,26 @@ class Decay(Expression):
         if self.kind == "exp_decay":
             return math.exp(math.log(self.midpoint) / self.scale * diff)
         return math.exp(math.log(self.midpoint) / (self.scale * self.scale) * diff * diff)
+
+
+def with_text_indexes(expression: Expression,
+                      analyzers: Mapping[str, TextAnalyzer]) -> Expression:
+    """The expression with the full-text matches of its conditions reading text-indexed
+    fields through their index's analyzer."""
+    if isinstance(expression, Condition):
+        return Condition(expression.condition.with_text_indexes(analyzers))
+    if not analyzers or not dataclasses.is_dataclass(expression):
+        return expression
+    changes: dict[str, object] = {}
+    for field in dataclasses.fields(expression):
+        value = getattr(expression, field.name)
+        if isinstance(value, Expression):
+            changes[field.name] = with_text_indexes(value, analyzers)
+        elif isinstance(value, tuple) and any(isinstance(v, Expression) for v in value):
+            changes[field.name] = tuple(
+                with_text_indexes(v, analyzers) if isinstance(v, Expression) else v
+                for v in value)
+    return dataclasses.replace(expression, **changes) if changes else expression
 
 
 def payload_value(payload: dict, key: str, defaults: Mapping[str, object]) -> object:

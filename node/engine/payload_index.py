@@ -14,6 +14,7 @@ import numpy as np
 
 from node.engine.filters import field_values
 from node.engine.payload_path import parse_key
+from node.engine.text_analyzer import analyzer_for
 
 # Schema types (Qdrant's PayloadSchemaType) whose values map to exact-match keys.
 KEYED_TYPES = frozenset({"keyword", "integer", "bool", "uuid"})
@@ -37,15 +38,19 @@ class FieldIndex:
     """Offsets by value, kept in compact typed arrays: a Python list or set of int objects
     costs 4-8 times the memory per entry, and a segment holds an entry per point."""
 
-    def __init__(self, key: str, kind: str) -> None:
+    def __init__(self, key: str, schema: dict | str) -> None:
         self.key = key
-        self.kind = kind
+        self.schema = schema
+        self.kind = schema_type(schema)
         self._path = parse_key(key)
         self._postings: dict[tuple[bool, object], array] = {}
         self._numbers = array("d")
         self._number_offsets = array("q")
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self._with_value = bytearray()  # one flag per offset: holds a value of the key
+        # A text index: offsets by the tokens of their strings, read by the index's analyzer.
+        self._analyzer = analyzer_for(schema) if self.kind == "text" else None
+        self._tokens: dict[str, array] = {}
         # Offsets are indexed as they are appended; one added again had its payload changed.
         self._next_offset = 0
         # True once a point's payload changed after it was indexed: its old entries remain,
@@ -59,11 +64,16 @@ class FieldIndex:
         if not payload:
             return
         values = field_values(payload, self._path)
+        if self.kind == "text":  # a text index holds strings only, as Qdrant's
+            values = [v for v in values if isinstance(v, str)]
         if not values:
             return
         if len(self._with_value) <= offset:
             self._with_value.extend(bytes(offset + 1 - len(self._with_value)))
         self._with_value[offset] = 1
+        if self._analyzer is not None:
+            self._add_tokens(offset, values)
+            return
         for value in values:
             if isinstance(value, (list, dict)) or value is None:
                 continue
@@ -78,9 +88,36 @@ class FieldIndex:
                 self._number_offsets.append(offset)
                 self._sorted = None
 
+    def _add_tokens(self, offset: int, strings: list) -> None:
+        tokens = {token for text in strings for token in self._analyzer.document_tokens(text)}
+        for token in tokens:
+            posting = self._tokens.get(token)
+            if posting is None:
+                posting = self._tokens[token] = array("q")
+            posting.append(offset)
+
+    def _token_offsets(self, tokens: frozenset[str], every: bool) -> np.ndarray:
+        """Offsets holding every one (or any one) of `tokens`; none for no tokens, as no text
+        condition matches without a query token."""
+        found = [self._tokens.get(token) for token in tokens]
+        if every and (not found or any(posting is None for posting in found)):
+            return np.zeros(0, np.int64)
+        arrays = sorted((np.frombuffer(p, dtype=np.int64) for p in found if p is not None),
+                        key=len)
+        if not arrays:
+            return np.zeros(0, np.int64)
+        if not every:
+            return np.unique(np.concatenate(arrays))
+        result = np.unique(arrays[0])
+        for other in arrays[1:]:
+            result = np.intersect1d(result, other, assume_unique=False)
+        return result
+
     def lookup(self, hint: tuple) -> np.ndarray | None:
         """Candidate offsets for a condition hint, or None when this index cannot tell."""
         kind, argument = hint
+        if kind in ("text_all", "text_any") and self._analyzer is not None:
+            return self._token_offsets(argument, every=kind == "text_all")
         if kind == "values" and self.kind in KEYED_TYPES:
             keys = [posting_key(v) for v in argument]
             found = [np.frombuffer(self._postings[k], dtype=np.int64)
@@ -114,7 +151,7 @@ class FieldIndex:
 
 def build_field_index(key: str, schema: dict | str, payloads) -> FieldIndex:
     """An index of `key` over (offset, payload) pairs."""
-    index = FieldIndex(key, schema_type(schema))
+    index = FieldIndex(key, schema)
     for offset, payload in payloads:
         index.add(offset, payload)
     return index

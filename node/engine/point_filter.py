@@ -15,6 +15,12 @@ class PointFilter(Protocol):
     def matches(self, point_id: PointId, payload: dict | None, has_vector) -> bool: ...
 
 
+def with_text_indexes(point_filter: PointFilter, segment: Segment) -> PointFilter:
+    """The filter with its full-text conditions reading through the segment's text indexes."""
+    bind = getattr(point_filter, "with_text_indexes", None)
+    return point_filter if bind is None else bind(segment.text_analyzers)
+
+
 def _indexed_candidates(
     segment: Segment, point_filter: PointFilter
 ) -> tuple[np.ndarray | None, bool]:
@@ -41,6 +47,7 @@ def filter_mask(segment: Segment, point_filter: PointFilter) -> np.ndarray:
     selective filter on an indexed field checks only the points it can match."""
     count = segment.total
     mask = np.zeros(count, dtype=bool)
+    point_filter = with_text_indexes(point_filter, segment)
     candidates, exact = _indexed_candidates(segment, point_filter)
     if candidates is not None and exact:
         # Exact indexes decide the filter alone: no per-point check.

@@ -28,6 +28,15 @@ def prepare_query(spec: DenseVectorSpec, vector: np.ndarray) -> np.ndarray:
     return query
 
 
+def prepare_queries(spec: DenseVectorSpec, vectors: np.ndarray) -> np.ndarray:
+    """prepare_query for the rows of a matrix of queries, in one pass."""
+    queries = np.asarray(vectors, dtype=np.float32)
+    if spec.distance == "Cosine":
+        norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))[:, None]
+        queries = np.divide(queries, norms, out=queries.copy(), where=norms > 0)
+    return queries
+
+
 def score_rows(spec: DenseVectorSpec, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Scores of `rows` (n, dim) against one prepared query."""
     data = np.asarray(rows, dtype=np.float32)

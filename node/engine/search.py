@@ -7,13 +7,12 @@ results are rescored exactly, so every path reports the same scores.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from node.engine.quantization import oversampled_limit
-from node.engine.scoring import passes_threshold, score_rows, score_rows_many, top_k
+from node.engine.scoring import passes_threshold, score_rows, top_k
 from node.engine.segment import Segment
 from node.engine.shard_config import DenseVectorSpec
 
@@ -71,7 +70,7 @@ def search_segment(
                 scores = score_rows(spec, query, storage.vectors()[offsets])
             return _best(spec, scores, offsets, k, score_threshold)
     offsets = np.flatnonzero(mask)
-    quantized = _scan_codes(segment, spec, params)
+    quantized = scan_codes(segment, spec, params)
     if quantized is not None:
         return _quantized_scan(spec, storage, quantized, query, offsets, k,
                                params.quantization or {}, score_threshold)
@@ -79,7 +78,7 @@ def search_segment(
     return _best(spec, scores, offsets, k, score_threshold)
 
 
-def _scan_codes(segment: Segment, spec: DenseVectorSpec, params: SearchParams):
+def scan_codes(segment: Segment, spec: DenseVectorSpec, params: SearchParams):
     """The quantized codes a full scan scores on first, or None: none built, or the search
     asks for exact scores or to ignore them."""
     quantized = segment.quantized.get(spec.name)
@@ -131,66 +130,3 @@ def _best(spec, scores, offsets, k, threshold) -> tuple[np.ndarray, np.ndarray]:
     scores, offsets = scores[keep], offsets[keep]
     order = top_k(spec.distance, scores, k)
     return scores[order], offsets[order]
-
-
-def search_segment_batch(
-    segment: Segment,
-    spec: DenseVectorSpec,
-    queries: np.ndarray,
-    k: int,
-    params: SearchParams,
-    score_threshold: float | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """search_segment for many unfiltered queries at once: one multi-threaded graph call for
-    the whole batch where the graph applies, one query at a time otherwise."""
-    index = segment.indexes.get(spec.name)
-    storage = segment.dense.get(spec.name)
-    if index is None or params.exact or storage is None or k <= 0:
-        exact = _exact_batch(segment, spec, queries, k, params, score_threshold)
-        if exact is not None:
-            return exact
-        return [search_segment(segment, spec, q, k, params, None, score_threshold)
-                for q in queries]
-    _, candidates = segment.searchable(spec.name)
-    if candidates == 0:
-        empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
-        return [empty] * len(queries)
-    wanted = min(k * 4 if spec.distance == "Manhattan" else k, candidates)
-    try:
-        labels, distances = index.search(queries, wanted,
-                                         params.hnsw_ef or spec.hnsw.ef_construct,
-                                         threads=os.cpu_count() or 1)
-    except RuntimeError:  # the graph could not return enough results: one at a time
-        return [search_segment(segment, spec, q, k, params, None, score_threshold)
-                for q in queries]
-    labels = labels.astype(np.int64)
-    all_scores = graph_scores(spec, distances)
-    if all_scores is not None and score_threshold is None and wanted == k:
-        return list(zip(all_scores, labels, strict=True))  # already best first
-    rows = storage.vectors()
-    results = []
-    for i, (query, found) in enumerate(zip(queries, labels, strict=True)):
-        scores = all_scores[i] if all_scores is not None else score_rows(spec, query, rows[found])
-        results.append(_best(spec, scores, found, k, score_threshold))
-    return results
-
-
-def _exact_batch(segment, spec, queries, k, params, threshold
-                 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
-    """Exact scores of a whole batch from one matrix product over the rows read once; None
-    where search_segment would take another path (quantized codes, skipped unindexed data,
-    a distance one product does not give)."""
-    storage = segment.dense.get(spec.name)
-    if storage is None or segment.total == 0 or k <= 0:
-        return None
-    mask, candidates = segment.searchable(spec.name)
-    small = candidates < full_scan_vectors(spec)
-    if candidates == 0 or (params.indexed_only and not small):
-        return None
-    if _scan_codes(segment, spec, params) is not None:
-        return None
-    offsets = np.flatnonzero(mask)
-    scores = score_rows_many(spec, queries, storage.vectors()[offsets])
-    if scores is None:
-        return None
-    return [_best(spec, row, offsets, k, threshold) for row in scores]

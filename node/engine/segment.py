@@ -21,12 +21,13 @@ from node.engine.durable_files import fsync_dir, write_atomic
 from node.engine.hnsw_index import HnswIndex
 from node.engine.ids import PointId
 from node.engine.multi_storage import MultiStorage
-from node.engine.payload_index import FieldIndex, build_field_index, schema_type
+from node.engine.payload_index import FieldIndex, build_field_index
 from node.engine.payload_storage import DiskPayloads, RamPayloads
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.quantization import QuantizedVectors
 from node.engine.shard_config import ShardConfig
 from node.engine.sparse_matrix import SparseMatrix
+from node.engine.text_analyzer import TextAnalyzer, text_analyzers
 from node.engine.vector_index_builder import BuiltIndex, quantized_in_ram
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ class Segment:
         self.multi_graphs: dict[str, tuple] = {}
         # Payload field -> in-memory index; rebuilt from the payloads when opened.
         self.payload_indexes: dict[str, FieldIndex] = {}
+        # How full-text conditions read each text-indexed field (its index's params).
+        self.text_analyzers: dict[str, TextAnalyzer] = {}
 
     @staticmethod
     def create(parent: Path, config: ShardConfig) -> Segment:
@@ -267,9 +270,10 @@ class Segment:
             del self.payload_indexes[field]
         for field, schema in schemas.items():
             current = self.payload_indexes.get(field)
-            if current is None or current.kind != schema_type(schema):
+            if current is None or current.schema != schema:
                 live = ((int(o), self.payloads.get(int(o))) for o in self.live_offsets())
                 self.payload_indexes[field] = build_field_index(field, schema, live)
+        self.text_analyzers = text_analyzers(schemas)
 
     def indexed_points(self, field: str) -> int:
         """Live points holding a value of an indexed field."""

@@ -28,7 +28,7 @@ from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segme
 from node.engine.payload_storage import RamPayloads
 from node.engine.point_batch import PointBatch, subset
 from node.engine.point_changes import POINT_CHANGES
-from node.engine.point_filter import PointFilter, filter_mask
+from node.engine.point_filter import PointFilter, filter_mask, with_text_indexes
 from node.engine.point_order import point_id_order
 from node.engine.search import full_scan_vectors
 from node.engine.segment import Segment, remove_tree
@@ -146,8 +146,8 @@ class LocalShard:
         if segment is None:
             return False
         offset = segment.id_to_offset[pid]
-        return point_filter.matches(pid, segment.payload(offset),
-                                    lambda name: segment.has_vector(offset, name))
+        return with_text_indexes(point_filter, segment).matches(
+            pid, segment.payload(offset), lambda name: segment.has_vector(offset, name))
 
     def _writable_part(self, batch: PointBatch) -> PointBatch | None:
         """The points of a conditional upsert that its mode and filter let through, as a

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from node.engine.batch_search import Hit, search_segments_batch
 from node.engine.ids import PointId
 from node.engine.multivector_search import search_multi_segment
 from node.engine.point_filter import PointFilter, filter_mask, matching_points
 from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
-from node.engine.scoring import smaller_is_better
-from node.engine.search import (
-    SearchParams,
-    full_scan_vectors,
-    search_segment,
-    search_segment_batch,
-)
+from node.engine.search import SearchParams, full_scan_vectors, search_segment
 from node.engine.segment import Segment
 from node.engine.shard import LocalShard
 from node.engine.shard_config import DenseVectorSpec
-
-Hit = tuple[float, PointId, dict | None, dict]
 
 
 def _candidates(
@@ -157,14 +150,8 @@ def query_shard_batch(
 ) -> list[list[Hit]]:
     """The k best points for each of many prepared, unfiltered nearest queries."""
     spec = shard.config.dense[vector_name]
-    found: list[list[tuple[float, PointId, Segment, int]]] = [[] for _ in queries]
     with shard.lock:
-        for segment in shard.segments:
-            per_query = search_segment_batch(segment, spec, queries, k, params, score_threshold)
-            for hits, (scores, offsets) in zip(found, per_query, strict=True):
-                _collect(hits, segment, scores, offsets)
-        bigger = not smaller_is_better(spec.distance)
-        return [_best_hits(hits, k, bigger, params) for hits in found]
+        return search_segments_batch(shard.segments, spec, queries, k, params, score_threshold)
 
 
 def _collect(found: list, segment: Segment, scores: np.ndarray, offsets: np.ndarray) -> None:

@@ -17,6 +17,7 @@ BY_HTTP_STATUS = {
     412: grpc.StatusCode.FAILED_PRECONDITION,
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
     503: grpc.StatusCode.UNAVAILABLE,
+    507: grpc.StatusCode.RESOURCE_EXHAUSTED,  # a node over its quota (node/quota)
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 

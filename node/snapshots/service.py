@@ -207,7 +207,9 @@ class Snapshots:
         return self.store.partial_path(self.store.root / ".incoming", secrets.token_hex(8))
 
     async def receive(self, chunks: AsyncIterator[bytes]) -> Path:
-        """Stream an uploaded archive to a partial file (removed by the caller), size-limited."""
+        """Stream an uploaded archive to a partial file (removed by the caller), size-limited;
+        refused (507) while this node is over its quota."""
+        self.node.quota.check_update()
         path = self._download_path()
         written = 0
         try:
@@ -256,7 +258,9 @@ class Snapshots:
                       priority: object = None, checksum: object = None,
                       shard_id: int | None = None) -> bool:
         """Recover `collection` (or, with None, every collection of a full snapshot) from the
-        archive; the archive is not removed."""
+        archive; the archive is not removed. Refused (507) while this node is over its
+        quota: a recovery stores the archive's data here."""
+        self.node.quota.check_update()
         priority = priority or "replica"
         if priority not in SNAPSHOT_PRIORITIES:
             raise BadRequest(f"priority must be one of {', '.join(SNAPSHOT_PRIORITIES)}")

@@ -105,6 +105,10 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         params["field_name"] = rng.choice(seed.FIELD_NAMES)
     if isinstance(case.body, (dict, list)):
         case.body = _steer_body(copy.deepcopy(case.body), rng)
+    if label == "PUT /quotas" and isinstance(case.body, dict) and case.body.get("enabled"):
+        # An enforced quota of a low percent would answer every later write 507 (a node over
+        # its quota, not a failure): generated configs are checked and stored, not enforced.
+        case.body["enabled"] = False
 
 
 @schemathesis.hook
