@@ -219,9 +219,9 @@ class _ShardWrite:
             # that transfer has ended meanwhile (the replica is Active again, and its copy may
             # be from before the write reached the source).
             record = transfer_into(meta, self.shard_id, peer)
-            began = (record.get("id", 0) if states.get(peer) == PARTIAL and record is not None
-                     else 0)
-            if max(began, refilled.get(peer, 0)) > self.sent_at.get(peer, 0):
+            running = (record.get("id", 0) if states.get(peer) == PARTIAL and record is not None
+                       else 0)
+            if max(running, refilled.get(peer, 0)) > self.sent_at.get(peer, 0):
                 del self.applied[peer], self.settled[peer]
         for peer, state in states.items():
             local = peer == self.links.peer_id
