@@ -211,17 +211,13 @@ class _ShardWrite:
         without a pause from reading the placement on: see write_routing.WritesInFlight."""
         running = set(self.calls.values())
         states = meta.shards.get(self.shard_id, {})
-        refilled = meta.refilled.get(self.shard_id, {})
         for peer in list(self.applied):
             # Applied under an older routing, before a transfer into it began: the transfer's
             # first stream drops the points the replica held, this write among them, and only
-            # writes from the transfer's start on are queued for it. Send it again, also when
-            # that transfer has ended meanwhile (the replica is Active again, and its copy may
-            # be from before the write reached the source).
+            # writes from the transfer's start on are queued for it. Send it again.
             record = transfer_into(meta, self.shard_id, peer)
-            running = (record.get("id", 0) if states.get(peer) == PARTIAL and record is not None
-                       else 0)
-            if max(running, refilled.get(peer, 0)) > self.sent_at.get(peer, 0):
+            if (states.get(peer) == PARTIAL and record is not None
+                    and record.get("id", 0) > self.sent_at.get(peer, 0)):
                 del self.applied[peer], self.settled[peer]
         for peer, state in states.items():
             local = peer == self.links.peer_id
