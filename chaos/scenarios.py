@@ -67,13 +67,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario(
         "pause-replica",
         "rf=2, wcf=1: one node frozen with SIGSTOP (then SIGCONT) again and again while "
-        "writes and reads go through the two healthy nodes; a write one healthy replica "
-        "acknowledged must not wait for the frozen one, nor a read that another Active "
-        "replica can answer: p99 under 1.5 s. Paced at about 10 operations a second per "
-        "process, so that a stall of the few operations in flight shows in the p99.",
+        "writes, alias switches and reads go through the two healthy nodes; a write one "
+        "healthy replica acknowledged must not wait for the frozen one, nor a read that "
+        "another Active replica can answer, nor a metadata change that a Raft majority "
+        "committed: p99 under 1.5 s. Paced at about 10 operations a second per process, so "
+        "that a stall of the few operations in flight shows in the p99.",
         lambda s: [Upserts(MAIN, rf=2, wcf=1, avoid=(2,), processes=3, pace=0.1),
                    HotPoints("chaos-hot", rf=2, wcf=1, avoid=(2,), read_consistency=1,
-                             pace=0.1)],
+                             pace=0.1),
+                   AliasSwitch(avoid=(2,))],
         lambda s: [nem.Pause("node:2")], duration=16.0, fault_length=5.0,
         expect={"write_p99_s": 1.5, "read_p99_s": 1.5}),
     Scenario(

@@ -461,7 +461,8 @@ class Node:
 
     async def _after_metadata_change(self) -> None:
         """A change made through this node is answered once local shards follow it and the
-        other live peers applied it too, so the next request on any node sees it."""
+        other live peers applied it too, so the next request on any node sees it. A frozen
+        peer is not waited for beyond its liveness probe (a second, not the whole timeout)."""
         await self.reconcile()
         if self.peer_client is None:
             return
@@ -470,7 +471,7 @@ class Node:
                  if pid != self.peer_id]
         await asyncio.gather(
             *(self.peer_client.get_json(api, f"/internal/v1/metadata/version?at_least={version}",
-                                        timeout=3.0) for api in peers),
+                                        timeout=3.0, while_answering=True) for api in peers),
             return_exceptions=True,  # a peer that is down catches up when it returns
         )
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import aiohttp
 import orjson
 
+from cluster.replication.late_writes import SENT_AT_HEADER, sent_now
 from cluster.replication.peer_liveness import PeerSilent, while_alive
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.replication.write_routing import ROUTED_AT_HEADER, StalePlacement
@@ -91,7 +92,8 @@ class PeerClient:
             connector = aiohttp.TCPConnector(limit=total, limit_per_host=per_host,
                                              keepalive_timeout=60,
                                              ssl=self._ssl_context or True)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
+                                                  request_class=_StampedRequest)
         return self._session
 
     async def call_shard(
@@ -132,6 +134,9 @@ class PeerClient:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
         body = await _off_loop_if_big(encode, call, method in WRITE_METHODS)
+        # Stamped again once a connection is there (_StampedRequest): the receiver refuses a
+        # write that arrives long after it was sent.
+        headers = {**(headers or {}), SENT_AT_HEADER: sent_now()}
         try:
             url = self._url(api_url, f"internal/v1/{path}")
             try:
@@ -156,8 +161,17 @@ class PeerClient:
         self._on_call(method, "ok")
         return result
 
-    async def get_json(self, api_url: str, path: str, timeout: float | None = None) -> object:
-        """GET a small JSON document from a peer: the `result` of its envelope."""
+    async def get_json(self, api_url: str, path: str, timeout: float | None = None,
+                       *, while_answering: bool = False) -> object:
+        """GET a small JSON document from a peer: the `result` of its envelope. With
+        `while_answering`, given up as soon as the peer stops answering its liveness probe
+        (frozen), not only at `timeout`."""
+        if while_answering:
+            try:
+                return await while_alive(self.get_json(api_url, path, timeout),
+                                         lambda wait: self._answers_livez(api_url, wait))
+            except PeerSilent as exc:
+                raise PeerUnavailable(f"peer {api_url} is not answering: {exc}") from None
         url = self._url(api_url, path)
         try:
             async with self._get_session().get(
@@ -201,6 +215,16 @@ class PeerClient:
                 return response.status, await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise _unreachable(url, exc) from None
+
+
+class _StampedRequest(aiohttp.ClientRequest):
+    """Sets the time a call is sent at the moment its headers go out, after any wait for a
+    free connection to the peer: that wait is this node's, not a sign of a late delivery."""
+
+    async def send(self, conn):  # noqa: ANN001, ANN201 - aiohttp's signature
+        if SENT_AT_HEADER in self.headers:
+            self.headers[SENT_AT_HEADER] = sent_now()
+        return await super().send(conn)
 
 
 async def _off_loop_if_big(fn, value: object, big: bool) -> object:

@@ -6,6 +6,7 @@ import numpy as np
 
 from cluster.replication import hit_columns
 from cluster.replication.peer_client import PeerClient, PeerUnavailable
+from cluster.replication.replica_set import READ_CONSISTENCY
 from cluster.replication.shard_access import Record
 from cluster.routing.query_coalescer import coalescer_of
 from node.engine.distance_matrix import Vector
@@ -28,7 +29,7 @@ class RemoteShardAccess:
         self.collection_uuid = collection_uuid
         self.shard_id = shard_id
         # The shard version of the placement this replica was picked from, sent with writes
-        # (cluster/replication/write_routing.py).
+        # and with reads asked of several replicas (cluster/replication/write_routing.py).
         self.routed_at = routed_at
 
     def __repr__(self) -> str:
@@ -36,8 +37,12 @@ class RemoteShardAccess:
                 f"{self.collection_uuid}/{self.shard_id})")
 
     async def _call(self, method: str, *args: object) -> object:
+        # A read asked of several replicas is held to the placement it was routed with too
+        # (write_routing.check_read_routing).
+        several = READ_CONSISTENCY.get() != 1
         return await self.peer_client.call_shard(
-            self.api_url, self.collection_uuid, self.shard_id, method, *args
+            self.api_url, self.collection_uuid, self.shard_id, method, *args,
+            routed_at=self.routed_at if several else None,
         )
 
     async def _write(self, method: str, *args: object) -> object:

@@ -9,7 +9,9 @@ Reads go to one Active replica, this node's own first and peers that were slow o
 last; when it fails, or has not answered within the hedge delay (the collection's
 `read_fan_out_delay_ms`, HEDGE_SECONDS when unset), the next one is asked too and the first answer
 wins; `read_fan_out_factor` asks that many more replicas from the start. A read `consistency`
-above one asks several and answers with what most of them returned.
+above one asks several and answers with what most of them returned; it carries the placement
+it was routed with, and when a replica knows a newer one this node catches up and asks again
+(cluster/replication/write_routing.py), so a stale replica of its own cannot outvote them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from cluster.metadata.state import ACTIVE, CollectionMeta
 from cluster.replication.peer_health import PeerHealth
 from cluster.replication.replica_writes import LaggingWrites, write_to_replicas
 from cluster.replication.shard_access import ShardAccess
-from cluster.replication.write_routing import WritesInFlight
+from cluster.replication.write_routing import StalePlacement, WritesInFlight
 from node.errors import NotFound, Unavailable
 
 # The read consistency of the request being served (set by the API from `?consistency=`).
@@ -65,6 +67,10 @@ class ClusterLinks:
 # A read that has not answered by then is asked of the next Active replica too, unless the
 # collection sets its own `read_fan_out_delay_ms`.
 HEDGE_SECONDS = 0.5
+# A read refused as routed with a stale placement: how often it is routed again, and how long
+# this node waits each time to apply the newer metadata.
+READ_REROUTES = 2
+READ_CATCH_UP_SECONDS = 1.0
 
 _READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
           "sparse_statistics",
@@ -106,6 +112,22 @@ class ReplicaSet:
         return read
 
     async def _read(self, method: str, args: tuple, kwargs: dict) -> object:
+        replicas: ReplicaSet = self
+        for _ in range(READ_REROUTES):
+            try:
+                return await replicas._read_once(method, args, kwargs)
+            except StalePlacement as stale:
+                # A replica knows a newer placement than this node (frozen until a moment
+                # ago, say): catch up and pick the replicas again.
+                wait = self._links.wait_version
+                if wait is None or not await wait(stale.needed, READ_CATCH_UP_SECONDS):
+                    break
+                replicas = ReplicaSet(self._links.current(self.meta), self.shard_id,
+                                      self._replicas_of, self._links)
+        raise Unavailable(f"shard {self.shard_id} of `{self.meta.name}`: this node has not "
+                          "applied the placement its replicas know in time")
+
+    async def _read_once(self, method: str, args: tuple, kwargs: dict) -> object:
         candidates = self._active()
         if not candidates:
             raise Unavailable(

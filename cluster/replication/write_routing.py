@@ -46,8 +46,9 @@ class StalePlacement(FlotillaError):
         self.needed = needed
 
     @classmethod
-    def of(cls, name: str, shard_id: int, routed_at: int, needed: int) -> StalePlacement:
-        return cls(f"write to shard {shard_id} of `{name}` routed at metadata version "
+    def of(cls, name: str, shard_id: int, routed_at: int, needed: int,
+           what: str = "write") -> StalePlacement:
+        return cls(f"{what} to shard {shard_id} of `{name}` routed at metadata version "
                    f"{routed_at}, but the shard's replicas changed at metadata version {needed}",
                    needed)
 
@@ -60,6 +61,19 @@ class StalePlacement(FlotillaError):
 
 def routed_version(meta: CollectionMeta, shard_id: int) -> int:
     return meta.shard_versions.get(shard_id, 0)
+
+
+def check_read_routing(meta: CollectionMeta, shard_id: int,
+                       routed_at_header: str | None) -> None:
+    """A read asked of several replicas (read consistency above one) carries the shard version
+    its coordinator picked them with. A replica that knows a newer one refuses it: the
+    coordinator's metadata trails (a node frozen until a moment ago), and may still count as
+    Active a replica that missed acknowledged writes, its own among them, which could outvote
+    the up-to-date ones. The coordinator catches up and asks again."""
+    routed_at = parse_ascii_uint(routed_at_header)
+    if routed_at is not None and routed_version(meta, shard_id) > routed_at:
+        raise StalePlacement.of(meta.name, shard_id, routed_at, routed_version(meta, shard_id),
+                                what="read")
 
 
 def transfer_into(meta: CollectionMeta, shard_id: int, peer: int) -> dict | None:

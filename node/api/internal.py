@@ -28,11 +28,12 @@ from aiohttp import web
 
 from cluster.metadata.state import ACTIVE, CollectionMeta
 from cluster.replication import hit_columns
+from cluster.replication.late_writes import SENT_AT_HEADER, ArrivalDelays
 from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
 from cluster.replication.shard_access import LocalShardAccess
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
-from cluster.replication.write_routing import ROUTED_AT_HEADER
+from cluster.replication.write_routing import ROUTED_AT_HEADER, check_read_routing
 from node.api.access import FULL_ACCESS
 from node.api.envelope import Handler, error_response, ok
 from node.api.telemetry import details_level
@@ -61,6 +62,11 @@ METADATA_WAIT_SECONDS = 2.0
 
 def routes(node: Node) -> list[web.RouteDef]:
     credential = internal_credential(node.settings)
+    arrivals = ArrivalDelays()
+
+    def refuse_if_late(request: web.Request, write: bool) -> None:
+        # Before the body is read: what counts is when the request reached this node.
+        arrivals.check(request.remote or "", request.headers.get(SENT_AT_HEADER), write)
 
     def guarded(handler: Handler) -> Handler:
         async def check(request: web.Request) -> web.StreamResponse:
@@ -80,13 +86,15 @@ def routes(node: Node) -> list[web.RouteDef]:
             raise BadRequest(f"internal API: unknown shard method {method!r}")
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
         routed_shard = parse_ascii_uint(shard_id)
+        refuse_if_late(request, method in WRITE_METHODS)
         if method in WRITE_METHODS and routed_shard is not None and node.writes_in is not None:
             # A write is checked against the placement it was routed with first.
             replica = node.writes_in.accept(uuid, routed_shard,
                                             request.headers.get(ROUTED_AT_HEADER))
         else:
             replica = contextlib.nullcontext(
-                _local_shard(node, uuid, shard_id, readable=method not in WRITE_METHODS))
+                _local_shard(node, uuid, shard_id, readable=method not in WRITE_METHODS,
+                             routed_at=request.headers.get(ROUTED_AT_HEADER)))
         args, kwargs = await _read_call(request)
         async with replica as shard:
             bound = getattr(LocalShardAccess(shard, node.quota.admit_write), method)
@@ -104,6 +112,7 @@ def routes(node: Node) -> list[web.RouteDef]:
         method = request.match_info["method"]
         if method not in ("upsert", "update"):
             raise BadRequest(f"internal API: {method!r} is not a write")
+        refuse_if_late(request, True)
         uuid, shard_id = request.match_info["collection_uuid"], request.match_info["shard_id"]
         meta = next((m for m in list(node.catalog.state.collections.values())
                      if m.uuid == uuid), None)
@@ -165,10 +174,13 @@ def routes(node: Node) -> list[web.RouteDef]:
     ]
 
 
-def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False):
+def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False,
+                 routed_at: str | None = None):
     """This node's replica of the shard; with `readable`, only while this node's metadata
     says it is Active: a Dead or Partial replica may lack acknowledged writes (a recovery
-    drops its points first), and a coordinator whose metadata trails may still read it."""
+    drops its points first), and a coordinator whose metadata trails may still read it. A
+    read that carries the shard version it was routed with is refused when this node knows
+    a newer one (check_read_routing)."""
     meta: CollectionMeta | None = next(
         (m for m in list(node.catalog.state.collections.values()) if m.uuid == uuid), None
     )
@@ -180,6 +192,8 @@ def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False
         raise NotFound(f"shard {shard_id} of collection {uuid} is not on this node "
                        f"(peer {node.peer_id})")
     state = meta.shards.get(number, {}).get(node.peer_id)  # type: ignore[union-attr]
+    if readable:
+        check_read_routing(meta, number, routed_at)  # type: ignore[arg-type]
     if readable and state != ACTIVE:
         raise NotFound(f"the replica of shard {shard_id} of collection {uuid} on peer "
                        f"{node.peer_id} is {state}: it serves no reads")
