@@ -270,10 +270,6 @@ class Condition(msgspec.Struct, dict=True, **_STRICT):
             raise invalid(kind, "expected true or false beside `key`")
         self._kind, self._field_kind = "field", kind
 
-    def as_filter(self) -> Filter:
-        return Filter(must=self.must, should=self.should, must_not=self.must_not,
-                      min_should=self.min_should)
-
 
 class Filter(msgspec.Struct, **_STRICT):
     """`must` / `should` / `must_not` take one condition or a list (kept as a list)."""
