@@ -36,10 +36,12 @@ KINDS = {
             encoding=models.BinaryQuantizationEncoding.TWO_BITS,
             query_encoding=models.BinaryQuantizationQueryEncoding.SCALAR8BITS))),
     "collection_scalar": (models.Distance.MANHATTAN, None),
+    "bytes": (models.Distance.COSINE, SCALAR),  # stored as uint8 (see BYTES)
 }
+BYTES = {"bytes"}
 # Candidates taken on the codes per result wanted: enough for the rescored top 10 to be exact.
 OVERSAMPLING = {"scalar": 4.0, "product": 8.0, "binary": 8.0, "binary_asymmetric": 8.0,
-                "collection_scalar": 4.0}
+                "collection_scalar": 4.0, "bytes": 4.0}
 GRAPH_EF = models.SearchParams(hnsw_ef=128)
 
 
@@ -47,16 +49,21 @@ def _topics(rng: np.random.Generator) -> np.ndarray:
     return rng.normal(size=(40, DIM))
 
 
-def _multivector(rng: np.random.Generator, topics: np.ndarray, rows: int) -> list[list[float]]:
+def _multivector(rng: np.random.Generator, topics: np.ndarray, rows: int,
+                 as_bytes: bool = False) -> list[list[float]]:
     """Sub-vectors around two of the topics, as late-interaction embeddings cluster."""
     chosen = topics[rng.integers(0, len(topics), size=2)]
     picked = chosen[rng.integers(0, 2, size=rows)]
-    return (picked + 0.35 * rng.normal(size=picked.shape)).round(4).tolist()
+    values = picked + 0.35 * rng.normal(size=picked.shape)
+    if as_bytes:
+        return np.clip(np.rint(128 + 40 * values), 0, 255).tolist()
+    return values.round(4).tolist()
 
 
 def _vectors_config(names=KINDS) -> dict:
     return {name: models.VectorParams(size=DIM, distance=KINDS[name][0],
                                       quantization_config=KINDS[name][1],
+                                      datatype=models.Datatype.UINT8 if name in BYTES else None,
                                       multivector_config=MAX_SIM)
             for name in names}
 
@@ -75,7 +82,7 @@ def _create_indexed(client: QdrantClient, name: str, points: list, vectors_confi
 def _points(rng: np.random.Generator, count: int, names=KINDS) -> list[models.PointStruct]:
     topics = _topics(rng)
     return [models.PointStruct(id=i, vector={
-        v: _multivector(rng, topics, int(rng.integers(2, 7))) for v in names
+        v: _multivector(rng, topics, int(rng.integers(2, 7)), v in BYTES) for v in names
     }, payload={"group": i % 5}) for i in range(count)]
 
 
@@ -95,7 +102,8 @@ def _query(rng: np.random.Generator, points: list, using: str) -> list[list[floa
     """A few perturbed sub-vectors of one stored point."""
     stored = np.asarray(points[int(rng.integers(0, len(points)))].vector[using])
     rows = stored[rng.integers(0, len(stored), size=int(rng.integers(1, 4)))]
-    return (rows + 0.3 * rng.normal(size=rows.shape)).round(4).tolist()
+    noise = 12.0 if using in BYTES else 0.3
+    return (rows + noise * rng.normal(size=rows.shape)).round(4).tolist()
 
 
 def _params(**quantization) -> models.SearchParams:
