@@ -3,7 +3,9 @@
 One `QuantizedVectors` per (segment, vector name). Its scores are approximate and keep the
 orientation of `scoring.score_rows` (Cosine/Dot: larger is better; Euclid/Manhattan: smaller is
 better), so the caller takes `scoring.top_k` of `oversampled_limit(limit, oversampling)`
-candidates and rescores them on the original vectors.
+candidates and rescores them on the original vectors. A multivector's codes are one per
+sub-vector (multivector_quantization.py); `similarities` scores several query sub-vectors at
+once, in max_sim's orientation.
 
 - scalar: int8 codes per dimension (offset and scale per dimension from quantile bounds); scores
   are those of the dequantized vectors, computed from the codes plus affine correction terms.
