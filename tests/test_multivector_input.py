@@ -1,5 +1,6 @@
 """Bad multivector input over raw HTTP: a 400 in Qdrant's envelope and nothing written.
-Also: strict mode's multivector_config.max_vectors, and quantization refused for multivectors."""
+Also: strict mode's multivector_config.max_vectors, and bad quantization configs of
+multivectors (at create, in a PATCH), each refused with nothing changed."""
 
 from __future__ import annotations
 
@@ -77,12 +78,56 @@ def test_bad_configs(http: HttpSession, unique_name: str):
     cases = [
         ({**MULTI, "multivector_config": {"comparator": "min_sim"}}, ("comparator",)),
         ({**MULTI, "multivector_config": {}}, ("comparator",)),
-        ({**MULTI, "quantization_config": {"scalar": {"type": "int8"}}}, ("quantization",)),
     ]
     for params, mentions in cases:
         response = http.put(f"/collections/{unique_name}", json={"vectors": {"m": params}})
         assert_rejected(response, (400, 422), mentions)
     assert http.get(f"/collections/{unique_name}/exists").json()["result"]["exists"] is False
+
+
+# Quantization configs Qdrant's schema refuses: each names the field at fault.
+BAD_QUANTIZATIONS = {
+    "quantile below 0.5": ({"scalar": {"type": "int8", "quantile": 0.3}}, ("quantile",)),
+    "quantile above 1": ({"scalar": {"type": "int8", "quantile": 1.5}}, ("quantile",)),
+    "scalar type": ({"scalar": {"type": "int4"}}, ("type",)),
+    "compression": ({"product": {"compression": "x3"}}, ("compression",)),
+    "no compression": ({"product": {}}, ("compression",)),
+    "binary encoding": ({"binary": {"encoding": "three_bits"}}, ("encoding",)),
+    "query encoding": ({"binary": {"query_encoding": "scalar2bits"}}, ("query_encoding",)),
+    "always_ram": ({"binary": {"always_ram": "yes"}}, ("always_ram",)),
+    "two kinds": ({"scalar": {"type": "int8"}, "binary": {}}, ("exactly one", "quantization")),
+    "unknown kind": ({"turbo": {}}, ("turbo",)),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_QUANTIZATIONS))
+def test_bad_quantization_of_a_multivector(http: HttpSession, collection: str, case: str):
+    quantization, mentions = BAD_QUANTIZATIONS[case]
+    fresh = f"{collection}_new"
+    for body in ({"vectors": {"m": {**MULTI, "quantization_config": quantization}}},
+                 {"vectors": {"m": MULTI}, "quantization_config": quantization}):
+        response = http.put(f"/collections/{fresh}", json=body)
+        assert_rejected(response, (400, 422), mentions)
+    assert http.get(f"/collections/{fresh}/exists").json()["result"]["exists"] is False
+    before = http.get(f"/collections/{collection}").json()["result"]["config"]
+    for body in ({"vectors": {"multi": {"quantization_config": quantization}}},
+                 {"quantization_config": quantization}):
+        response = http.patch(f"/collections/{collection}", json=body)
+        assert_rejected(response, (400, 422), mentions)
+    assert http.get(f"/collections/{collection}").json()["result"]["config"] == before
+    assert count(http, collection) == 1
+
+
+@pytest.mark.parametrize("quantization, mentions", [
+    ({"oversampling": 0.5}, ("oversampling",)),
+    ({"rescore": "yes"}, ("rescore",)),
+    ({"ignore": 1}, ("ignore",)),
+])
+def test_bad_quantization_search_params(http: HttpSession, collection: str, quantization,
+                                        mentions):
+    response = http.post(f"/collections/{collection}/points/query", json={
+        "query": [[1, 2, 3]], "using": "multi", "params": {"quantization": quantization}})
+    assert_rejected(response, (400, 422), mentions)
 
 
 def test_named_multivector_added_to_a_collection(http: HttpSession, collection: str):

@@ -200,3 +200,33 @@ def test_oversampled_limit() -> None:
     assert oversampled_limit(10, 0.5) == 10
     assert oversampled_limit(10, 2.41) == 25
     assert oversampled_limit(0, 3) == 0
+
+
+def _exact_similarities(distance: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """max_sim's orientation: dot product, negated squared Euclidean, negated Manhattan."""
+    if distance in ("Cosine", "Dot"):
+        return queries @ rows.T
+    diff = queries[:, None, :] - rows[None, :, :]
+    return -(diff * diff).sum(axis=2) if distance == "Euclid" else -np.abs(diff).sum(axis=2)
+
+
+@pytest.mark.parametrize("distance", ["Cosine", "Euclid", "Dot", "Manhattan"])
+@pytest.mark.parametrize("config, correlation", [
+    (SCALAR, 0.99), (PRODUCT, 0.8), (binary(), 0.4), (binary("two_bits", "scalar8bits"), 0.75),
+], ids=["scalar", "product", "binary", "binary-asymmetric"])
+def test_similarities_approximate_max_sim_terms(distance: str, config: dict,
+                                                correlation: float) -> None:
+    """Several query sub-vectors at once against chosen rows, in max_sim's orientation and
+    scale (squared for Euclid): close to the exact terms, whatever the kind of codes."""
+    if config is PRODUCT and distance == "Manhattan":
+        pytest.skip("spares a codebook training; Euclid has the same orientation")
+    spec, rows, queries = dataset(distance)
+    quantized = built(config, distance)
+    picked = np.arange(3, ROWS, 5)
+    approx = quantized.similarities(queries[:6], picked)
+    exact = _exact_similarities(distance, queries[:6], rows[picked])
+    assert approx.shape == exact.shape
+    for i in range(len(exact)):
+        assert np.corrcoef(approx[i], exact[i])[0, 1] > correlation, i
+    if config is SCALAR:  # on the same scale: off by little on average
+        assert np.abs(approx - exact).mean() < 0.05 * np.abs(exact).mean()

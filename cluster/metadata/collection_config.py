@@ -19,7 +19,6 @@ from node.engine.shard_config import ShardConfig
 from node.errors import BadRequest, NotFound
 from node.model import decode
 from node.model.collections import (
-    MULTIVECTOR_QUANTIZATION,
     QUANTIZATION_DISABLED,
     CreateCollection,
     OptimizersConfigDiff,
@@ -288,9 +287,6 @@ def _update_dense_vectors(config: dict, diffs: dict[str, dict]) -> None:
             quantization = _quantization(diff["quantization_config"])
             if quantization is None:
                 params.pop("quantization_config", None)
-            elif "multivector_config" in params:
-                raise _fail(_join(_join("vectors", name), "quantization_config"),
-                            MULTIVECTOR_QUANTIZATION)
             else:
                 params["quantization_config"] = quantization
         if "on_disk" in diff:

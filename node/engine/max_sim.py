@@ -50,7 +50,14 @@ def max_sim_core(spec: DenseVectorSpec, query: np.ndarray, rows: np.ndarray,
     sub-vectors follow one another in `rows`; larger is better for every distance."""
     if not len(lengths):
         return np.zeros(0, dtype=np.float32)
-    sims = _similarities(spec, query, rows)
+    return best_sums(_similarities(spec, query, rows), lengths)
+
+
+def best_sums(sims: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """From (query sub-vectors, rows) similarities, each point's sum over query sub-vectors of
+    its best row, for points whose `lengths[i]` rows follow one another."""
+    if not len(lengths):
+        return np.zeros(0, dtype=np.float32)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
     best = np.maximum.reduceat(sims, starts, axis=1)
     return best.sum(axis=0, dtype=np.float64).astype(np.float32)
@@ -59,7 +66,11 @@ def max_sim_core(spec: DenseVectorSpec, query: np.ndarray, rows: np.ndarray,
 def max_sim_scores(spec: DenseVectorSpec, query: np.ndarray, rows: np.ndarray,
                    lengths: np.ndarray) -> np.ndarray:
     """max_sim as a nearest query reports it."""
-    core = max_sim_core(spec, query, rows, lengths)
+    return reported(spec, max_sim_core(spec, query, rows, lengths))
+
+
+def reported(spec: DenseVectorSpec, core: np.ndarray) -> np.ndarray:
+    """A max_sim core (larger is better) as a nearest query reports it."""
     if spec.distance == "Euclid":
         return np.sqrt(np.abs(core))
     if spec.distance == "Manhattan":

@@ -1,5 +1,5 @@
 """Multivector queries inside a segment: exact max_sim over the candidates, or candidates
-from an HNSW graph of every sub-vector first.
+from an HNSW graph of every sub-vector first, narrowed on quantized codes when there are some.
 
 hnswlib has no max_sim space, so the graph holds each sub-vector as its own element, labelled
 by its row; a row maps back to the point owning it. Each query sub-vector's `ef` nearest rows
@@ -13,8 +13,9 @@ import numpy as np
 from node.engine.hnsw_index import HnswIndex
 from node.engine.max_sim import max_sim_core, max_sim_scores
 from node.engine.multi_storage import MultiStorage, _ranges
+from node.engine.multivector_quantization import preselect
 from node.engine.query_scoring import NEAREST, VectorQuery, combine
-from node.engine.search import SearchParams, full_scan_vectors
+from node.engine.search import SearchParams, codes_wanted, full_scan_vectors
 from node.engine.segment import Segment
 from node.engine.shard_config import DenseVectorSpec
 
@@ -33,7 +34,8 @@ def search_multi_segment(
     segment: Segment, spec: DenseVectorSpec, query: VectorQuery, k: int,
     params: SearchParams, mask: np.ndarray, use_graph: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, offsets) of every candidate in `mask` worth ranking; unordered."""
+    """(scores, offsets) of every candidate in `mask` worth ranking; unordered. Nearest
+    queries on a segment with quantized codes narrow the candidates on the codes first."""
     storage = segment.multi[spec.name]
     mask = mask & storage.present
     offsets = np.flatnonzero(mask)
@@ -42,6 +44,12 @@ def search_multi_segment(
         found = graph_candidates(segment, spec, query.nearest, k, params, mask)
         if found is not None:
             offsets = found
+    quantized = segment.multi_quantized.get(spec.name)
+    if quantized is not None and query.kind == NEAREST and codes_wanted(params):
+        scores, offsets = preselect(spec, quantized, storage, query.nearest, offsets, k,
+                                    params.quantization or {})
+        if scores is not None:
+            return scores, offsets
     return multi_scores(spec, storage, query, offsets), offsets
 
 

@@ -3,7 +3,9 @@
 One `QuantizedVectors` per (segment, vector name). Its scores are approximate and keep the
 orientation of `scoring.score_rows` (Cosine/Dot: larger is better; Euclid/Manhattan: smaller is
 better), so the caller takes `scoring.top_k` of `oversampled_limit(limit, oversampling)`
-candidates and rescores them on the original vectors.
+candidates and rescores them on the original vectors. A multivector's codes are one per
+sub-vector (multivector_quantization.py); `similarities` scores several query sub-vectors at
+once, in max_sim's orientation.
 
 - scalar: int8 codes per dimension (offset and scale per dimension from quantile bounds); scores
   are those of the dequantized vectors, computed from the codes plus affine correction terms.
@@ -102,9 +104,7 @@ class QuantizedVectors:
         positions = None if rows is None else np.asarray(rows, dtype=np.int64)
         count = len(self.codes) if positions is None else len(positions)
         out = np.empty(count, dtype=np.float32)
-        scorers = {"scalar": self._scalar_scorer, "binary": self._binary_scorer,
-                   "product": self._product_scorer}
-        score_chunk = scorers[self.method](query)
+        score_chunk = self._scorer(query)
         for start in range(0, count, CHUNK_ROWS):
             stop = min(count, start + CHUNK_ROWS)
             if positions is None:
@@ -115,6 +115,53 @@ class QuantizedVectors:
                 norms = None if self.norms is None else self.norms[positions[start:stop]]
             out[start:stop] = score_chunk(codes, norms)
         return out
+
+    def similarities(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(queries, rows) approximate similarities of prepared queries to the rows at positions
+        `rows`, in max_sim's orientation (larger is better): the dot product, the negated
+        squared Euclidean distance, the negated Manhattan distance. Each chunk of codes is
+        read once for every query."""
+        queries = np.asarray(queries, dtype=np.float32)
+        positions = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(queries), len(positions)), dtype=np.float32)
+        batched = self.method == "scalar" and self.distance != "Manhattan"
+        scorers = [] if batched else [self._scorer(query) for query in queries]
+        for start in range(0, len(positions), CHUNK_ROWS):
+            picked = positions[start:start + CHUNK_ROWS]
+            codes = self.codes[picked]
+            norms = None if self.norms is None else self.norms[picked]
+            if batched:
+                out[:, start:start + len(picked)] = self._scalar_similarities(queries, codes,
+                                                                              norms)
+                continue
+            for i, score_chunk in enumerate(scorers):
+                out[i, start:start + len(picked)] = score_chunk(codes, norms)
+        if batched or self.distance in ("Cosine", "Dot"):
+            return out
+        if self.distance == "Euclid" and not self._hamming_scores():
+            return -(out * out)  # the scorers report the distance, max_sim its square
+        # Manhattan, and the Hamming count of binary codes: both stand for a distance already
+        return -out
+
+    def _scorer(self, query: np.ndarray):
+        scorers = {"scalar": self._scalar_scorer, "binary": self._binary_scorer,
+                   "product": self._product_scorer}
+        return scorers[self.method](query)
+
+    def _hamming_scores(self) -> bool:
+        """Whether Euclid scores are plain Hamming counts (binary codes, a binary query)."""
+        return (self.method == "binary"
+                and (self.options.get("query_encoding") or "default") not in QUERY_BITS)
+
+    def _scalar_similarities(self, queries: np.ndarray, codes: np.ndarray,
+                             norms: np.ndarray | None) -> np.ndarray:
+        """Scalar codes against every query in one product: q . (offset + scale * c)."""
+        offset, scale = self.tables["offset"], self.tables["scale"]
+        dots = (queries * scale) @ codes.astype(np.float32).T + (queries @ offset)[:, None]
+        if self.distance != "Euclid":
+            return dots
+        query_norms = np.einsum("ij,ij->i", queries, queries)
+        return -np.maximum(norms[None, :] - 2.0 * dots + query_norms[:, None], 0.0)
 
     def _scalar_scorer(self, query: np.ndarray):
         offset, scale = self.tables["offset"], self.tables["scale"]

@@ -82,9 +82,13 @@ def scan_codes(segment: Segment, spec: DenseVectorSpec, params: SearchParams):
     """The quantized codes a full scan scores on first, or None: none built, or the search
     asks for exact scores or to ignore them."""
     quantized = segment.quantized.get(spec.name)
-    if quantized is None or params.exact or (params.quantization or {}).get("ignore"):
-        return None
-    return quantized
+    return quantized if quantized is not None and codes_wanted(params) else None
+
+
+def codes_wanted(params: SearchParams) -> bool:
+    """Whether a search scores on quantized codes first: not when it asks for exact scores
+    or to ignore them."""
+    return not params.exact and not (params.quantization or {}).get("ignore")
 
 
 def _quantized_scan(spec, storage, quantized, query, offsets, k, options, threshold):

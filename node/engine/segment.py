@@ -90,6 +90,20 @@ class Segment:
                                         in_ram=quantized_in_ram(config.dense[name]))
             for name, dirname in self.quantized_dirs.items()
         }
+        # Codes of multivectors (see multivector_quantization), and for each multivector the
+        # quantization config a sealed segment's codes were built for (recorded without codes
+        # too, so that a config asking for them later rebuilds the segment).
+        self.multi_quantized_dirs: dict[str, str] = {
+            name: dirname for name, dirname in state.get("multi_quantized_dirs", {}).items()
+            if name in config.multi}
+        self.multi_quantized: dict[str, QuantizedVectors] = {
+            name: QuantizedVectors.load(directory / dirname,
+                                        in_ram=quantized_in_ram(config.multi[name]))
+            for name, dirname in self.multi_quantized_dirs.items()
+        }
+        self.multi_layouts: dict[str, str] = {
+            name: layout for name, layout in state.get("multi_layouts", {}).items()
+            if name in config.multi}
         self.index_files: dict[str, str] = dict(state.get("index_files", {}))
         self.indexes: dict[str, HnswIndex] = {}
         for name, filename in list(self.index_files.items()):
@@ -371,6 +385,9 @@ class Segment:
                                                           self.multi[name].dtype):
                 del self.multi[name]
                 self.multi_graphs.pop(name, None)
+                self.multi_quantized.pop(name, None)
+                self.multi_quantized_dirs.pop(name, None)
+                self.multi_layouts.pop(name, None)
                 changed = True
         for name, spec in config.multi.items():
             if name not in self.multi:
@@ -436,6 +453,21 @@ class Segment:
             self.quantized_dirs[name] = built.quantized_dir
         self.dirty = True
 
+    def attach_multi_codes(self, name: str, layout: str, built: QuantizedVectors | None,
+                           dirname: str | None) -> None:
+        """Record what multivector `name` was sealed with: its codes, if its config asks for
+        them, built off the lock."""
+        self.multi_layouts[name] = layout
+        if built is not None and dirname is not None:
+            self.multi_quantized[name] = built
+            self.multi_quantized_dirs[name] = dirname
+        self.dirty = True
+
+    def derived_files(self) -> set[str]:
+        """Graph files and quantized-code directories the segment's state lists."""
+        return {*self.index_files.values(), *self.quantized_dirs.values(),
+                *self.multi_quantized_dirs.values()}
+
     def map_indexed_vectors(self) -> None:
         """Once persisted, rows of vectors with a graph are read from their files (see
         DenseStorage.map_persisted)."""
@@ -462,6 +494,8 @@ class Segment:
             "payloads": self.payloads.state(),
             "index_files": dict(self.index_files),
             "quantized_dirs": dict(self.quantized_dirs),
+            "multi_quantized_dirs": dict(self.multi_quantized_dirs),
+            "multi_layouts": dict(self.multi_layouts),
             "index_layouts": dict(self.index_layouts),
             "payload_on_disk": self.payload_on_disk,
         }
@@ -473,8 +507,7 @@ class Segment:
         self.generation = generation
 
     def remove_stale_files(self) -> None:
-        keep = {f"state-{self.generation}.pkl", *self.index_files.values(),
-                *self.quantized_dirs.values()}
+        keep = {f"state-{self.generation}.pkl", *self.derived_files()}
         vector_files = {f"dense-{_safe(name)}.raw" for name in self.dense}
         vector_files |= {f"multi-{_safe(name)}.raw" for name in self.multi}
         for path in self.directory.iterdir():

@@ -23,15 +23,17 @@ import numpy as np
 from node.engine import stored_pickle
 from node.engine.durable_files import write_atomic
 from node.engine.ids import PointId
+from node.engine.multivector_quantization import build_multi_codes
 from node.engine.multivector_search import multi_graph_rows
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
 from node.engine.point_batch import PointBatch, subset
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.point_filter import PointFilter, filter_mask, with_text_indexes
 from node.engine.point_order import point_id_order
+from node.engine.quantization import QuantizedVectors
 from node.engine.search import full_scan_vectors
 from node.engine.segment import Segment, remove_tree
-from node.engine.shard_config import ShardConfig
+from node.engine.shard_config import DenseVectorSpec, ShardConfig
 from node.engine.vector_index_builder import GraphBase, build_vector_index
 from node.engine.wal import WriteAheadLog
 from node.errors import StorageFailed
@@ -427,6 +429,9 @@ class LocalShard:
         return any(
             layout != self.config.index_layout(name)
             for name, layout in segment.index_layouts.items()
+        ) or any(
+            layout != self.config.multi_codes_layout(name)
+            for name, layout in segment.multi_layouts.items() if name in self.config.multi
         )
 
     # ---- optimizer ----------------------------------------------------------------------
@@ -662,8 +667,24 @@ class LocalShard:
             with self.lock:
                 if spec.name not in segment.multi:
                     continue  # removed from the collection meanwhile
-            # Off the lock: the sealed rows do not change; the graph stays in memory only.
-            inserted += multi_graph_rows(segment, spec)
+                layout = self.config.multi_codes_layout(spec.name)
+                sealed_as = segment.multi_layouts.get(spec.name)
+                segment.building = True
+            try:
+                # Off the lock: the sealed rows do not change; the graph stays in memory only.
+                inserted += multi_graph_rows(segment, spec)
+                if sealed_as == layout:
+                    continue  # its codes (if any) are built already
+                codes = self._multi_codes(segment, spec)
+                with self.lock:
+                    if self._closed:
+                        return inserted
+                    # Not attached when the vector changed meanwhile; the flush drops the files.
+                    if spec.name in segment.multi and spec == self.config.multi.get(spec.name):
+                        segment.attach_multi_codes(spec.name, layout, *codes)
+            finally:
+                with self.lock:
+                    segment.building = False
         if self.config.multi:
             with self.lock:
                 if not self._closed:
@@ -764,7 +785,17 @@ class LocalShard:
         for spec in config.multi.values():
             # Kept in memory only, off the lock here so that no query pays for building it.
             inserted += multi_graph_rows(target, spec)
+            target.attach_multi_codes(spec.name, config.multi_codes_layout(spec.name),
+                                      *self._multi_codes(target, spec))
         return inserted
+
+    @staticmethod
+    def _multi_codes(segment: Segment, spec: DenseVectorSpec
+                     ) -> tuple[QuantizedVectors | None, str | None]:
+        """Quantized codes of a sealed segment's multivector when its config asks for them."""
+        if not spec.quantization:
+            return None, None
+        return build_multi_codes(segment.multi[spec.name], segment.directory, spec)
 
     # ---- persistence --------------------------------------------------------------------
 

@@ -115,8 +115,7 @@ class ShardConfig:
                     full_scan_threshold_kb=int(hnsw.get("full_scan_threshold", 10000)),
                     max_indexing_threads=int(hnsw.get("max_indexing_threads") or 0),
                 ),
-                quantization=None if target is multi else (
-                    vp.get("quantization_config") or collection_quant),
+                quantization=vp.get("quantization_config") or collection_quant,
             )
         sparse = {}
         for name, sp in (params.get("sparse_vectors") or {}).items():
@@ -161,3 +160,8 @@ class ShardConfig:
         spec = self.dense[name]
         return (spec.size, spec.distance, spec.hnsw.m, spec.hnsw.ef_construct, spec.on_disk,
                 repr(spec.quantization))
+
+    def multi_codes_layout(self, name: str) -> str:
+        """What a sealed segment's codes of multivector `name` depend on: a change means a
+        rebuild (the segment records it even when there are no codes)."""
+        return repr(self.multi[name].quantization)

@@ -75,5 +75,6 @@ def build_vector_index(
 
 def quantized_in_ram(spec: DenseVectorSpec) -> bool:
     """Codes stay in RAM with always_ram, or when the vectors themselves live in RAM."""
-    options = next(iter(spec.quantization.values()), None) or {}
+    # No quantization in the config (switched off, the segment not rebuilt yet): as the vectors.
+    options = next(iter((spec.quantization or {}).values()), None) or {}
     return bool(options.get("always_ram")) or not spec.on_disk

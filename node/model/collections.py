@@ -28,9 +28,6 @@ Distance = Literal["Cosine", "Dot", "Euclid", "Manhattan"]
 Datatype = Literal["float32", "float16", "uint8"]
 Modifier = Literal["none", "idf"]
 QUANTIZATION_DISABLED = "Disabled"
-# Codes per sub-vector would need a max-sim scorer of their own; a multivector is searched on
-# its stored values instead (a collection-wide quantization skips it).
-MULTIVECTOR_QUANTIZATION = "quantization of multivectors is not supported by Flotilla"
 
 _STRICT = {"forbid_unknown_fields": True, "omit_defaults": True}
 T = TypeVar("T")
@@ -117,10 +114,6 @@ class VectorParams(msgspec.Struct, **_STRICT):
     on_disk: bool | None = None
     datatype: Datatype | None = None
     multivector_config: MultivectorConfig | None = None
-
-    def __post_init__(self) -> None:
-        if self.multivector_config is not None and self.quantization_config is not None:
-            raise invalid("quantization_config", MULTIVECTOR_QUANTIZATION)
 
 
 class VectorParamsDiff(msgspec.Struct, **_STRICT):

@@ -55,7 +55,7 @@ def capture_shard(shard: LocalShard, work: Path) -> list[CapturedFile]:
 def _segment_files(root: Path, segment) -> list[str]:
     """The files the manifest's generation of `segment` reads: its state file, its data files,
     and the graphs and quantized data its state lists (never a build still in progress)."""
-    keep = {*segment.index_files.values(), *segment.quantized_dirs.values()}
+    keep = segment.derived_files()
     names: list[str] = []
     base = segment.directory.relative_to(root).as_posix()
     for entry in sorted(segment.directory.rglob("*")):
