@@ -47,6 +47,8 @@ RECONNECT_AFTER = 1.0
 # this node buffer.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
+_CLOSING: set[asyncio.Future] = set()
+
 Dial = Callable[[str], Awaitable[aiohttp.ClientWebSocketResponse]]
 Probe = Callable[[str, float], Awaitable[bool]]
 
@@ -177,7 +179,9 @@ class PeerStream:
         if not self._reader.done() and self._reader is not asyncio.current_task():
             self._reader.cancel()
         if not self._ws.closed:
-            asyncio.ensure_future(self._ws.close())
+            closing = asyncio.ensure_future(self._ws.close())
+            _CLOSING.add(closing)  # the loop holds tasks weakly: kept until done
+            closing.add_done_callback(_CLOSING.discard)
 
 
 class PeerStreams:
