@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 
 NOT_OFFERED_RETRY = 30.0
 RECONNECT_AFTER = 1.0
-# Answers are rankings (ids and scores) and counts; this bounds what a broken peer can make
-# this node buffer.
-MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# No bound on an answer's size (0), as on the HTTP route: a query with a huge limit must not
+# fail here when it would pass there.
+MAX_ANSWER_BYTES = 0
 
 _CLOSING: set[asyncio.Future] = set()
 
