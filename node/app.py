@@ -13,6 +13,7 @@ from node.api import (
     collections,
     facet_matrix,
     internal,
+    internal_stream,
     issues,
     points,
     query,
@@ -55,6 +56,8 @@ def build_app(node: Node) -> web.Application:
         faces.append(internal)  # a node outside a cluster has no peers to serve
     for module in faces:
         app.add_routes(module.routes(node))
+    if node.settings.cluster.enabled:
+        internal_stream.attach(app)
     return app
 
 

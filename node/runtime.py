@@ -376,6 +376,7 @@ class Node:
                 secret=internal_credential(settings),
                 ssl_context=self.tls.client_context if self.tls is not None else None,
                 on_call=lambda op, outcome: requests.labels(operation=op, outcome=outcome).inc(),
+                stream=settings.cluster.p2p.stream,
             )
             await self.peer_client.start()
         self.consensus = await self._start_consensus()

@@ -91,6 +91,9 @@ class P2PSettings:
     port: int = DEFAULT_P2P_PORT
     # Node-to-node HTTP over https; peers verify each other against `tls.ca_cert`.
     enable_tls: bool = False
+    # Hot shard reads over one WebSocket per pair of nodes (node/api/internal_stream.py); off,
+    # this node neither offers nor uses it, and every call goes over HTTP.
+    stream: bool = True
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from qdrant_client import models
 from tls_certs import CertificateAuthority, Issued, client_tls, served_certificate
 
 from cluster.replication.peer_client import PeerClient, PeerUnavailable
+from cluster.replication.stream_frames import STREAM_PATH
 from node.settings import SettingsError, load_settings
 from node.tls import NodeTls
 
@@ -295,6 +296,21 @@ def test_cluster_over_tls_forms_and_replicates_writes(tls_cluster: Cluster) -> N
                                                json={"exact": True})
         assert response.status_code == 200, response.text
         assert response.json()["result"]["count"] == 100
+    # Once the streams to the peers are open (in the background), reads no longer reach
+    # their HTTP shard route: the internal stream works over TLS too.
+    shard_route = 'endpoint="/internal/v1/shards/{collection_uuid}/{shard_id}/{method}"'
+
+    def streamed() -> bool:
+        def calls() -> list[float]:
+            return [_counter(tls_cluster.http(n).get("/metrics").text, shard_route)
+                    for n in (second, third)]
+        before = calls()
+        tls_cluster.http(first).post("/collections/replicated/points/count",
+                                     params={"consistency": "all"},
+                                     json={"exact": True}).raise_for_status()
+        return calls() == before
+
+    wait_for(streamed, 10, "reads over the internal stream")
     # The writes reached the other replicas through the peer client, over https.
     metrics = tls_cluster.http(second).get("/metrics").text
     assert _counter(metrics, 'flotilla_peer_requests_total{operation="upsert",outcome="ok"}') > 0
@@ -333,9 +349,10 @@ async def test_peers_with_a_certificate_from_another_ca_are_refused(
         await _ask_version(_peer_tls(pki.rogue_node, pki.ca), api)
     # One with no certificate reaches the port (clients need none) but not the internal API.
     internal = f"{api}/internal/v1/metadata/version"
-    anonymous = requests.get(internal, timeout=5, **client_tls(pki.ca).requests_kwargs())
-    assert anonymous.status_code == 403
-    assert "tls.ca_cert" in anonymous.json()["status"]["error"]
+    for path in (internal, f"{api}{STREAM_PATH}"):  # the internal stream's upgrade too
+        anonymous = requests.get(path, timeout=5, **client_tls(pki.ca).requests_kwargs())
+        assert anonymous.status_code == 403
+        assert "tls.ca_cert" in anonymous.json()["status"]["error"]
     with pytest.raises(REFUSED):
         requests.get(internal, timeout=5,
                      **client_tls(pki.ca, pki.rogue_client).requests_kwargs())

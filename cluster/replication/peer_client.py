@@ -1,6 +1,8 @@
 """HTTP calls from this node to its peers' internal API (node/api/internal.py).
 
-One aiohttp session per node keeps connections to every peer alive. Failures are sorted the
+One aiohttp session per node keeps connections to every peer alive; the hot shard reads go
+over one multiplexed WebSocket per peer instead, where the peer offers it
+(cluster/replication/peer_stream.py). Failures are sorted the
 way a replica set needs them: a peer that cannot answer (refused, timed out, 5xx, garbage)
 raises PeerUnavailable, so the caller tries another replica; a peer that answered 4xx raises
 the FlotillaError it reported, because another replica would refuse the request just the same.
@@ -10,13 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
 
 from cluster.replication.late_writes import SENT_AT_HEADER, sent_now
 from cluster.replication.peer_liveness import PeerSilent, while_alive
+from cluster.replication.peer_stream import (
+    MAX_ANSWER_BYTES,
+    NotSent,
+    PeerStream,
+    PeerStreams,
+    StreamLost,
+)
+from cluster.replication.stream_frames import STREAM_METHODS, STREAM_PATH, StreamCall
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.replication.write_routing import ROUTED_AT_HEADER, StalePlacement
 from node.errors import (
@@ -56,6 +66,7 @@ class PeerClient:
         connections: int = 512,
         connections_per_peer: int = 64,
         on_call: Callable[[str, str], None] | None = None,
+        stream: bool = True,
     ) -> None:
         # Told (operation, outcome) of every shard call, for the node's metrics.
         self._on_call = on_call or (lambda operation, outcome: None)
@@ -67,12 +78,16 @@ class PeerClient:
         self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # With `stream` off, every call goes over HTTP (to measure one against the other).
+        self._streams = PeerStreams(self._dial_stream, self._answers_livez) if stream else None
 
     async def start(self) -> None:
         self._get_session()
 
     async def close(self) -> None:
         self._closed = True
+        if self._streams is not None:
+            await self._streams.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -110,9 +125,34 @@ class PeerClient:
         """Run ShardAccess `method` on the peer's replica of the shard; its result. A write
         carries `routed_at`, the shard version it was routed with
         (cluster/replication/write_routing.py)."""
+        if method in STREAM_METHODS and self._streams is not None:
+            stream = self._streams.ready(api_url)
+            if stream is not None:
+                call = StreamCall(collection_uuid, shard_id, method, list(args), kwargs,
+                                  routed_at, sent_now())
+                return await self._answer(api_url, method, self._streamed(
+                    stream, api_url, call, timeout or self.read_timeout))
         path = f"shards/{collection_uuid}/{shard_id}/{method}"
         headers = {ROUTED_AT_HEADER: str(routed_at)} if routed_at is not None else None
         return await self._call(api_url, path, method, args, kwargs, timeout, headers)
+
+    async def _streamed(self, stream: PeerStream, api_url: str, call: StreamCall,
+                        timeout: float) -> tuple[int, bytes]:
+        try:
+            return await stream.call(call, timeout)
+        except NotSent:  # the stream closed first: the call goes over HTTP after all
+            path = f"shards/{call.collection_uuid}/{call.shard_id}/{call.method}"
+            headers = ({ROUTED_AT_HEADER: str(call.routed_at)}
+                       if call.routed_at is not None else None)
+            return await self._exchange(api_url, path, call.method, tuple(call.args),
+                                        call.kwargs, timeout, headers)
+        except StreamLost as exc:
+            raise PeerUnavailable(str(exc)) from None
+
+    async def _dial_stream(self, api_url: str) -> aiohttp.ClientWebSocketResponse:
+        return await asyncio.wait_for(self._get_session().ws_connect(
+            self._url(api_url, STREAM_PATH), max_msg_size=MAX_ANSWER_BYTES, autoping=True,
+        ), self.read_timeout)
 
     async def coordinate_write(
         self, api_url: str, collection_uuid: str, shard_id: int, method: str, *args: object
@@ -130,6 +170,13 @@ class PeerClient:
 
     async def _call(self, api_url: str, path: str, method: str, args: tuple, kwargs: dict,
                     timeout: float | None, headers: dict[str, str] | None = None) -> object:
+        return await self._answer(api_url, method, self._exchange(
+            api_url, path, method, args, kwargs, timeout, headers))
+
+    async def _exchange(self, api_url: str, path: str, method: str, args: tuple, kwargs: dict,
+                        timeout: float | None, headers: dict[str, str] | None = None
+                        ) -> tuple[int, bytes]:
+        """(status, body) of the call over the HTTP route."""
         if timeout is None:
             timeout = self.write_timeout if method in WRITE_METHODS else self.read_timeout
         call = {"args": list(args), "kwargs": kwargs}
@@ -137,13 +184,19 @@ class PeerClient:
         # Stamped again once a connection is there (_StampedRequest): the receiver refuses a
         # write that arrives long after it was sent.
         headers = {**(headers or {}), SENT_AT_HEADER: sent_now()}
+        url = self._url(api_url, f"internal/v1/{path}")
         try:
-            url = self._url(api_url, f"internal/v1/{path}")
-            try:
-                status, data = await while_alive(self._post(url, body, timeout, headers),
-                                                 lambda wait: self._answers_livez(api_url, wait))
-            except PeerSilent as exc:
-                raise PeerUnavailable(f"peer {api_url} is not answering: {exc}") from None
+            return await while_alive(self._post(url, body, timeout, headers),
+                                     lambda wait: self._answers_livez(api_url, wait))
+        except PeerSilent as exc:
+            raise PeerUnavailable(f"peer {api_url} is not answering: {exc}") from None
+
+    async def _answer(self, api_url: str, method: str, exchange: Awaitable[tuple[int, bytes]]
+                      ) -> object:
+        """The result of a call, from its (status, body); the error the peer reported, or
+        PeerUnavailable."""
+        try:
+            status, data = await exchange
             if status != 200:
                 raise _error(api_url, status, data)
             try:

@@ -6,6 +6,8 @@ LocalShardAccess and
 answers the wire-encoded result. Errors come back in Qdrant's JSON envelope with the status the
 engine gave them, so a peer re-raises the same FlotillaError: 404 when the shard is not here,
 400 for an unknown method or an undecodable body.
+`GET /internal/v1/stream` opens a WebSocket for the hot reads of the shard route, many calls
+on one connection (node/api/internal_stream.py).
 `GET /internal/v1/collections/{name}` tells the uuid and replica placement of a collection.
 `GET /internal/v1/telemetry` gives this node's telemetry to a peer's `GET /cluster/telemetry`,
 `GET /internal/v1/quota` its quota usage to a peer's `GET /quotas`; on the Raft leader,
@@ -32,13 +34,16 @@ from cluster.replication.late_writes import SENT_AT_HEADER, ArrivalDelays
 from cluster.replication.peer_client import WRITE_METHODS
 from cluster.replication.replica_set import WRITE_ORDERING
 from cluster.replication.shard_access import LocalShardAccess
+from cluster.replication.stream_frames import STREAM_PATH, StreamCall
 from cluster.replication.wire import CONTENT_TYPE, WireError, decode, encode
 from cluster.replication.write_routing import ROUTED_AT_HEADER, check_read_routing
 from node.api.access import FULL_ACCESS
 from node.api.envelope import Handler, error_response, ok
+from node.api.internal_stream import StreamServer
 from node.api.telemetry import details_level
 from node.ascii_digits import parse_ascii_uint
 from node.engine.point_changes import POINT_CHANGES
+from node.engine.shard import LocalShard
 from node.errors import BadRequest, NotFound
 from node.quota.status import PEER_QUOTA_PATH, peer_quota_usage
 from node.runtime import Node
@@ -97,14 +102,7 @@ def routes(node: Node) -> list[web.RouteDef]:
                              routed_at=request.headers.get(ROUTED_AT_HEADER)))
         args, kwargs = await _read_call(request)
         async with replica as shard:
-            bound = getattr(LocalShardAccess(shard, node.quota.admit_write), method)
-            try:
-                _SIGNATURES[method].bind(shard, *args, **kwargs)
-            except TypeError as exc:
-                raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
-            if method == "update":
-                _check_update_kind(args, kwargs)
-            result = await bound(*args, **kwargs)
+            result = await run_on_shard(node, shard, method, args, kwargs)
         return _wire_response(await _encode(method, result))
 
     async def coordinate(request: web.Request) -> web.Response:
@@ -161,7 +159,12 @@ def routes(node: Node) -> list[web.RouteDef]:
         detail = TelemetryDetail(level=details_level(request))
         return ok(request, await asyncio.to_thread(node_telemetry, node, detail, FULL_ACCESS))
 
+    stream = StreamServer(lambda call: read_shard(node, call), arrivals,
+                          node.settings.service.max_request_size_mb * 1024 * 1024)
+    offered = [web.get(STREAM_PATH, guarded(stream.serve))] if (
+        node.settings.cluster.p2p.stream) else []
     return [
+        *offered,
         web.get(f"{PREFIX}/telemetry", guarded(telemetry)),
         web.get(PEER_QUOTA_PATH, guarded(quota_usage)),
         web.post(f"{PREFIX}/raft/snapshot", guarded(send_snapshot)),
@@ -172,6 +175,29 @@ def routes(node: Node) -> list[web.RouteDef]:
                  guarded(call_shard)),
         web.get(f"{PREFIX}/collections/{{name}}", guarded(collection)),
     ]
+
+
+async def run_on_shard(node: Node, shard: LocalShard, method: str, args: list, kwargs: dict
+                       ) -> object:
+    """Run a ShardAccess method on this node's replica, its arguments checked first."""
+    bound = getattr(LocalShardAccess(shard, node.quota.admit_write), method)
+    try:
+        _SIGNATURES[method].bind(shard, *args, **kwargs)
+    except TypeError as exc:
+        raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
+    if method == "update":
+        _check_update_kind(args, kwargs)
+    return await bound(*args, **kwargs)
+
+
+async def read_shard(node: Node, call: StreamCall) -> bytes:
+    """The encoded answer of a read on this node's Active replica (the internal stream's
+    calls)."""
+    routed_at = None if call.routed_at is None else str(call.routed_at)
+    shard = _local_shard(node, call.collection_uuid, str(call.shard_id), readable=True,
+                         routed_at=routed_at)
+    return await _encode(call.method,
+                         await run_on_shard(node, shard, call.method, call.args, call.kwargs))
 
 
 def _local_shard(node: Node, uuid: str, shard_id: str, *, readable: bool = False,
