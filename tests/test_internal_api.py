@@ -396,6 +396,27 @@ async def test_errors_keep_their_type(
     assert decode(ok.content) == sum(shard_for_point(p, SHARDS) == 0 for p in range(POINTS))
 
 
+async def test_arguments_of_the_wrong_type_are_refused_and_write_nothing(
+    peers: PeerClient, node: NodeProcess, collection: str, client: QdrantClient
+) -> None:
+    """A forged or mismatched call (a dict where a compiled filter goes, a string where ids
+    go) is the caller's 400, never a 500, and no write of it reaches the replica."""
+    shard = (await _remotes(peers, node, collection))[0]
+    uuid_, call = shard.collection_uuid, peers.call_shard
+    for method, args in (("count", [{"must": []}]), ("retrieve", [5]),
+                         ("scroll", [None, None, "ten"]), ("existing", [7]),
+                         ("facet_counts", [3, "keyword", None]),
+                         ("upsert", [{"ids": [1]}, True]),
+                         ("upsert", [PointBatch(ids=[10**6], payloads=[None]), "yes"]),
+                         ("update", ["delete", "all", None, (), True]),
+                         ("update", ["delete", None, {"must": []}, (), True]),
+                         ("update", ["delete", [1], None, 5, True])):
+        with pytest.raises(BadRequest, match=method):
+            await call(node.url, uuid_, 0, method, *args)
+            pytest.fail(f"{method}{args} was answered")
+    assert client.count(collection).count == POINTS
+
+
 async def test_unreachable_peer() -> None:
     async with PeerClient(read_timeout=2.0) as peer_client:
         remote = RemoteShardAccess(peer_client, 9, f"http://127.0.0.1:{free_port()}",

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import hmac
 import inspect
+import logging
 
 from aiohttp import web
 
@@ -42,6 +43,8 @@ from node.api.envelope import Handler, error_response, ok
 from node.api.internal_stream import StreamServer
 from node.api.telemetry import details_level
 from node.ascii_digits import parse_ascii_uint
+from node.engine.filters import CompiledFilter
+from node.engine.point_batch import PointBatch
 from node.engine.point_changes import POINT_CHANGES
 from node.engine.shard import LocalShard
 from node.errors import BadRequest, NotFound
@@ -49,6 +52,8 @@ from node.quota.status import PEER_QUOTA_PATH, peer_quota_usage
 from node.runtime import Node
 from node.settings import internal_credential
 from node.telemetry import TelemetryDetail, node_telemetry
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/internal/v1"
 SECRET_HEADER = "X-Flotilla-Secret"
@@ -61,6 +66,8 @@ SHARD_METHODS = frozenset({
 _SIGNATURES = {m: inspect.signature(getattr(LocalShardAccess, m)) for m in SHARD_METHODS}
 # Bodies above this size are decoded and results encoded off the event loop.
 OFF_LOOP_BYTES = 256 * 1024
+# What a read raises when its arguments are not of the types its signature names.
+_ARGUMENT_ERRORS = (TypeError, AttributeError, ValueError, KeyError, IndexError)
 BULK_RESULTS = frozenset({"retrieve", "scroll", "scan"})
 METADATA_WAIT_SECONDS = 2.0
 
@@ -182,12 +189,21 @@ async def run_on_shard(node: Node, shard: LocalShard, method: str, args: list, k
     """Run a ShardAccess method on this node's replica, its arguments checked first."""
     bound = getattr(LocalShardAccess(shard, node.quota.admit_write), method)
     try:
-        _SIGNATURES[method].bind(shard, *args, **kwargs)
+        arguments = _SIGNATURES[method].bind(shard, *args, **kwargs)
     except TypeError as exc:
         raise BadRequest(f"internal API: bad arguments for {method}: {exc}") from None
-    if method == "update":
-        _check_update_kind(args, kwargs)
-    return await bound(*args, **kwargs)
+    if method in WRITE_METHODS:
+        _check_write_arguments(method, arguments)
+        return await bound(*args, **kwargs)
+    try:
+        return await bound(*args, **kwargs)
+    except _ARGUMENT_ERRORS as exc:
+        # A read changes nothing: arguments the engine cannot use (sent by a peer of another
+        # version, or forged by a holder of the cluster secret) are the caller's error, not
+        # this node's. Logged whole, since an engine bug would look the same.
+        log.warning("internal API: %s failed on its arguments", method, exc_info=True)
+        raise BadRequest(f"internal API: {method} cannot run with these arguments: "
+                         f"{type(exc).__name__}: {exc}") from None
 
 
 async def read_shard(node: Node, call: StreamCall) -> bytes:
@@ -239,12 +255,25 @@ async def _read_call(request: web.Request) -> tuple[list, dict]:
     return call.get("args", []), call.get("kwargs", {})
 
 
-def _check_update_kind(args: list, kwargs: dict) -> None:
-    # The shard writes an op to its WAL before applying it: an unknown kind would be logged,
-    # then fail on every replay. Refuse it before it reaches the shard.
-    kind = args[0] if args else kwargs.get("kind")
-    if kind not in POINT_CHANGES:
-        raise BadRequest(f"internal API: unknown update operation {kind!r}")
+def _check_write_arguments(method: str, bound: inspect.BoundArguments) -> None:
+    # The shard writes an op to its WAL before applying it: an argument it cannot apply would
+    # be logged, then fail on every replay. Refuse it before it reaches the shard.
+    given = bound.arguments
+    if not isinstance(given.get("sync"), bool):
+        raise BadRequest(f"internal API: {method}: `sync` must be a boolean")
+    if method == "upsert":
+        batch = given.get("batch")
+        if not isinstance(batch, PointBatch) or not isinstance(batch.ids, list) or \
+                not isinstance(batch.payloads, list) or len(batch.ids) != len(batch.payloads):
+            raise BadRequest("internal API: upsert needs a point batch with one payload per id")
+        return
+    if given.get("kind") not in POINT_CHANGES:
+        raise BadRequest(f"internal API: unknown update operation {given.get('kind')!r}")
+    if not isinstance(given.get("ids"), list | None) or \
+            not isinstance(given.get("point_filter"), CompiledFilter | None) or \
+            not isinstance(given.get("args"), list | tuple):
+        raise BadRequest("internal API: update needs ids (a list or null), a compiled filter "
+                         "or null, and a list of arguments")
 
 
 async def _encode(method: str, result: object) -> bytes:
