@@ -32,7 +32,7 @@ Change = Callable[[PointMover, Segment, PointId, tuple, int], None]
 
 
 def _payload_copy(segment: Segment, pid: PointId) -> dict:
-    return segment.payload(segment.id_to_offset[pid]) or {}  # storage reads are fresh copies
+    return segment.payload(segment.offset_of(pid)) or {}  # storage reads are fresh copies
 
 
 def _delete(shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
@@ -71,7 +71,7 @@ def _clear_payload(
 
 
 def _point(segment: Segment, pid: PointId) -> PointBatch:
-    return segment.as_batch(np.array([segment.id_to_offset[pid]], dtype=np.int64))
+    return segment.as_batch(np.array([segment.offset_of(pid)], dtype=np.int64))
 
 
 def _update_vectors(
