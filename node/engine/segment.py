@@ -262,8 +262,8 @@ class Segment:
             self._sparse_cache[name] = cached
         return cached[1]
 
-    def set_payload(self, pid: PointId, payload: dict | None, version: int) -> None:
-        offset = self.offset_of(pid)
+    def set_payload_at(self, offset: int, payload: dict | None, version: int) -> None:
+        """Replace the payload of the live row at `offset`."""
         self.payloads.set(offset, payload)
         for index in self.payload_indexes.values():
             index.add(offset, payload)

@@ -45,23 +45,30 @@ def uuid_text(key: bytes) -> str:
 
 class IdKeys:
     """A list of point ids as search keys: integer ids as a u64 array, UUIDs as an S16 array,
-    each with the positions of its ids in the list."""
+    each sorted (a binary search for sorted keys starts from the previous one's place) and
+    with the positions of its ids in the list."""
 
     def __init__(self, pids: Sequence[PointId]) -> None:
         self.pids = pids
-        uuid_pos = [i for i, pid in enumerate(pids) if isinstance(pid, str)]
-        if not uuid_pos:
-            self.ints = np.array(pids, dtype=np.uint64).reshape(-1)
-            self.int_pos = np.arange(len(pids), dtype=np.int64)
-            self.uuids = np.zeros(0, dtype=_UUID)
-            self.uuid_pos = np.zeros(0, dtype=np.int64)
-            return
-        is_uuid = np.zeros(len(pids), dtype=bool)
-        is_uuid[uuid_pos] = True
-        self.int_pos = np.flatnonzero(~is_uuid)
-        self.uuid_pos = np.array(uuid_pos, dtype=np.int64)
-        self.ints = np.array([pids[i] for i in self.int_pos.tolist()], dtype=np.uint64)
-        self.uuids = np.array([uuid_key(pids[i]) for i in uuid_pos], dtype=_UUID)
+        # numpy reads a list of ids as integers when every one is an integer (a string among
+        # them makes it a string array): one pass in C instead of a type check per id.
+        as_array = np.array(pids) if len(pids) else np.zeros(0, dtype=np.uint64)
+        if as_array.dtype.kind in "iu":
+            ints = as_array.astype(np.uint64)
+            int_pos = np.arange(len(pids), dtype=np.int64)
+            uuids, uuid_pos_array = np.zeros(0, dtype=_UUID), np.zeros(0, dtype=np.int64)
+        else:
+            uuid_pos = [i for i, pid in enumerate(pids) if isinstance(pid, str)]
+            is_uuid = np.zeros(len(pids), dtype=bool)
+            is_uuid[uuid_pos] = True
+            int_pos = np.flatnonzero(~is_uuid)
+            uuid_pos_array = np.array(uuid_pos, dtype=np.int64)
+            ints = np.array([pids[i] for i in int_pos.tolist()], dtype=np.uint64)
+            uuids = np.array([uuid_key(pids[i]) for i in uuid_pos], dtype=_UUID)
+        order = np.argsort(ints, kind="stable")
+        self.ints, self.int_pos = ints[order], int_pos[order]
+        order = np.argsort(uuids, kind="stable")
+        self.uuids, self.uuid_pos = uuids[order], uuid_pos_array[order]
 
     def __len__(self) -> int:
         return len(self.pids)
@@ -312,12 +319,12 @@ def _slots_of(int_offsets: np.ndarray, uuid_offsets: np.ndarray) -> np.ndarray:
 
 def _find(keys: np.ndarray, offsets: np.ndarray, deleted: np.ndarray,
           queries: np.ndarray) -> np.ndarray:
-    """The live row of each query key, -1 where none: the last row holding the key is the
-    only one that may be live."""
-    last = np.searchsorted(keys, queries, side="right") - 1
-    held = last >= 0
-    at = np.where(held, last, 0)
-    held &= keys[at] == queries
+    """The live row of each (sorted) query key, -1 where none: the last row holding the key
+    is the only one that may be live."""
+    if queries[0] > keys[-1] or queries[-1] < keys[0]:
+        return np.full(len(queries), -1, dtype=np.int64)  # new ids past this segment's
+    # A key below every stored one gets -1 here, read as 0: keys[0] is not it.
+    at = np.maximum(keys.searchsorted(queries, side="right") - 1, 0)
     rows = offsets[at].astype(np.int64)
-    held &= ~deleted[rows]
+    held = (keys[at] == queries) & ~deleted[rows]
     return np.where(held, rows, -1)

@@ -304,7 +304,7 @@ class LocalShard:
                 where = located[i] if located is not None else self._locate(pid)
                 # Ids absent by now are skipped: ops must replay cleanly on any earlier state.
                 if where is not None:
-                    apply_change(self, where[0], pid, op[2:], seq)
+                    apply_change(self, *where, pid, op[2:], seq)
         else:
             raise ValueError(f"unknown shard operation {kind!r}")
 
@@ -317,9 +317,9 @@ class LocalShard:
                 where[0].delete_row(where[1], seq)
         self.appendable.append(batch, list(last_position.values()), seq)
 
-    def move_point(self, segment: Segment, pid: PointId, point: PointBatch, seq: int) -> None:
+    def move_point(self, segment: Segment, offset: int, point: PointBatch, seq: int) -> None:
         """Replace a point whose vectors change: its row is deleted, the new one appended."""
-        segment.delete(pid, seq)
+        segment.delete_row(offset, seq)
         self.appendable.append(point, [0], seq)
 
     def _locate(self, pid: PointId) -> tuple[Segment, int] | None:
@@ -644,6 +644,7 @@ class LocalShard:
     def _seal_appendable(self) -> None:
         """Freeze the appendable segment's rows; new writes go to a fresh segment."""
         self.appendable.sealed = True
+        self.appendable.ids.compact()  # its ids join the sorted arrays now, not at the flush
         self.appendable.dirty = True
         self.appendable = self._new_segment(self.config)
         self.segments.append(self.appendable)
@@ -758,7 +759,7 @@ class LocalShard:
                 if pid in target.ids:
                     target.delete(pid, version)
             else:
-                target.set_payload(pid, source.payload(offset), version)
+                target.set_payload_at(target.offset_of(pid), source.payload(offset), version)
         source.touched = None
 
     def _needs_index_for(self, segment: Segment, config: ShardConfig) -> bool:
