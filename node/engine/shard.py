@@ -22,6 +22,7 @@ import numpy as np
 
 from node.engine import stored_pickle
 from node.engine.durable_files import write_atomic
+from node.engine.heap_trim import release_free_heap
 from node.engine.ids import PointId
 from node.engine.multivector_search import multi_graph_rows
 from node.engine.optimization_log import OPTIMIZER_NAMES, OptimizationLog, segment_info
@@ -612,6 +613,8 @@ class LocalShard:
                 self.optimizations.finish(record)
                 record = None
                 self._optimizer_error = None  # it ran again and succeeded (space came back)
+                del task, segments  # the replaced segments' graphs go now...
+                release_free_heap()  # ...and the heap they held back to the OS
                 if self._on_optimizer_run is not None:
                     self._on_optimizer_run(kind, inserted)
         except Exception as exc:  # the shard keeps serving; the status turns red
