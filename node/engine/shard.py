@@ -337,6 +337,7 @@ class LocalShard:
         if not pids:
             return found
         keys = IdKeys(pids)
+        missing = len(pids)
         for segment in self.segments:
             if not segment.live_count:
                 continue
@@ -344,6 +345,9 @@ class LocalShard:
             hits = np.flatnonzero(offsets >= 0)
             for i, offset in zip(hits.tolist(), offsets[hits].tolist(), strict=True):
                 found[i] = (segment, offset)
+            missing -= len(hits)
+            if not missing:
+                break  # an id is live in one segment only: the others hold none of these
         return found
 
     # ---- reads --------------------------------------------------------------------------
