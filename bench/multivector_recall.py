@@ -71,7 +71,7 @@ def _top(segment: Segment, spec, query: np.ndarray, params: SearchParams,
     mask = ~segment.deleted[: segment.total]
     scores, offsets = search_multi_segment(segment, spec, vq, K, params, mask, use_graph)
     best = np.argsort(-scores, kind="stable")[:K]
-    return [segment.point_ids[int(o)] for o in offsets[best]]
+    return segment.ids.ids_at(offsets[best])
 
 
 def _config(dim: int, quantization: dict | None = None) -> ShardConfig:

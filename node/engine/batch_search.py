@@ -65,24 +65,37 @@ def _hits(segments: list[Segment], scores: np.ndarray, offsets: np.ndarray,
           owner: np.ndarray, params: SearchParams) -> list[list[Hit]]:
     """Rows of ranked matrices as hits; the arrays become Python numbers in one call each,
     as reading numpy scalars one by one costs more."""
-    ids = [s.point_ids for s in segments]
+    ids = _ids_of_hits(segments, offsets, owner)
     full = params.with_payload or params.with_vectors
     out: list[list[Hit]] = []
-    for row_scores, row_offsets, row_owner in zip(scores.tolist(), offsets.tolist(),
-                                                  owner.tolist(), strict=True):
+    for row_scores, row_ids, row_offsets, row_owner in zip(
+            scores.tolist(), ids, offsets.tolist(), owner.tolist(), strict=True):
         if not full:
-            out.append([(score, ids[seg][off], None, {}) for score, off, seg in
-                        zip(row_scores, row_offsets, row_owner, strict=True) if off >= 0])
+            out.append([(score, pid, None, {}) for score, pid, off in
+                        zip(row_scores, row_ids, row_offsets, strict=True) if off >= 0])
             continue
         hits = []
-        for score, off, seg in zip(row_scores, row_offsets, row_owner, strict=True):
+        for score, pid, off, seg in zip(row_scores, row_ids, row_offsets, row_owner,
+                                        strict=True):
             if off >= 0:
                 segment = segments[seg]
-                hits.append((score, ids[seg][off],
+                hits.append((score, pid,
                              segment.payload(off) if params.with_payload else None,
                              segment.vectors_of(off) if params.with_vectors else {}))
         out.append(hits)
     return out
+
+
+def _ids_of_hits(segments: list[Segment], offsets: np.ndarray, owner: np.ndarray
+                 ) -> list[list[PointId | None]]:
+    """The point id of each hit of the ranked matrices (None for padding), read from each
+    segment's ids in one call."""
+    ids = np.full(offsets.shape, None, dtype=object)
+    for i, segment in enumerate(segments):
+        mine = (owner == i) & (offsets >= 0)
+        if mine.any():
+            ids[mine] = segment.ids.ids_at(offsets[mine])
+    return ids.tolist()
 
 
 def search_segment_batch(segment: Segment, spec: DenseVectorSpec, queries: np.ndarray, k: int,

@@ -40,7 +40,7 @@ def sample_shard(shard: LocalShard, vector_name: str, point_filter: PointFilter 
             if point_filter is not None:
                 mask &= filter_mask(segment, point_filter)
             for offset in np.flatnonzero(mask):
-                pid = segment.point_ids[offset]
+                pid = segment.ids.id_at(int(offset))
                 candidates.append((point_id_order(pid), pid, vector_at, int(offset)))
         candidates.sort(key=lambda item: item[0])
         order = np.random.default_rng(seed).permutation(len(candidates))[:sample]

@@ -25,66 +25,69 @@ class PointMover(Protocol):
     """What a change needs of the shard: moving a changed point to its appendable segment
     (the shard implements it; naming the protocol here keeps this module below the shard)."""
 
-    def move_point(self, segment: Segment, pid: PointId, point: PointBatch, seq: int) -> None: ...
+    def move_point(self, segment: Segment, offset: int, point: PointBatch, seq: int) -> None: ...
 
 
-Change = Callable[[PointMover, Segment, PointId, tuple, int], None]
+# (shard, segment, offset of the point's live row there, its id, the op's arguments, seq)
+Change = Callable[[PointMover, Segment, int, PointId, tuple, int], None]
 
 
-def _payload_copy(segment: Segment, pid: PointId) -> dict:
-    return segment.payload(segment.id_to_offset[pid]) or {}  # storage reads are fresh copies
+def _payload_copy(segment: Segment, offset: int) -> dict:
+    return segment.payload(offset) or {}  # storage reads are fresh copies
 
 
-def _delete(shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
-    segment.delete(pid, seq)
+def _delete(shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple,
+            seq: int) -> None:
+    segment.delete_row(offset, seq)
 
 
-def _set_payload(shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int) -> None:
+def _set_payload(shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple,
+                 seq: int) -> None:
     values, key = args
-    payload = _payload_copy(segment, pid)
+    payload = _payload_copy(segment, offset)
     if key is None:
         payload.update(copy.deepcopy(values))
     else:
         payload = set_at(payload, parse_key(key), values)
-    segment.set_payload(pid, payload, seq)
+    segment.set_payload_at(offset, payload, seq)
 
 
 def _overwrite_payload(
-    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple, seq: int
 ) -> None:
-    segment.set_payload(pid, copy.deepcopy(args[0]), seq)
+    segment.set_payload_at(offset, copy.deepcopy(args[0]), seq)
 
 
 def _delete_payload(
-    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple, seq: int
 ) -> None:
-    payload = _payload_copy(segment, pid)
+    payload = _payload_copy(segment, offset)
     for key in args[0]:
         delete_at(payload, parse_key(key))
-    segment.set_payload(pid, payload, seq)
+    segment.set_payload_at(offset, payload, seq)
 
 
 def _clear_payload(
-    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple, seq: int
 ) -> None:
-    segment.set_payload(pid, None, seq)
+    segment.set_payload_at(offset, None, seq)
 
 
-def _point(segment: Segment, pid: PointId) -> PointBatch:
-    return segment.as_batch(np.array([segment.id_to_offset[pid]], dtype=np.int64))
+def _point(segment: Segment, offset: int) -> PointBatch:
+    return segment.as_batch(np.array([offset], dtype=np.int64))
 
 
 def _update_vectors(
-    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple, seq: int
 ) -> None:
     new_vectors = args[0][pid]
-    shard.move_point(segment, pid, replace_vectors(_point(segment, pid), new_vectors), seq)
+    shard.move_point(segment, offset, replace_vectors(_point(segment, offset), new_vectors), seq)
 
 
 def _delete_vectors(
-    shard: PointMover, segment: Segment, pid: PointId, args: tuple, seq: int
+    shard: PointMover, segment: Segment, offset: int, pid: PointId, args: tuple, seq: int
 ) -> None:
-    shard.move_point(segment, pid, replace_vectors(_point(segment, pid), {}, args[0]), seq)
+    shard.move_point(segment, offset, replace_vectors(_point(segment, offset), {}, args[0]), seq)
 
 
 POINT_CHANGES: dict[str, Change] = {

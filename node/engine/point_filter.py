@@ -55,10 +55,10 @@ def filter_mask(segment: Segment, point_filter: PointFilter) -> np.ndarray:
         mask[live] = True
         return mask
     if candidates is None:
-        pairs = segment.id_to_offset.items()
+        pairs = segment.ids.live_items()
     else:
         live = candidates[~segment.deleted[candidates]] if len(candidates) else candidates
-        pairs = ((segment.point_ids[o], int(o)) for o in live)
+        pairs = zip(segment.ids.ids_at(live), live.tolist(), strict=True)
     for pid, offset in pairs:
         def has_vector(name: str, offset: int = offset) -> bool:
             return segment.has_vector(offset, name)

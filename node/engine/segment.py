@@ -25,6 +25,7 @@ from node.engine.payload_index import FieldIndex, build_field_index
 from node.engine.payload_storage import DiskPayloads, RamPayloads
 from node.engine.point_batch import DenseColumn, PointBatch, SparseVector
 from node.engine.quantization import QuantizedVectors
+from node.engine.segment_ids import SegmentIds
 from node.engine.shard_config import ShardConfig
 from node.engine.sparse_matrix import SparseMatrix
 from node.engine.text_analyzer import TextAnalyzer, text_analyzers
@@ -44,16 +45,10 @@ class Segment:
         self.config = config
         state = state or {}
         self.sealed: bool = state.get("sealed", False)
-        self.point_ids: list[PointId] = list(state.get("point_ids", []))
-        count = len(self.point_ids)
+        self.ids = _ids_from_state(state)
+        count = len(self.ids)
         self.versions = np.zeros(max(count, 256), dtype=np.uint64)
         self.versions[:count] = state.get("versions", np.zeros(0, dtype=np.uint64))
-        self.deleted = np.zeros(max(count, 256), dtype=bool)
-        if count:
-            self.deleted[:count] = np.unpackbits(state["deleted"], count=count).astype(bool)
-        self.id_to_offset: dict[PointId, int] = {
-            pid: off for off, pid in enumerate(self.point_ids) if not self.deleted[off]
-        }
         self.dense: dict[str, DenseStorage] = {}
         dense_state = state.get("dense", {})
         for name, spec in config.dense.items():
@@ -156,18 +151,23 @@ class Segment:
 
     @property
     def total(self) -> int:
-        return len(self.point_ids)
+        return len(self.ids)
 
     @property
     def live_count(self) -> int:
-        return len(self.id_to_offset)
+        return self.ids.live_count
+
+    @property
+    def deleted(self) -> np.ndarray:
+        """Per row, whether it is deleted (read-only: rows are deleted through `delete`)."""
+        return self.ids.deleted
 
     @property
     def deleted_count(self) -> int:
         return self.total - self.live_count
 
     def live_offsets(self) -> np.ndarray:
-        return np.flatnonzero(~self.deleted[: self.total])
+        return self.ids.live_offsets()
 
     def vector_count(self) -> int:
         live = ~self.deleted[: self.total]
@@ -219,12 +219,10 @@ class Segment:
             # A value written for an earlier vector of this name (since removed) is dropped.
             multi.append([v if v is not None and v.shape[1:] == (multi.dim,) else None
                           for v in values])
+        self.ids.append([batch.ids[pos] for pos in positions])
+        self.versions[start : start + n] = version
         for i, pos in enumerate(positions):
             offset = start + i
-            pid = batch.ids[pos]
-            self.point_ids.append(pid)
-            self.id_to_offset[pid] = offset
-            self.versions[offset] = version
             for name, vectors in batch.sparse.items():
                 vec = vectors.get(pos)
                 stored = self.sparse.get(name)  # None: a vector removed since the write
@@ -243,13 +241,21 @@ class Segment:
         size = max(needed, len(self.versions) * 3 // 2)
         versions = np.zeros(size, dtype=np.uint64)
         versions[: len(self.versions)] = self.versions
-        deleted = np.zeros(size, dtype=bool)
-        deleted[: len(self.deleted)] = self.deleted
-        self.versions, self.deleted = versions, deleted
+        self.versions = versions
+
+    def offset_of(self, pid: PointId) -> int:
+        """The live row of `pid` (KeyError when it has none here)."""
+        offset = self.ids.offset_of(pid)
+        if offset is None:
+            raise KeyError(pid)
+        return offset
 
     def delete(self, pid: PointId, version: int) -> None:
-        offset = self.id_to_offset.pop(pid)
-        self.deleted[offset] = True
+        self.delete_row(self.offset_of(pid), version)
+
+    def delete_row(self, offset: int, version: int) -> None:
+        """Delete the live row at `offset`."""
+        self.ids.delete_row(offset)
         self.rows_version += 1
         self.versions[offset] = version
         self.sparse_drop(offset)
@@ -270,8 +276,8 @@ class Segment:
             self._sparse_cache[name] = cached
         return cached[1]
 
-    def set_payload(self, pid: PointId, payload: dict | None, version: int) -> None:
-        offset = self.id_to_offset[pid]
+    def set_payload_at(self, offset: int, payload: dict | None, version: int) -> None:
+        """Replace the payload of the live row at `offset`."""
         self.payloads.set(offset, payload)
         for index in self.payload_indexes.values():
             index.add(offset, payload)
@@ -416,7 +422,7 @@ class Segment:
     def as_batch(self, offsets: np.ndarray) -> PointBatch:
         """The points at `offsets` (ids, payloads, copies of their vectors) as one batch."""
         batch = PointBatch(
-            ids=[self.point_ids[o] for o in offsets],
+            ids=self.ids.ids_at(offsets),
             payloads=[self.payload(int(o)) for o in offsets],
         )
         positions = np.arange(len(offsets), dtype=np.int64)
@@ -485,7 +491,7 @@ class Segment:
         count = self.total
         state = {
             "sealed": self.sealed,
-            "point_ids": list(self.point_ids),
+            "ids": self.ids.state(),
             "versions": self.versions[:count].copy(),
             "deleted": np.packbits(self.deleted[:count]),
             "dense": {name: s.state() for name, s in self.dense.items()},
@@ -533,6 +539,20 @@ class Segment:
         for multi in self.multi.values():
             multi.close()
         self.payloads.close()
+
+
+def _ids_from_state(state: dict) -> SegmentIds:
+    """The ids of a persisted segment: sorted arrays, or (state files written before them) a
+    list of every row's id."""
+    stored = state.get("ids")
+    pids = state.get("point_ids", [])
+    count = len(stored["int_offsets"]) + len(stored["uuid_offsets"]) if stored else len(pids)
+    deleted = np.zeros(count, dtype=bool)
+    if count:
+        deleted = np.unpackbits(state["deleted"], count=count).astype(bool)
+    if stored:
+        return SegmentIds.from_state(stored, deleted)
+    return SegmentIds.from_list(pids, deleted)
 
 
 def _safe(name: str) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 
 from node.engine import stored_pickle
 from node.engine.durable_files import write_atomic
+from node.engine.heap_trim import release_free_heap
 from node.engine.ids import PointId
 from node.engine.multivector_quantization import build_multi_codes
 from node.engine.multivector_search import multi_graph_rows
@@ -33,6 +34,7 @@ from node.engine.point_order import point_id_order
 from node.engine.quantization import QuantizedVectors
 from node.engine.search import full_scan_vectors
 from node.engine.segment import Segment, remove_tree
+from node.engine.segment_ids import IdKeys
 from node.engine.shard_config import DenseVectorSpec, ShardConfig
 from node.engine.vector_index_builder import GraphBase, build_vector_index
 from node.engine.wal import WriteAheadLog
@@ -142,11 +144,13 @@ class LocalShard:
             seq = self._append_and_apply(("upsert", written))
         return self._after_write(seq, sync)
 
-    def _stored_point_matches(self, pid: PointId, point_filter: PointFilter) -> bool:
-        segment = self._locate(pid)
-        if segment is None:
+    @staticmethod
+    def _stored_point_matches(pid: PointId, where: tuple[Segment, int] | None,
+                              point_filter: PointFilter) -> bool:
+        """Whether point `pid`, stored at `where` (segment, offset), passes the filter."""
+        if where is None:
             return False
-        offset = segment.id_to_offset[pid]
+        segment, offset = where
         return with_text_indexes(point_filter, segment).matches(
             pid, segment.payload(offset), lambda name: segment.has_vector(offset, name))
 
@@ -154,15 +158,14 @@ class LocalShard:
         """The points of a conditional upsert that its mode and filter let through, as a
         plain upsert (what the WAL records, so a replay writes exactly the same)."""
         keep = []
-        for pid in batch.ids:
-            segment = self._locate(pid)
-            if segment is None:
+        for pid, where in zip(batch.ids, self._locate_all(batch.ids), strict=True):
+            if where is None:
                 keep.append(batch.update_mode != "update_only")
             elif batch.update_mode == "insert_only":
                 keep.append(False)
             else:
                 keep.append(batch.update_filter is None
-                            or self._stored_point_matches(pid, batch.update_filter))
+                            or self._stored_point_matches(pid, where, batch.update_filter))
         if not any(keep):
             return None
         written = subset(batch, np.flatnonzero(keep))
@@ -187,7 +190,8 @@ class LocalShard:
         with self.lock:
             self._check_open()
             if point_filter is not None and ids is not None:
-                ids = [pid for pid in ids if self._stored_point_matches(pid, point_filter)]
+                ids = [pid for pid, where in zip(ids, self._locate_all(ids), strict=True)
+                       if self._stored_point_matches(pid, where, point_filter)]
             elif point_filter is not None:
                 ids = self._ids_matching(point_filter)
             if not ids:
@@ -273,7 +277,7 @@ class LocalShard:
                 self._transfer_queue, self._transfer_id = None, None
 
     def _drop_all_points(self) -> None:
-        ids = [pid for s in self.segments for pid in s.id_to_offset]
+        ids = [pid for s in self.segments for pid in s.ids.ids_at(s.live_offsets())]
         if ids:
             self._append_and_apply(("delete", ids), from_transfer=True)
 
@@ -296,11 +300,14 @@ class LocalShard:
             self._apply_upsert(op[1], seq)
         elif kind in POINT_CHANGES:
             apply_change = POINT_CHANGES[kind]
-            # Ids absent by now are skipped: ops must replay cleanly on any earlier state.
-            for pid in op[1]:
-                segment = self._locate(pid)
-                if segment is not None:
-                    apply_change(self, segment, pid, op[2:], seq)
+            ids = op[1]
+            # Found all at once, unless an id repeats: its second change must see the first.
+            located = self._locate_all(ids) if len(set(ids)) == len(ids) else None
+            for i, pid in enumerate(ids):
+                where = located[i] if located is not None else self._locate(pid)
+                # Ids absent by now are skipped: ops must replay cleanly on any earlier state.
+                if where is not None:
+                    apply_change(self, *where, pid, op[2:], seq)
         else:
             raise ValueError(f"unknown shard operation {kind!r}")
 
@@ -308,22 +315,42 @@ class LocalShard:
         last_position: dict[PointId, int] = {}
         for pos, pid in enumerate(batch.ids):
             last_position[pid] = pos  # a later duplicate in one batch wins
-        for pid in last_position:
-            segment = self._locate(pid)
-            if segment is not None:
-                segment.delete(pid, seq)
+        for where in self._locate_all(list(last_position)):
+            if where is not None:
+                where[0].delete_row(where[1], seq)
         self.appendable.append(batch, list(last_position.values()), seq)
 
-    def move_point(self, segment: Segment, pid: PointId, point: PointBatch, seq: int) -> None:
+    def move_point(self, segment: Segment, offset: int, point: PointBatch, seq: int) -> None:
         """Replace a point whose vectors change: its row is deleted, the new one appended."""
-        segment.delete(pid, seq)
+        segment.delete_row(offset, seq)
         self.appendable.append(point, [0], seq)
 
-    def _locate(self, pid: PointId) -> Segment | None:
+    def _locate(self, pid: PointId) -> tuple[Segment, int] | None:
+        """(segment, offset) of the live row of `pid`, or None."""
         for segment in self.segments:
-            if pid in segment.id_to_offset:
-                return segment
+            offset = segment.ids.offset_of(pid)
+            if offset is not None:
+                return segment, offset
         return None
+
+    def _locate_all(self, pids: list[PointId]) -> list[tuple[Segment, int] | None]:
+        """_locate of each id, searching each segment once for all of them."""
+        found: list[tuple[Segment, int] | None] = [None] * len(pids)
+        if not pids:
+            return found
+        keys = IdKeys(pids)
+        missing = len(pids)
+        for segment in self.segments:
+            if not segment.live_count:
+                continue
+            offsets = segment.ids.offsets_of(keys)
+            hits = np.flatnonzero(offsets >= 0)
+            for i, offset in zip(hits.tolist(), offsets[hits].tolist(), strict=True):
+                found[i] = (segment, offset)
+            missing -= len(hits)
+            if not missing:
+                break  # an id is live in one segment only: the others hold none of these
+        return found
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -331,12 +358,10 @@ class LocalShard:
         """(id, payload, vectors by name) of each stored id, in the order asked."""
         out = []
         with self.lock:
-            for pid in ids:
-                segment = self._locate(pid)
-                if segment is None:
-                    continue
-                offset = segment.id_to_offset[pid]
-                out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
+            for pid, where in zip(ids, self._locate_all(ids), strict=True):
+                if where is not None:
+                    segment, offset = where
+                    out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
         return out
 
     def count(self, point_filter: PointFilter | None = None) -> int:
@@ -349,32 +374,27 @@ class LocalShard:
         found: list[PointId] = []
         for segment in self.segments:
             offsets = np.flatnonzero(filter_mask(segment, point_filter))
-            found.extend(segment.point_ids[o] for o in offsets)
+            found.extend(segment.ids.ids_at(offsets))
         return found
 
     def existing(self, ids: list[PointId]) -> set[PointId]:
         """Which of `ids` are stored here."""
         with self.lock:
-            return {pid for pid in ids if self._locate(pid) is not None}
+            return {pid for pid, where in zip(ids, self._locate_all(ids), strict=True)
+                    if where is not None}
 
     def scroll(
         self, point_filter: PointFilter | None, start: PointId | None, limit: int
     ) -> list[tuple[PointId, dict | None, dict]]:
         """The first `limit` points in id order from `start` (inclusive) that the filter lets
         through: (id, payload, vectors by name)."""
-        low = point_id_order(start) if start is not None else None
         with self.lock:
             found = []
             for segment in self.segments:
-                if point_filter is None:
-                    pairs = segment.id_to_offset.items()
-                else:
-                    offsets = np.flatnonzero(filter_mask(segment, point_filter))
-                    pairs = ((segment.point_ids[o], int(o)) for o in offsets)
-                for pid, offset in pairs:
-                    order = point_id_order(pid)
-                    if low is None or order >= low:
-                        found.append((order, pid, segment, offset))
+                allowed = None if point_filter is None else filter_mask(segment, point_filter)
+                # Each segment's first `limit` in order: the page is among them.
+                for pid, offset in segment.ids.in_order(start, limit, allowed):
+                    found.append((point_id_order(pid), pid, segment, offset))
             first = heapq.nsmallest(limit, found, key=lambda item: item[0])
             return [(pid, seg.payload(off), seg.vectors_of(off)) for _, pid, seg, off in first]
 
@@ -602,6 +622,8 @@ class LocalShard:
                 self.optimizations.finish(record)
                 record = None
                 self._optimizer_error = None  # it ran again and succeeded (space came back)
+                del task, segments  # the replaced segments' graphs go now...
+                release_free_heap()  # ...and the heap they held back to the OS
                 if self._on_optimizer_run is not None:
                     self._on_optimizer_run(kind, inserted)
         except Exception as exc:  # the shard keeps serving; the status turns red
@@ -634,6 +656,7 @@ class LocalShard:
     def _seal_appendable(self) -> None:
         """Freeze the appendable segment's rows; new writes go to a fresh segment."""
         self.appendable.sealed = True
+        self.appendable.ids.compact()  # its ids join the sorted arrays now, not at the flush
         self.appendable.dirty = True
         self.appendable = self._new_segment(self.config)
         self.segments.append(self.appendable)
@@ -758,13 +781,13 @@ class LocalShard:
     def _replay_touched(source: Segment, target: Segment) -> None:
         """Changes made to `source` while it was copied, made again on the copy."""
         for offset in sorted(source.touched or ()):
-            pid = source.point_ids[offset]
+            pid = source.ids.id_at(offset)
             version = int(source.versions[offset])
             if source.deleted[offset]:
-                if pid in target.id_to_offset:
+                if pid in target.ids:
                     target.delete(pid, version)
             else:
-                target.set_payload(pid, source.payload(offset), version)
+                target.set_payload_at(target.offset_of(pid), source.payload(offset), version)
         source.touched = None
 
     def _needs_index_for(self, segment: Segment, config: ShardConfig) -> bool:

@@ -16,6 +16,7 @@ from node.engine.point_filter import PointFilter, filter_mask, matching_points
 from node.engine.query_scoring import NEAREST, VectorQuery, dense_scores, sparse_scores
 from node.engine.search import SearchParams, full_scan_vectors, search_segment
 from node.engine.segment import Segment
+from node.engine.segment_ids import IdKeys
 from node.engine.shard import LocalShard
 from node.engine.shard_config import DenseVectorSpec
 
@@ -36,8 +37,8 @@ def _candidates(
         mask &= segment.dense[query.vector_name].present
     if restrict_ids is not None:
         allowed = np.zeros(count, dtype=bool)
-        offsets = [segment.id_to_offset[p] for p in restrict_ids if p in segment.id_to_offset]
-        allowed[offsets] = True
+        offsets = segment.ids.offsets_of(IdKeys(list(restrict_ids)))
+        allowed[offsets[offsets >= 0]] = True
         mask &= allowed
     if point_filter is not None:
         mask &= filter_mask(segment, point_filter)
@@ -157,9 +158,9 @@ def query_shard_batch(
 def _collect(found: list, segment: Segment, scores: np.ndarray, offsets: np.ndarray) -> None:
     """Add a segment's (score, id, segment, offset) candidates; plain Python numbers, since
     iterating numpy scalars one by one costs more than converting the arrays at once."""
-    ids = segment.point_ids
-    found.extend((score, ids[offset], segment, offset)
-                 for score, offset in zip(scores.tolist(), offsets.tolist(), strict=True))
+    ids = segment.ids.ids_at(offsets)
+    found.extend((score, pid, segment, offset) for score, pid, offset
+                 in zip(scores.tolist(), ids, offsets.tolist(), strict=True))
 
 
 def _best_hits(found: list, k: int, bigger_is_better: bool, params: SearchParams) -> list[Hit]:
@@ -195,7 +196,7 @@ def scan_shard(
     out = []
     with shard.lock:
         for segment, offset in matching_points(shard.segments, point_filter):
-            pid = segment.point_ids[offset]
+            pid = segment.ids.id_at(offset)
             if restrict_ids is None or pid in restrict_ids:
                 out.append((pid, segment.payload(offset), segment.vectors_of(offset)))
     return out
