@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from cluster.routing.query_coalescer import coalescer_of
+from node.engine.content_digest import shard_digest
 from node.engine.distance_matrix import Vector, sample_shard
 from node.engine.facets import shard_facet_counts
 from node.engine.ids import PointId
@@ -158,3 +159,7 @@ class LocalShardAccess:
                             ) -> tuple[int, list[tuple[PointId, Vector]]]:
         return await asyncio.to_thread(sample_shard, self.shard, vector_name, point_filter,
                                        sample, seed)
+
+    async def content_digest(self) -> dict:
+        """The replica's ContentDigest, as sent between nodes (anti-entropy)."""
+        return (await asyncio.to_thread(shard_digest, self.shard)).to_wire()
