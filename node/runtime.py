@@ -372,19 +372,19 @@ class Node:
             log.warning("transfer of %s/%s to peer %s aborted: the replica missed a write",
                         meta.name, shard_id, peer_id)
 
-    async def _replica_digest(self, meta: CollectionMeta, shard_id: int,
-                              peer_id: int) -> object:
+    async def _replica_digest(self, meta: CollectionMeta, shard_id: int, peer_id: int,
+                              only_if_writes: int) -> object:
         """The content digest of a replica of the shard, this node's or a peer's."""
         if peer_id == self.peer_id:
             shard = self.shards.get(meta, shard_id)
             if shard is None:
                 raise NotFound(f"shard {shard_id} of `{meta.name}` is not open here")
-            return await LocalShardAccess(shard).content_digest()
+            return await LocalShardAccess(shard).content_digest(only_if_writes)
         peers = self._state().peers
         if peer_id not in peers:
             raise NotFound(f"peer {peer_id} is not a member of the cluster")
         return await self._remote_shard(peer_id, peers[peer_id]["api"], meta,
-                                        shard_id).content_digest()
+                                        shard_id).content_digest(only_if_writes)
 
     async def _mark_divergent_dead(self, meta: CollectionMeta, shard_id: int,
                                    peer_id: int) -> bool:

@@ -85,9 +85,25 @@ def test_an_idle_shard_is_not_read_again(tmp_path: Path) -> None:
     shard.close()
 
 
+def test_a_shard_taking_writes_answers_its_counter_alone_when_asked_so(tmp_path: Path) -> None:
+    shard = open_shard(tmp_path)
+    shard.upsert(batch([1, 2], 1))
+    seen = shard_digest(shard, only_if_writes=-1)  # never seen: not read
+    assert seen.digest is None and seen.writes == shard.applied_seq
+    idle = shard_digest(shard, only_if_writes=seen.writes)  # no write since: read
+    assert idle.digest is not None and idle.points == 2
+    shard.upsert(batch([3], 3))
+    assert shard_digest(shard, only_if_writes=idle.writes).digest is None
+    # A digest cached at the current counter is answered whatever the caller saw.
+    current = shard_digest(shard)
+    assert shard_digest(shard, only_if_writes=-1) is current
+    shard.close()
+
+
 def test_a_peer_answer_that_is_not_a_digest_is_refused() -> None:
     good = ContentDigest("ab" * 16, 3, 7)
     assert ContentDigest.from_wire(good.to_wire()) == good
+    assert ContentDigest.from_wire({"digest": None, "points": 0, "writes": 7}).digest is None
     for bad in (None, [1], {"digest": 1, "points": 3, "writes": 7}, {"digest": "x"}):
         try:
             ContentDigest.from_wire(bad)

@@ -9,17 +9,18 @@ transfer refilled its own replica. Either content is a valid outcome of such a w
 replicas only have to agree.
 
 How: every ANTI_ENTROPY_SECONDS the node holding a shard's first Active replica (placement
-order) asks each Active replica for its content digest and write counter
-(node/engine/content_digest.py; cached, so asking an idle replica costs a request). Replicas
-that differ are left alone while anything moves: a transfer of the shard, a change of its
-replica states, or a write counter that changed since the previous pass (a write on its way
-reaches the others a moment later). When two passes in a row see the same counters and the
-same placement and the digests still differ, the replicas outside the largest group of equal
-digests (on a tie: outside the group holding the earliest-placed replica) are marked Dead
-through the usual Raft op, and the usual recovery transfer refills them from an Active one:
-the one path already correct against concurrent, later writes. A repair never costs an
-acknowledged write, since every Active replica holds all of them and the op refuses to mark
-the last Active one.
+order) asks each Active replica for its write counter and content digest
+(node/engine/content_digest.py), the digest only if the counter has not moved since the previous
+pass: a replica taking writes is not read whole every pass, and an idle one answers from its
+cache. Replicas that differ are left alone while anything moves: a transfer of the shard, a
+change of its replica states, or a write counter that changed since the previous pass (a write
+on its way reaches the others a moment later). When two passes in a row see the same counters,
+the same placement and the same digests, and the digests differ, the replicas outside the
+largest group of equal digests (on a tie: outside the group holding the earliest-placed
+replica) are marked Dead through the usual Raft op, and the usual recovery transfer refills
+them from an Active one: the one path already correct against concurrent, later writes. A
+repair never costs an acknowledged write, since every Active replica holds all of them and the
+op refuses to mark the last Active one.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ ANTI_ENTROPY_SECONDS = 2.0
 CONCURRENT_CHECKS = 8
 
 ShardKey = tuple[str, int]  # (collection uuid, shard id)
-# (meta, shard id, peer) -> the replica's content digest, as ContentDigest.to_wire gives it
-AskDigest = Callable[[CollectionMeta, int, int], Awaitable[object]]
+# (meta, shard id, peer, write counter seen last pass or -1) -> the replica's content digest,
+# as ContentDigest.to_wire gives it; computed only if its counter is still that one
+AskDigest = Callable[[CollectionMeta, int, int, int], Awaitable[object]]
 # (meta, shard id, peer) -> whether the replica was marked Dead
 MarkDead = Callable[[CollectionMeta, int, int], Awaitable[bool]]
 
 # What the last pass found for a shard this node checks.
 EQUAL = "equal"  # every Active replica holds the same content
-CHANGING = "changing"  # they differ, but writes or placement moved since the last pass
+CHANGING = "changing"  # writes or placement moved since the last pass
 REPAIRED = "repaired"  # they differed while idle: the minority was marked Dead
 SINGLE = "single"  # fewer than two Active replicas: nothing to compare
 TRANSFER = "transfer"  # a transfer of the shard runs
@@ -128,8 +130,11 @@ class AntiEntropy:
         if len(active) < 2:
             self._probes.pop(key, None)
             return SINGLE
-        answers = await asyncio.gather(*(self._ask_digest(meta, shard_id, p) for p in active),
-                                       return_exceptions=True)
+        previous = self._probes.get(key)
+        seen = previous.digests if previous is not None else {}
+        answers = await asyncio.gather(
+            *(self._ask_digest(meta, shard_id, p, seen[p].writes if p in seen else -1)
+              for p in active), return_exceptions=True)
         digests: dict[int, ContentDigest] = {}
         for peer, answer in zip(active, answers, strict=True):
             try:
@@ -142,7 +147,9 @@ class AntiEntropy:
                 self._probes.pop(key, None)
                 return UNREACHABLE
         probe = _Probe(routed_version(meta, shard_id), digests)
-        previous, self._probes[key] = self._probes.get(key), probe
+        self._probes[key] = probe
+        if any(d.digest is None for d in digests.values()):
+            return CHANGING
         if len({d.digest for d in digests.values()}) == 1:
             return EQUAL
         if previous != probe or not self._placement_unchanged(meta, shard_id, probe.version):
@@ -162,7 +169,7 @@ class AntiEntropy:
             log.warning("anti-entropy: replica %s/%s on peer %s differs from the others while "
                         "idle (%s); marking it Dead to refill it", meta.name, shard_id, peer,
                         ", ".join(f"peer {p}: {d.points} points {d.digest[:12]}"
-                                  for p, d in digests.items()))
+                                  for p, d in digests.items() if d.digest))
             if await self._mark_dead(meta, shard_id, peer):
                 self.repairs += 1
                 self._on_repair(meta.name)

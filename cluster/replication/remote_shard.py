@@ -110,8 +110,8 @@ class RemoteShardAccess:
                             ) -> tuple[int, list[tuple[PointId, Vector]]]:
         return await self._call("matrix_sample", vector_name, point_filter, sample, seed)
 
-    async def content_digest(self) -> dict:
+    async def content_digest(self, only_if_writes: int | None = None) -> dict:
         # A digest not cached yet reads the whole replica: more than a read's timeout.
         return await self.peer_client.call_shard(
-            self.api_url, self.collection_uuid, self.shard_id, "content_digest",
+            self.api_url, self.collection_uuid, self.shard_id, "content_digest", only_if_writes,
             timeout=DIGEST_TIMEOUT, routed_at=self.routed_at)

@@ -160,6 +160,6 @@ class LocalShardAccess:
         return await asyncio.to_thread(sample_shard, self.shard, vector_name, point_filter,
                                        sample, seed)
 
-    async def content_digest(self) -> dict:
+    async def content_digest(self, only_if_writes: int | None = None) -> dict:
         """The replica's ContentDigest, as sent between nodes (anti-entropy)."""
-        return (await asyncio.to_thread(shard_digest, self.shard)).to_wire()
+        return (await asyncio.to_thread(shard_digest, self.shard, only_if_writes)).to_wire()

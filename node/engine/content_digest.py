@@ -8,7 +8,9 @@ points, payloads and vectors have the same digest whatever the optimizer did to 
 
 A digest is kept per shard with the write counter (`applied_seq`) it was computed at: asking an
 idle shard again costs nothing. Computing one reads every live point under the shard lock
-(writes to that shard wait meanwhile); see docs/chaos.md for what it costs.
+(writes to that shard wait meanwhile; see docs/chaos.md for what it costs), so a caller can ask
+for it only while the shard stays idle: with `only_if_writes`, a shard whose counter moved on
+from that value answers its counter alone.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ _MODULUS = 1 << 128
 
 @dataclass(frozen=True)
 class ContentDigest:
-    digest: str  # 32 hex digits
+    digest: str | None  # 32 hex digits; None: not computed, the shard was taking writes
     points: int
-    writes: int  # the shard's write counter when it was computed
+    writes: int  # the shard's write counter when it was computed (or asked)
 
     def to_wire(self) -> dict:
         return {"digest": self.digest, "points": self.points, "writes": self.writes}
@@ -44,7 +46,7 @@ class ContentDigest:
         if not isinstance(raw, dict):
             raise ValueError("a content digest is an object")
         digest, points, writes = raw.get("digest"), raw.get("points"), raw.get("writes")
-        if not isinstance(digest, str) or not isinstance(points, int) or \
+        if not isinstance(digest, str | None) or not isinstance(points, int) or \
                 not isinstance(writes, int):
             raise ValueError(f"not a content digest: {raw!r}")
         return ContentDigest(digest, points, writes)
@@ -53,12 +55,16 @@ class ContentDigest:
 _cache: weakref.WeakKeyDictionary[LocalShard, ContentDigest] = weakref.WeakKeyDictionary()
 
 
-def shard_digest(shard: LocalShard) -> ContentDigest:
-    """The digest of the shard's live points, as of its current write counter. Blocking."""
+def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> ContentDigest:
+    """The digest of the shard's live points, as of its current write counter. With
+    `only_if_writes`, a digest not cached is computed only if the counter is still that value
+    (the shard took no write since the caller saw it); else the digest is None. Blocking."""
     with shard.lock:
         cached = _cache.get(shard)
         if cached is not None and cached.writes == shard.applied_seq:
             return cached
+        if only_if_writes is not None and only_if_writes != shard.applied_seq:
+            return ContentDigest(None, 0, shard.applied_seq)
         total = points = 0
         for segment, offset in matching_points(shard.segments, None):
             total += point_hash(segment.point_ids[offset], segment.payload(offset),
