@@ -10,8 +10,11 @@ replicas themselves afterwards: this wait only gives the repair its time, it hid
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
+
+import orjson
 
 from chaos.context import RunContext
 from chaos.final_state import metadata_of
@@ -19,8 +22,11 @@ from chaos.final_state import metadata_of
 CONVERGENCE_LIMIT = 60.0
 POLL_SECONDS = 0.5
 # The line a node logs for each replica it marked Dead for differing (node logs survive
-# restarts of their node, unlike its counters).
+# restarts of their node, unlike its counters), and the one before it that names the points.
 REPAIR_LOG_LINE = b"marked Dead for repair"
+DIFFERS_LINE = re.compile(
+    rb"anti-entropy: replica (?P<shard>\S+) on peer (?P<peer>\d+) differs from the others .*"
+    rb"differing points (?:not listed|(?P<count>\d+): (?P<ids>\[.*\]))$", re.MULTILINE)
 
 
 def anti_entropy_views(ctx: RunContext) -> dict[int, dict]:
@@ -74,3 +80,18 @@ def await_convergence(ctx: RunContext, collections: list[str]) -> tuple[float | 
 def repairs_logged(run_dir: Path) -> int:
     """Replicas the nodes marked Dead for differing, over the whole run."""
     return sum(path.read_bytes().count(REPAIR_LOG_LINE) for path in run_dir.glob("node-*.log"))
+
+
+def differences_logged(run_dir: Path) -> list[dict]:
+    """Each replica anti-entropy found different while idle, over the whole run: collection,
+    shard, peer, and the ids of the points the replicas differed on (the first ones; None when
+    the node could not list them)."""
+    found = []
+    for path in sorted(run_dir.glob("node-*.log")):
+        for match in DIFFERS_LINE.finditer(path.read_bytes()):
+            collection, _, shard = match["shard"].decode().rpartition("/")
+            found.append({"collection": collection, "shard": int(shard),
+                          "peer": int(match["peer"]),
+                          "differing": int(match["count"]) if match["count"] else None,
+                          "points": orjson.loads(match["ids"]) if match["ids"] else None})
+    return found

@@ -28,7 +28,7 @@ from qdrant_client import QdrantClient
 from chaos import netns
 from chaos.checkers import Check, run_checkers
 from chaos.context import RunContext
-from chaos.convergence import await_convergence, repairs_logged
+from chaos.convergence import await_convergence, differences_logged, repairs_logged
 from chaos.figures import summary
 from chaos.final_state import collect, metadata_of
 from chaos.final_state import save as save_final_state
@@ -188,6 +188,7 @@ class Run:
         data = sorted({w.collection for w in workloads if hasattr(w, "collection")})
         self._converge(ctx, data)
         final = self._final_state(ctx, data, clients)
+        final.repairs = differences_logged(self.run_dir)
         save_final_state(final, self.run_dir / "final_state.json")
         self.checks += run_checkers(self.history, final)
         self.figures["anti_entropy_repairs"] = repairs_logged(self.run_dir)

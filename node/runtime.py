@@ -141,7 +141,7 @@ class Node:
         self.anti_entropy: AntiEntropy | None = None
         if settings.cluster.enabled:
             self.anti_entropy = AntiEntropy(
-                self.peer_id, self._state, self._replica_digest, self._mark_divergent_dead,
+                self.peer_id, self._state, self._replica_access, self._mark_divergent_dead,
                 on_repair=lambda c: self.metrics.cluster.anti_entropy_repairs.labels(
                     collection=c).inc())
             self.transfers = ShardTransfers(self.peer_id, self._state, self._propose,
@@ -372,19 +372,17 @@ class Node:
             log.warning("transfer of %s/%s to peer %s aborted: the replica missed a write",
                         meta.name, shard_id, peer_id)
 
-    async def _replica_digest(self, meta: CollectionMeta, shard_id: int, peer_id: int,
-                              only_if_writes: int) -> object:
-        """The content digest of a replica of the shard, this node's or a peer's."""
+    def _replica_access(self, meta: CollectionMeta, shard_id: int, peer_id: int):
+        """A replica of the shard, this node's or a peer's, by itself (anti-entropy)."""
         if peer_id == self.peer_id:
             shard = self.shards.get(meta, shard_id)
             if shard is None:
                 raise NotFound(f"shard {shard_id} of `{meta.name}` is not open here")
-            return await LocalShardAccess(shard).content_digest(only_if_writes)
+            return LocalShardAccess(shard)
         peers = self._state().peers
         if peer_id not in peers:
             raise NotFound(f"peer {peer_id} is not a member of the cluster")
-        return await self._remote_shard(peer_id, peers[peer_id]["api"], meta,
-                                        shard_id).content_digest(only_if_writes)
+        return self._remote_shard(peer_id, peers[peer_id]["api"], meta, shard_id)
 
     async def _mark_divergent_dead(self, meta: CollectionMeta, shard_id: int,
                                    peer_id: int) -> bool:

@@ -18,6 +18,7 @@ from cluster_harness import Cluster
 from nodeproc import NodeProcess, wait_for
 from qdrant_client import models
 
+from chaos.convergence import DIFFERS_LINE
 from cluster.replication.wire import CONTENT_TYPE, decode, encode
 from node.engine.point_batch import DenseColumn, PointBatch
 
@@ -102,6 +103,9 @@ def test_replicas_differing_on_an_unacknowledged_write_are_refilled(tmp_path: Pa
         for holder in holders:
             assert _ids_on(holder, uuid) == set(ACKED)
         assert _metric(holders[0], "flotilla_anti_entropy_repairs_total") == 1
+        # The repair names the point the replicas differed on (what the chaos checker reads).
+        (logged,) = list(DIFFERS_LINE.finditer(holders[0].log_text().encode()))
+        assert logged["ids"] == f"[{UNACKED_ID}]".encode() and logged["count"] == b"1"
 
         # The refilled replica is equal byte for byte: later passes find nothing to repair.
         passes = _telemetry(cluster, holders[0])["passes"]

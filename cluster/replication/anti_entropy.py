@@ -29,6 +29,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
 
 from cluster.metadata.state import ACTIVE, CollectionMeta, MetadataState
 from cluster.replication.write_routing import routed_version
@@ -41,11 +44,19 @@ ANTI_ENTROPY_SECONDS = 2.0
 CONCURRENT_CHECKS = 8
 
 ShardKey = tuple[str, int]  # (collection uuid, shard id)
-# (meta, shard id, peer, write counter seen last pass or -1) -> the replica's content digest,
-# as ContentDigest.to_wire gives it; computed only if its counter is still that one
-AskDigest = Callable[[CollectionMeta, int, int, int], Awaitable[object]]
+# Ids logged per repair, of the points the replicas differ on.
+LOGGED_IDS = 50
 # (meta, shard id, peer) -> whether the replica was marked Dead
 MarkDead = Callable[[CollectionMeta, int, int], Awaitable[bool]]
+
+
+
+class ReplicaContent(Protocol):
+    """What anti-entropy asks of one replica (LocalShardAccess, RemoteShardAccess)."""
+
+    async def content_digest(self, only_if_writes: int | None = None) -> dict: ...
+    async def point_hashes(self) -> list[list]: ...
+
 
 # What the last pass found for a shard this node checks.
 EQUAL = "equal"  # every Active replica holds the same content
@@ -64,11 +75,12 @@ class _Probe:
 
 class AntiEntropy:
     def __init__(self, peer_id: int, state: Callable[[], MetadataState],
-                 ask_digest: AskDigest, mark_dead: MarkDead,
+                 replica: Callable[[CollectionMeta, int, int], ReplicaContent],
+                 mark_dead: MarkDead,
                  on_repair: Callable[[str], None] = lambda collection: None) -> None:
         self._peer_id = peer_id
         self._state = state
-        self._ask_digest = ask_digest
+        self._replica = replica
         self._mark_dead = mark_dead
         self._on_repair = on_repair
         self._probes: dict[ShardKey, _Probe] = {}
@@ -133,7 +145,7 @@ class AntiEntropy:
         previous = self._probes.get(key)
         seen = previous.digests if previous is not None else {}
         answers = await asyncio.gather(
-            *(self._ask_digest(meta, shard_id, p, seen[p].writes if p in seen else -1)
+            *(self._digest(meta, shard_id, p, seen[p].writes if p in seen else -1)
               for p in active), return_exceptions=True)
         digests: dict[int, ContentDigest] = {}
         for peer, answer in zip(active, answers, strict=True):
@@ -158,6 +170,25 @@ class AntiEntropy:
         self._probes.pop(key, None)
         return REPAIRED
 
+    async def _digest(self, meta: CollectionMeta, shard_id: int, peer: int,
+                      only_if_writes: int) -> object:
+        return await self._replica(meta, shard_id, peer).content_digest(only_if_writes)
+
+    async def _differing_points(self, meta: CollectionMeta, shard_id: int,
+                                peers: list[int]) -> list | None:
+        """The ids whose content is not the same on every replica (None when a replica did not
+        list its points): logged with the repair, so that a repair of a point an acknowledged
+        write left different (a bug of its own) shows."""
+        try:
+            listed = await asyncio.gather(
+                *(self._replica(meta, shard_id, p).point_hashes() for p in peers))
+            contents = [{point_id: h for point_id, h in pairs} for pairs in listed]
+        except Exception as exc:  # noqa: BLE001 - the repair goes on without the list
+            log.info("anti-entropy: points of %s/%s not listed: %s", meta.name, shard_id, exc)
+            return None
+        ids = set().union(*contents)
+        return sorted((i for i in ids if len({c.get(i) for c in contents}) > 1), key=str)
+
     def _placement_unchanged(self, meta: CollectionMeta, shard_id: int, version: int) -> bool:
         current = self._state().collections.get(meta.name)
         return (current is not None and current.uuid == meta.uuid
@@ -165,11 +196,15 @@ class AntiEntropy:
 
     async def _repair(self, meta: CollectionMeta, shard_id: int,
                       digests: dict[int, ContentDigest]) -> None:
+        differing = await self._differing_points(meta, shard_id, list(digests))
+        shown = "not listed" if differing is None else (
+            f"{len(differing)}: {orjson.dumps(differing[:LOGGED_IDS]).decode()}")
         for peer in replicas_to_refill(list(meta.shards[shard_id]), digests):
             log.warning("anti-entropy: replica %s/%s on peer %s differs from the others while "
-                        "idle (%s); marking it Dead to refill it", meta.name, shard_id, peer,
+                        "idle (%s); marking it Dead to refill it; differing points %s",
+                        meta.name, shard_id, peer,
                         ", ".join(f"peer {p}: {d.points} points {d.digest[:12]}"
-                                  for p, d in digests.items() if d.digest))
+                                  for p, d in digests.items() if d.digest), shown)
             if await self._mark_dead(meta, shard_id, peer):
                 self.repairs += 1
                 self._on_repair(meta.name)

@@ -115,3 +115,8 @@ class RemoteShardAccess:
         return await self.peer_client.call_shard(
             self.api_url, self.collection_uuid, self.shard_id, "content_digest", only_if_writes,
             timeout=DIGEST_TIMEOUT, routed_at=self.routed_at)
+
+    async def point_hashes(self) -> list[list]:
+        return await self.peer_client.call_shard(
+            self.api_url, self.collection_uuid, self.shard_id, "point_hashes",
+            timeout=DIGEST_TIMEOUT, routed_at=self.routed_at)

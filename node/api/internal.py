@@ -51,7 +51,7 @@ SECRET_HEADER = "X-Flotilla-Secret"
 SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
-    "content_digest",
+    "content_digest", "point_hashes",
 })
 # Read once: inspecting a signature costs more than a small shard call's own work.
 _SIGNATURES = {m: inspect.signature(getattr(LocalShardAccess, m)) for m in SHARD_METHODS}

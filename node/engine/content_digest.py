@@ -29,6 +29,7 @@ from node.engine.point_filter import matching_points
 from node.engine.shard import LocalShard
 
 _MODULUS = 1 << 128
+_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,18 @@ def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> Conten
         digest = ContentDigest(f"{total % _MODULUS:032x}", points, shard.applied_seq)
         _cache[shard] = digest
         return digest
+
+
+def point_hashes(shard: LocalShard) -> list[list]:
+    """[id, 16 hex digits of its point hash] of every live point: what anti-entropy lists the
+    points replicas differ on from, before a repair (rare: the whole shard travels). Blocking."""
+    out = []
+    with shard.lock:
+        for segment, offset in matching_points(shard.segments, None):
+            point_id = segment.point_ids[offset]
+            full = point_hash(point_id, segment.payload(offset), segment.vectors_of(offset))
+            out.append([point_id, f"{full & _MASK64:016x}"])
+    return out
 
 
 def point_hash(point_id: PointId, payload: dict | None, vectors: dict) -> int:
