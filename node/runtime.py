@@ -426,9 +426,9 @@ class Node:
             self._tasks.append(asyncio.create_task(self.tls.keep_fresh()))
         if self.transfers is not None:
             self._tasks.append(asyncio.create_task(self._periodic_reconcile()))
+            self._reconcile_wanted.set()
         if self.anti_entropy is not None:
             self._tasks.append(asyncio.create_task(self.anti_entropy.run()))
-            self._reconcile_wanted.set()
         log.info("node %s ready: api %s, raft %s", self.peer_id, self.api_address,
                  self.raft_address)
 

@@ -47,7 +47,8 @@ from node.telemetry import TelemetryDetail, node_telemetry
 
 PREFIX = "/internal/v1"
 SECRET_HEADER = "X-Flotilla-Secret"
-# The methods of the ShardAccess protocol, and the content digest anti-entropy compares.
+# The methods of the ShardAccess protocol, and the two reads of anti-entropy (a replica's
+# content digest, its per-point hashes).
 SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
