@@ -290,6 +290,38 @@ def collections_as_acknowledged(history: History, final: FinalState) -> Check:
     return check
 
 
+def repairs_on_indeterminate_points(history: History, final: FinalState) -> Check:
+    """Anti-entropy found Active replicas different only on points that an indeterminate write
+    touched. A point that only acknowledged writes touched cannot differ between Active replicas
+    (each holds every acknowledged write); if it did, the repair would hide a replica that missed
+    an acknowledged write."""
+    check = Check("repairs-on-indeterminate-points", True)
+    touched: dict[tuple[str, object], list[Op]] = {}
+    for op in history.ops:
+        if op.kind in ("upsert", "delete"):
+            ids = op.args["ids"]
+        elif op.kind == "hot_write":
+            ids = [op.args["key"]]
+        else:
+            continue
+        for point_id in ids:
+            touched.setdefault((op.args["collection"], point_id), []).append(op)
+    acked_only = points = 0
+    for repair in final.repairs:
+        for point_id in repair["points"] or []:
+            points += 1
+            ops = touched.get((repair["collection"], point_id), [])
+            if ops and all(op.outcome == OK for op in ops):
+                acked_only += 1
+                check.fail(f"{repair['collection']} shard {repair['shard']}: point {point_id} "
+                           f"differed between Active replicas (peer {repair['peer']} repaired) "
+                           f"though all {len(ops)} writes to it were acknowledged")
+    check.figures = {"repairs": len(final.repairs), "repaired_points": points,
+                     "repaired_points_acked_only": acked_only,
+                     "repairs_unlisted": sum(1 for r in final.repairs if r["points"] is None)}
+    return check
+
+
 def nodes_stay_up(history: History, final: FinalState) -> Check:
     """No node process exits unless the harness ends it (a full disk, say, must not kill it);
     answers with status 500 are counted too (a fault is no reason for an internal error)."""
@@ -312,6 +344,7 @@ CHECKERS: list[Callable[[History, FinalState], Check]] = [
     alias_never_missing,
     hot_points_in_order,
     collections_as_acknowledged,
+    repairs_on_indeterminate_points,
     nodes_stay_up,
 ]
 

@@ -41,6 +41,9 @@ class FinalState:
     metadata: dict[int, dict] = field(default_factory=dict)  # node index -> what it says
     collections: dict[str, CollectionState] = field(default_factory=dict)
     unreachable: list[int] = field(default_factory=list)
+    # Replicas anti-entropy found different during the run, from the node logs
+    # (chaos/convergence.py): collection, shard, peer, points (ids, or None when not listed)
+    repairs: list[dict] = field(default_factory=list)
 
 
 def _digest(record: object) -> tuple[int | str, str]:
@@ -185,7 +188,7 @@ def load(path: Path) -> FinalState:
     """The final state `save` wrote (JSON object keys back to shard, peer, node and point ids)."""
     raw = orjson.loads(path.read_bytes())
     final = FinalState(metadata={int(k): v for k, v in raw["metadata"].items()},
-                       unreachable=raw["unreachable"])
+                       unreachable=raw["unreachable"], repairs=raw.get("repairs", []))
     for name, c in raw["collections"].items():
         final.collections[name] = CollectionState(
             replicas={int(s): {int(p): {_point_id(i): d for i, d in content.items()}

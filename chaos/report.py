@@ -68,6 +68,9 @@ def markdown(verdict: dict) -> str:
               f"Cluster formed in {figures.get('formation_s')} s; every replica Active and "
               f"metadata agreed {_fmt(figures.get('recovery_s'))} s after the faults healed; "
               f"longest leader failover {_fmt(figures.get('leader_failover_s'))} s.",
+              f"Anti-entropy found every shard's replicas equal "
+              f"{_fmt(figures.get('anti_entropy_s'))} s later; replicas it marked Dead to "
+              f"refill them (repairs) during the run: {figures.get('anti_entropy_repairs')}.",
               "", "## Faults", "",
               "| fault | start s | end s | no write s | no read s | write p99 s | "
               "read p99 s | p99 via other nodes s (write/read) | failover s | all Active s | "

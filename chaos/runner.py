@@ -4,8 +4,9 @@ Order of a run:
 1. namespaces (or loopback) and the nodes; the cluster forms (timed);
 2. the workloads make their collections; their processes start, and the fault schedule runs;
 3. at the end every fault is healed, every node is running again; the harness waits until the
-   cluster agrees on a leader and every replica is Active (timed), reads the final state from
-   every node and replica, and runs the checkers;
+   cluster agrees on a leader and every replica is Active (timed), then until the cluster's
+   anti-entropy found the replicas of every shard equal (chaos/convergence.py), reads the
+   final state from every node and replica, and runs the checkers;
 4. `history.jsonl`, `verdict.json`, `report.md` and `timeline.png` go to the run directory.
 """
 
@@ -27,6 +28,7 @@ from qdrant_client import QdrantClient
 from chaos import netns
 from chaos.checkers import Check, run_checkers
 from chaos.context import RunContext
+from chaos.convergence import await_convergence, differences_logged, repairs_logged
 from chaos.figures import summary
 from chaos.final_state import collect, metadata_of
 from chaos.final_state import save as save_final_state
@@ -184,11 +186,23 @@ class Run:
         settled = self._settle(ctx, "final")
         self.figures["recovery_s"] = round(time.monotonic() - healed_at, 3) if settled else None
         data = sorted({w.collection for w in workloads if hasattr(w, "collection")})
+        self._converge(ctx, data)
         final = self._final_state(ctx, data, clients)
+        final.repairs = differences_logged(self.run_dir)
         save_final_state(final, self.run_dir / "final_state.json")
         self.checks += run_checkers(self.history, final)
+        self.figures["anti_entropy_repairs"] = repairs_logged(self.run_dir)
         clients.close()
         self.figures["run_end_s"] = round(self.history.now(), 3)
+
+    def _converge(self, ctx: RunContext, data: list[str]) -> None:
+        """Until the cluster's anti-entropy found the replicas of every shard equal (it
+        repairs replicas that differ on writes no client saw acknowledged), then until every
+        replica is Active again."""
+        seconds, pending = await_convergence(ctx, data)
+        self.figures["anti_entropy_s"] = seconds
+        self.history.note("anti-entropy", seconds=seconds, pending=pending)
+        self._settle(ctx, "anti-entropy")
 
     def _final_state(self, ctx: RunContext, data: list[str], clients: Clients):
         """The final state, read again while replicas (or counts) differ, for as long as a

@@ -50,6 +50,7 @@ def _row(verdict: dict | None, scenario: str, seed: int, code: int, took: float)
         "acked_writes_lost": lost.get("acked_writes_lost"),
         "divergent_replicas": checks.get("replicas-identical", {}).get("figures", {})
         .get("divergent_replicas"),
+        "anti_entropy_repairs": figures.get("anti_entropy_repairs"),
         "metadata_disagreements": checks.get("metadata-agrees", {}).get("figures", {})
         .get("metadata_disagreements"),
         "longest_without_write_s": figures.get("longest_without_write_s"),
@@ -71,9 +72,10 @@ def summary_markdown(rows: list[dict], total_s: float) -> str:
              f"{sum(r['status'] == 'pass' for r in rows)} passed, "
              f"{sum(r['status'] == 'skipped' for r in rows)} skipped.", "",
              "| scenario | seed | status | ok/failed/unknown ops | acked lost | divergent | "
-             "no write s | no read s | failover s | all Active s | write p99 s | read p99 s | "
-             "what failed |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "repairs | no write s | no read s | failover s | all Active s | write p99 s | "
+             "read p99 s | what failed |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+             "--- |"]
     for r in rows:
         ops = r.get("ops") or {}
         failed = ", ".join([*r.get("violated", []), *r.get("targets_missed", [])]
@@ -82,6 +84,7 @@ def summary_markdown(rows: list[dict], total_s: float) -> str:
             f"| {r['scenario']} | {r['seed']} | {r['status']} | "
             f"{ops.get('ok', '-')}/{ops.get('failed', '-')}/{ops.get('unknown', '-')} | "
             f"{r.get('acked_writes_lost', '-')} | {r.get('divergent_replicas', '-')} | "
+            f"{r.get('anti_entropy_repairs', '-')} | "
             f"{r.get('longest_without_write_s', '-')} | {r.get('longest_without_read_s', '-')} | "
             f"{r.get('leader_failover_s', '-')} | {r.get('all_active_after_heal_s', '-')} | "
             f"{r.get('write_p99_s', '-')} | {r.get('read_p99_s', '-')} | "

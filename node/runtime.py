@@ -24,8 +24,10 @@ from cluster.consensus.membership import (
 from cluster.metadata.catalog import Catalog
 from cluster.metadata.collection_info import collection_info, worst_status
 from cluster.metadata.state import ACTIVE, DEAD, PARTIAL, CollectionMeta, MetadataState
+from cluster.replication.anti_entropy import AntiEntropy
 from cluster.replication.local_shards import LocalShards
 from cluster.replication.replica_set import ClusterLinks
+from cluster.replication.shard_access import LocalShardAccess
 from cluster.replication.shard_transfer import ShardTransfers
 from cluster.replication.write_routing import (
     ReplicaWritesIn,
@@ -136,7 +138,12 @@ class Node:
         self.views = views = CollectionViews(self.catalog, self.shards, links,
                                              admit_write=self.quota.admit_write)
         self.transfers = None
+        self.anti_entropy: AntiEntropy | None = None
         if settings.cluster.enabled:
+            self.anti_entropy = AntiEntropy(
+                self.peer_id, self._state, self._replica_access, self._mark_divergent_dead,
+                on_repair=lambda c: self.metrics.cluster.anti_entropy_repairs.labels(
+                    collection=c).inc())
             self.transfers = ShardTransfers(self.peer_id, self._state, self._propose,
                                             self.shards, self._remote_shard,
                                             self.transfer_progress, self._source_caught_up,
@@ -365,6 +372,34 @@ class Node:
             log.warning("transfer of %s/%s to peer %s aborted: the replica missed a write",
                         meta.name, shard_id, peer_id)
 
+    def _replica_access(self, meta: CollectionMeta, shard_id: int, peer_id: int):
+        """A replica of the shard, this node's or a peer's, by itself (anti-entropy)."""
+        if peer_id == self.peer_id:
+            shard = self.shards.get(meta, shard_id)
+            if shard is None:
+                raise NotFound(f"shard {shard_id} of `{meta.name}` is not open here")
+            return LocalShardAccess(shard)
+        peers = self._state().peers
+        if peer_id not in peers:
+            raise NotFound(f"peer {peer_id} is not a member of the cluster")
+        return self._remote_shard(peer_id, peers[peer_id]["api"], meta, shard_id)
+
+    async def _mark_divergent_dead(self, meta: CollectionMeta, shard_id: int,
+                                   peer_id: int) -> bool:
+        """Anti-entropy: have an Active replica that differs from the others marked Dead,
+        so that the recovery transfer refills it. Whether that committed."""
+        assert self.consensus is not None, "the node is not started"
+        try:
+            await self.consensus.propose({"op": "set_replica_state", "collection": meta.name,
+                                          "shard_id": shard_id, "peer_id": peer_id,
+                                          "state": DEAD, "from_state": ACTIVE},
+                                         EXCLUDE_SECONDS)
+            return True
+        except FlotillaError as exc:  # changed meanwhile, the last Active one, or no quorum
+            log.info("anti-entropy: replica %s/%s on peer %s not marked Dead: %s", meta.name,
+                     shard_id, peer_id, exc)
+            return False
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         settings = self.settings
@@ -393,6 +428,8 @@ class Node:
         if self.transfers is not None:
             self._tasks.append(asyncio.create_task(self._periodic_reconcile()))
             self._reconcile_wanted.set()
+        if self.anti_entropy is not None:
+            self._tasks.append(asyncio.create_task(self.anti_entropy.run()))
         log.info("node %s ready: api %s, raft %s", self.peer_id, self.api_address,
                  self.raft_address)
 

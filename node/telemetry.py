@@ -142,6 +142,8 @@ def _cluster(node: Node, level: int) -> dict:
             "peer_id": node.peer_id,
             "consensus_thread_status": consensus_thread_status(raft),
         }
+        if node.anti_entropy is not None:
+            out["anti_entropy"] = node.anti_entropy.telemetry()
     if level >= 2:
         out["peers"] = {str(pid): {"uri": f"http://{info['uri']}/"}
                         for pid, info in sorted(state.peers.items())}
@@ -164,6 +166,11 @@ def anonymized(telemetry: dict) -> dict:
     if cluster and "peers" in cluster:
         out["cluster"] = {**cluster, "peers": {pid: {"uri": hashed(info["uri"])}
                                                for pid, info in cluster["peers"].items()}}
+    if cluster and "anti_entropy" in cluster:
+        checks = cluster["anti_entropy"]
+        out["cluster"] = {**out["cluster"], "anti_entropy": {
+            **checks, "shards": [{**shard, "collection": hashed(shard["collection"])}
+                                 for shard in checks["shards"]]}}
     if "requests" in out:
         out["requests"] = {face: {"responses": stats["responses"]}
                            for face, stats in out["requests"].items()}

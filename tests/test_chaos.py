@@ -121,6 +121,23 @@ def test_short_scenario_passes(scenario: str, tmp_path):
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def test_a_repair_of_a_point_only_acknowledged_writes_touched_is_a_violation():
+    history = _history_with(("upsert", {"collection": "c", "ids": [1]}, OK),
+                            ("upsert", {"collection": "c", "ids": [2]}, FAILED),
+                            ("hot_write", {"collection": "h", "key": 0, "value": 1}, OK))
+    final = FinalState()
+    final.repairs = [{"collection": "c", "shard": 0, "peer": 7, "differing": 1, "points": [2]},
+                     {"collection": "c", "shard": 1, "peer": 7, "differing": None,
+                      "points": None}]
+    check = checkers.repairs_on_indeterminate_points(history, final)
+    assert check.ok and check.figures["repairs_unlisted"] == 1
+    for collection, point in (("c", 1), ("h", 0)):
+        final.repairs = [{"collection": collection, "shard": 0, "peer": 7, "differing": 1,
+                          "points": [point]}]
+        check = checkers.repairs_on_indeterminate_points(history, final)
+        assert not check.ok and check.figures["repaired_points_acked_only"] == 1
+
+
 def test_a_node_that_exits_by_itself_is_a_crash():
     history = _history_with(("upsert", {"collection": "c", "ids": [1]}, OK))
     assert checkers.nodes_stay_up(history, FinalState()).ok

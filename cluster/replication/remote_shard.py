@@ -17,6 +17,8 @@ from node.engine.search import SearchParams
 from node.engine.shard import ShardInfo
 from node.engine.shard_query import Hit, is_plain
 
+DIGEST_TIMEOUT = 30.0
+
 
 class RemoteShardAccess:
     def __init__(
@@ -107,3 +109,14 @@ class RemoteShardAccess:
     async def matrix_sample(self, vector_name: str, point_filter, sample: int, seed: int
                             ) -> tuple[int, list[tuple[PointId, Vector]]]:
         return await self._call("matrix_sample", vector_name, point_filter, sample, seed)
+
+    async def content_digest(self, only_if_writes: int | None = None) -> dict:
+        # A digest not cached yet reads the whole replica: more than a read's timeout.
+        return await self.peer_client.call_shard(
+            self.api_url, self.collection_uuid, self.shard_id, "content_digest", only_if_writes,
+            timeout=DIGEST_TIMEOUT, routed_at=self.routed_at)
+
+    async def point_hashes(self) -> list[list]:
+        return await self.peer_client.call_shard(
+            self.api_url, self.collection_uuid, self.shard_id, "point_hashes",
+            timeout=DIGEST_TIMEOUT, routed_at=self.routed_at)

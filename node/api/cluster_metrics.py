@@ -74,6 +74,12 @@ class ClusterMetrics:
             "flotilla_replicas_marked_dead",
             "Replicas marked Dead after failing a write", ["collection"], registry=registry,
         )
+        self.anti_entropy_repairs = Counter(
+            "flotilla_anti_entropy_repairs",
+            "Replicas marked Dead because their content differed from the other Active "
+            "replicas of their shard while no write moved it (refilled by a transfer)",
+            ["collection"], registry=registry,
+        )
         self.peer_requests = Counter(
             "flotilla_peer_requests",
             "Requests this node forwarded to other nodes, by operation and outcome",

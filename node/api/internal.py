@@ -57,10 +57,12 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/internal/v1"
 SECRET_HEADER = "X-Flotilla-Secret"
-# Exactly the methods of the ShardAccess protocol.
+# The methods of the ShardAccess protocol, and the two reads of anti-entropy (a replica's
+# content digest, its per-point hashes).
 SHARD_METHODS = frozenset({
     "upsert", "update", "retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
     "sparse_statistics", "info", "indexed_points", "facet_counts", "matrix_sample",
+    "content_digest", "point_hashes",
 })
 # Read once: inspecting a signature costs more than a small shard call's own work.
 _SIGNATURES = {m: inspect.signature(getattr(LocalShardAccess, m)) for m in SHARD_METHODS}
