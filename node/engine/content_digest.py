@@ -68,7 +68,7 @@ def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> Conten
             return ContentDigest(None, 0, shard.applied_seq)
         total = points = 0
         for segment, offset in matching_points(shard.segments, None):
-            total += point_hash(segment.point_ids[offset], segment.payload(offset),
+            total += point_hash(segment.ids.id_at(offset), segment.payload(offset),
                                 segment.vectors_of(offset))
             points += 1
         digest = ContentDigest(f"{total % _MODULUS:032x}", points, shard.applied_seq)
@@ -82,7 +82,7 @@ def point_hashes(shard: LocalShard) -> list[list]:
     out = []
     with shard.lock:
         for segment, offset in matching_points(shard.segments, None):
-            point_id = segment.point_ids[offset]
+            point_id = segment.ids.id_at(offset)
             full = point_hash(point_id, segment.payload(offset), segment.vectors_of(offset))
             out.append([point_id, f"{full & _MASK64:016x}"])
     return out
