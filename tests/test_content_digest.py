@@ -3,12 +3,14 @@ anti-entropy refills (cluster/replication/anti_entropy.py), on real engine shard
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from cluster.metadata.collection_config import build_collection_config
 from cluster.replication.anti_entropy import replicas_to_refill
+from node.engine import content_digest
 from node.engine.content_digest import ContentDigest, shard_digest
 from node.engine.point_batch import DenseColumn, PointBatch, batch_from_records
 from node.engine.shard import LocalShard
@@ -122,3 +124,47 @@ def test_the_minority_is_refilled_and_a_tie_keeps_the_first_placed_replica() -> 
     assert replicas_to_refill([3, 5], digests(p5="x", p3="y")) == [5]
     assert replicas_to_refill([1, 2, 3], digests(p1="a", p2="b", p3="c")) == [2, 3]
     assert replicas_to_refill([1, 2], digests(p1="a", p2="a")) == []
+
+
+def test_a_digest_taken_block_by_block_equals_one_taken_at_once(
+        tmp_path: Path, monkeypatch) -> None:
+    shard = open_shard(tmp_path)
+    shard.upsert(batch(list(range(50)), 1))
+    shard.update("delete", [7, 8], None, (), sync=True)
+    whole = shard_digest(shard)
+    shard.close()
+    monkeypatch.setattr(content_digest, "_BLOCK", 3)
+    reopened = open_shard(tmp_path)
+    assert shard_digest(reopened) == whole
+    reopened.close()
+
+
+def test_writes_between_blocks_stop_the_scan_and_never_give_a_mixed_digest(
+        tmp_path: Path, monkeypatch) -> None:
+    """The lock is held per block: writes go on while a digest is taken, and a digest that
+    saw one is not answered (nor cached) as the content of any write counter."""
+    monkeypatch.setattr(content_digest, "_BLOCK", 1)
+    shard = open_shard(tmp_path)
+    shard.upsert(batch(list(range(2000)), 1))
+    done = threading.Event()
+
+    def writer() -> None:
+        for i in range(200):
+            shard.upsert(batch([i], 100 + i))
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    answers = []
+    while not done.is_set():
+        answers.append(shard_digest(shard))
+    thread.join()
+    for answer in answers:
+        if answer.digest is not None and answer.writes == shard.applied_seq:
+            assert answer == shard_digest(shard)
+    monkeypatch.setattr(content_digest, "_BLOCK", 1 << 20)
+    final = shard_digest(shard)
+    monkeypatch.setattr(content_digest, "_BLOCK", 5)
+    content_digest._cache.pop(shard, None)
+    assert shard_digest(shard) == final
+    shard.close()

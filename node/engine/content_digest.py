@@ -7,8 +7,8 @@ depend on segment layout or on the order points were written in. Two replicas wi
 points, payloads and vectors have the same digest whatever the optimizer did to either.
 
 A digest is kept per shard with the write counter (`applied_seq`) it was computed at: asking an
-idle shard again costs nothing. Computing one reads every live point under the shard lock
-(writes to that shard wait meanwhile; see docs/chaos.md for what it costs), so a caller can ask
+idle shard again costs nothing. Computing one reads every live point, holding the shard lock
+for one block of points at a time (see docs/chaos.md for what it costs), so a caller can ask
 for it only while the shard stays idle: with `only_if_writes`, a shard whose counter moved on
 from that value answers its counter alone.
 """
@@ -30,6 +30,8 @@ from node.engine.shard import LocalShard
 
 _MODULUS = 1 << 128
 _MASK64 = (1 << 64) - 1
+# Points hashed under one hold of the shard lock (~20-40 ms of hashing).
+_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -59,21 +61,44 @@ _cache: weakref.WeakKeyDictionary[LocalShard, ContentDigest] = weakref.WeakKeyDi
 def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> ContentDigest:
     """The digest of the shard's live points, as of its current write counter. With
     `only_if_writes`, a digest not cached is computed only if the counter is still that value
-    (the shard took no write since the caller saw it); else the digest is None. Blocking."""
+    (the shard took no write since the caller saw it); else the digest is None. Blocking.
+
+    The shard lock is held for one block of points at a time, not the whole scan: reads and
+    writes of a large shard go on meanwhile (a million points take seconds to hash). A write or
+    an optimizer swap between two blocks makes the scan stop and answer None (changing)."""
     with shard.lock:
         cached = _cache.get(shard)
         if cached is not None and cached.writes == shard.applied_seq:
             return cached
-        if only_if_writes is not None and only_if_writes != shard.applied_seq:
-            return ContentDigest(None, 0, shard.applied_seq)
-        total = points = 0
-        for segment, offset in matching_points(shard.segments, None):
-            total += point_hash(segment.ids.id_at(offset), segment.payload(offset),
-                                segment.vectors_of(offset))
-            points += 1
-        digest = ContentDigest(f"{total % _MODULUS:032x}", points, shard.applied_seq)
-        _cache[shard] = digest
-        return digest
+        writes = shard.applied_seq
+        if only_if_writes is not None and only_if_writes != writes:
+            return ContentDigest(None, 0, writes)
+        segments = list(shard.segments)
+    total = points = 0
+    for segment in segments:
+        live = None
+        for start in range(0, 1 << 62, _BLOCK):
+            with shard.lock:
+                if shard.applied_seq != writes or not _same(shard.segments, segments):
+                    return ContentDigest(None, 0, shard.applied_seq)
+                if live is None:
+                    live = np.flatnonzero(~segment.deleted[: segment.total])
+                block = live[start:start + _BLOCK]
+                for offset in block.tolist():
+                    total += point_hash(segment.ids.id_at(offset), segment.payload(offset),
+                                        segment.vectors_of(offset))
+                points += len(block)
+            if start + _BLOCK >= len(live):
+                break
+    digest = ContentDigest(f"{total % _MODULUS:032x}", points, writes)
+    with shard.lock:
+        if shard.applied_seq == writes:
+            _cache[shard] = digest
+    return digest
+
+
+def _same(current: list, seen: list) -> bool:
+    return len(current) == len(seen) and all(a is b for a, b in zip(current, seen, strict=True))
 
 
 def point_hashes(shard: LocalShard) -> list[list]:
