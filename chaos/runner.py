@@ -205,9 +205,10 @@ class Run:
         self._settle(ctx, "anti-entropy")
 
     def _final_state(self, ctx: RunContext, data: list[str], clients: Clients):
-        """The final state, read again while replicas (or counts) differ, for as long as a
-        write the workload gave up on may still be on its way (a peer waits up to 10 s for a
-        replica): only a difference that outlasts that is a divergence."""
+        """The final state, read again while replicas (or counts) differ or a replica cannot be
+        read, for as long as a write the workload gave up on may still be on its way (a peer
+        waits up to 10 s for a replica; one that then misses it is marked Dead and refilled, so
+        it serves no reads for a moment): only a difference that outlasts that is a finding."""
         deadline = time.monotonic() + QUIESCE_LIMIT
         reads = 0
         while True:
@@ -215,9 +216,10 @@ class Run:
             final = collect(ctx, data, clients)
             self.history.note("final-read", seconds=round(time.monotonic() - began, 3))
             reads += 1
-            if not _replicas_differ(final) or time.monotonic() >= deadline:
+            if not _unsettled(final) or time.monotonic() >= deadline:
                 self.history.note("final-reads", reads=reads,
-                                  replicas_differ=_replicas_differ(final))
+                                  replicas_differ=_replicas_differ(final),
+                                  read_errors=_read_errors(final))
                 return final
             time.sleep(QUIESCE_PAUSE)
             self._settle(ctx, f"reread-{reads}")
@@ -398,6 +400,14 @@ class Run:
             unmount(path)
         with contextlib.suppress(Exception):
             self.topology.destroy()
+
+
+def _unsettled(final) -> bool:
+    return _replicas_differ(final) or _read_errors(final) > 0
+
+
+def _read_errors(final) -> int:
+    return sum(len(state.replica_errors) for state in final.collections.values())
 
 
 def _replicas_differ(final) -> bool:
