@@ -335,7 +335,8 @@ class _ShardWrite:
         (failed, or still running it) is out of the metadata: a replica that stayed Active
         could serve a read or a transfer without the write, or apply it after a later write
         to the same point that another node coordinated. Only replicas still Active in the
-        freshest metadata count toward the factor."""
+        freshest metadata, and not refilled by a transfer since they applied the write, count
+        toward the factor."""
         for task, peer in self.calls.items():
             if peer != self.links.peer_id and not task.done():
                 self.links.health.slow(peer)
