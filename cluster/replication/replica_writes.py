@@ -368,8 +368,8 @@ class _ShardWrite:
             self.links.quorum_failure(meta.name)
             self._refuse(Unavailable(
                 f"shard {self.shard_id} of `{meta.name}`: {len(counted)} of the replicas that "
-                f"applied the write are still Active, fewer than write_consistency_factor "
-                f"{self.factor}; it is not acknowledged"))
+                f"applied the write are still Active and hold it, fewer than "
+                f"write_consistency_factor {self.factor}; it is not acknowledged"))
             return
         seqs = [r for p, r in self.applied.items() if p in counted and isinstance(r, int)]
         if not self.acknowledged.done():
