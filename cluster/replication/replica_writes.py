@@ -335,16 +335,26 @@ class _ShardWrite:
         (failed, or still running it) is out of the metadata: a replica that stayed Active
         could serve a read or a transfer without the write, or apply it after a later write
         to the same point that another node coordinated. Only replicas still Active in the
-        freshest metadata count toward the factor."""
+        freshest metadata, and not refilled by a transfer since they applied the write, count
+        toward the factor."""
         for task, peer in self.calls.items():
             if peer != self.links.peer_id and not task.done():
                 self.links.health.slow(peer)
             self.links.lagging.lagging(self._key(meta, peer), self.settled[peer])
-        self._forget_wiped_local_copy(meta)
-        self._forget_refilled(meta)
-        missed = [peer for peer in self.settled if peer not in self.applied]
-        exclude = self.links.exclude_replica
-        if missed and exclude is not None:
+        excluded: set[int] = set()
+        while True:
+            # Looked at again after every exclusion: while it waited for consensus, this node
+            # may have applied a transfer into a replica that applied the write (marked Dead by
+            # another coordinator, refilled from a source that lacked the write, Active again).
+            self._forget_wiped_local_copy(meta)
+            self._forget_refilled(meta)
+            missed = [peer for peer in self.settled
+                      if peer not in self.applied and peer not in excluded]
+            exclude = self.links.exclude_replica
+            if not missed or exclude is None:
+                break
+            if excluded and len(self._counted(meta)) < self.factor:
+                break  # not acknowledged (below): a replica that missed it may stay Active
             done = await asyncio.gather(*(exclude(meta, self.shard_id, p) for p in missed))
             if not all(done):
                 self._restart_partial_copies(meta)
@@ -352,18 +362,23 @@ class _ShardWrite:
                     f"shard {self.shard_id} of `{meta.name}`: a replica missed the write and "
                     "could not be marked Dead through consensus; it is not acknowledged"))
                 return
-        current = self.links.current(meta).shards.get(self.shard_id, {})
-        counted = [p for p in self.applied if current.get(p) == ACTIVE]
+            excluded.update(missed)
+        counted = self._counted(meta)
         if len(counted) < self.factor:
             self.links.quorum_failure(meta.name)
             self._refuse(Unavailable(
                 f"shard {self.shard_id} of `{meta.name}`: {len(counted)} of the replicas that "
-                f"applied the write are still Active, fewer than write_consistency_factor "
-                f"{self.factor}; it is not acknowledged"))
+                f"applied the write are still Active and hold it, fewer than "
+                f"write_consistency_factor {self.factor}; it is not acknowledged"))
             return
         seqs = [r for p, r in self.applied.items() if p in counted and isinstance(r, int)]
         if not self.acknowledged.done():
             self.acknowledged.set_result(max(seqs) if seqs else None)
+
+    def _counted(self, meta: CollectionMeta) -> list[int]:
+        """The replicas that applied the write and are Active in the freshest metadata."""
+        current = self.links.current(meta).shards.get(self.shard_id, {})
+        return [p for p in self.applied if current.get(p) == ACTIVE]
 
     def _forget_wiped_local_copy(self, meta: CollectionMeta) -> None:
         """A transfer into this node's replica that began after the write was applied there
