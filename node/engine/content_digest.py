@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,6 @@ import orjson
 
 from node.engine.ids import PointId
 from node.engine.point_batch import SparseVector
-from node.engine.point_filter import matching_points
 from node.engine.shard import LocalShard
 
 _MODULUS = 1 << 128
@@ -61,11 +61,7 @@ _cache: weakref.WeakKeyDictionary[LocalShard, ContentDigest] = weakref.WeakKeyDi
 def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> ContentDigest:
     """The digest of the shard's live points, as of its current write counter. With
     `only_if_writes`, a digest not cached is computed only if the counter is still that value
-    (the shard took no write since the caller saw it); else the digest is None. Blocking.
-
-    The shard lock is held for one block of points at a time, not the whole scan: reads and
-    writes of a large shard go on meanwhile (a million points take seconds to hash). A write or
-    an optimizer swap between two blocks makes the scan stop and answer None (changing)."""
+    (the shard took no write since the caller saw it); else the digest is None. Blocking."""
     with shard.lock:
         cached = _cache.get(shard)
         if cached is not None and cached.writes == shard.applied_seq:
@@ -73,23 +69,13 @@ def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> Conten
         writes = shard.applied_seq
         if only_if_writes is not None and only_if_writes != writes:
             return ContentDigest(None, 0, writes)
-        segments = list(shard.segments)
     total = points = 0
-    for segment in segments:
-        live = None
-        for start in range(0, 1 << 62, _BLOCK):
-            with shard.lock:
-                if shard.applied_seq != writes or not _same(shard.segments, segments):
-                    return ContentDigest(None, 0, shard.applied_seq)
-                if live is None:
-                    live = np.flatnonzero(~segment.deleted[: segment.total])
-                block = live[start:start + _BLOCK]
-                for offset in block.tolist():
-                    total += point_hash(segment.ids.id_at(offset), segment.payload(offset),
-                                        segment.vectors_of(offset))
-                points += len(block)
-            if start + _BLOCK >= len(live):
-                break
+    try:
+        for _, full in _hashed_points(shard, writes):
+            total += full
+            points += 1
+    except _Changed:
+        return ContentDigest(None, 0, shard.applied_seq)
     digest = ContentDigest(f"{total % _MODULUS:032x}", points, writes)
     with shard.lock:
         if shard.applied_seq == writes:
@@ -97,20 +83,49 @@ def shard_digest(shard: LocalShard, only_if_writes: int | None = None) -> Conten
     return digest
 
 
-def _same(current: list, seen: list) -> bool:
-    return len(current) == len(seen) and all(a is b for a, b in zip(current, seen, strict=True))
-
-
 def point_hashes(shard: LocalShard) -> list[list]:
     """[id, 16 hex digits of its point hash] of every live point: what anti-entropy lists the
-    points replicas differ on from, before a repair (rare: the whole shard travels). Blocking."""
-    out = []
+    points replicas differ on from, before a repair (rare: the whole shard travels). Blocking;
+    ValueError when the shard changed meanwhile (the list would mix two states)."""
     with shard.lock:
-        for segment, offset in matching_points(shard.segments, None):
-            point_id = segment.ids.id_at(offset)
-            full = point_hash(point_id, segment.payload(offset), segment.vectors_of(offset))
-            out.append([point_id, f"{full & _MASK64:016x}"])
-    return out
+        writes = shard.applied_seq
+    try:
+        return [[point_id, f"{full & _MASK64:016x}"]
+                for point_id, full in _hashed_points(shard, writes)]
+    except _Changed:
+        raise ValueError("the shard took a write while its points were listed") from None
+
+
+class _Changed(Exception):
+    """A write or an optimizer swap happened between two blocks of a scan."""
+
+
+def _hashed_points(shard: LocalShard, writes: int) -> Iterator[tuple[PointId, int]]:
+    """(id, 128-bit hash) of every live point as of write counter `writes`. The shard lock is
+    held for one block of points at a time, not the whole scan: reads and writes of a large
+    shard go on meanwhile (a million points take seconds to hash); _Changed when one happened
+    between two blocks."""
+    with shard.lock:
+        segments = list(shard.segments)
+
+    def check() -> None:
+        if shard.applied_seq != writes or len(shard.segments) != len(segments) or any(
+                a is not b for a, b in zip(shard.segments, segments, strict=True)):
+            raise _Changed
+
+    for segment in segments:
+        with shard.lock:
+            check()
+            live = np.flatnonzero(~segment.deleted[: segment.total])
+        for start in range(0, len(live), _BLOCK):
+            with shard.lock:
+                check()
+                hashed = []
+                for offset in live[start:start + _BLOCK].tolist():
+                    point_id = segment.ids.id_at(offset)
+                    hashed.append((point_id, point_hash(point_id, segment.payload(offset),
+                                                        segment.vectors_of(offset))))
+            yield from hashed
 
 
 def point_hash(point_id: PointId, payload: dict | None, vectors: dict) -> int:
