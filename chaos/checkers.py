@@ -65,6 +65,7 @@ def acknowledged_writes(history: History, final: FinalState) -> Check:
         cstate = final.collections.get(name)
         if cstate is None:
             continue
+        scrolled_all = {node: set(ids) for node, ids in cstate.scrolls_all.items()}
         holders: dict = {}  # point id -> [(shard, peer)]
         for shard, replicas in cstate.replicas.items():
             for peer, content in replicas.items():
@@ -85,8 +86,8 @@ def acknowledged_writes(history: History, final: FinalState) -> Check:
                 if point_id not in content:
                     missing_on_replica += 1
                     check.fail(f"{name}: id {point_id} (shard {shard}) missing on peer {peer}")
-            for node, ids in cstate.scrolls_all.items():
-                if point_id not in set(ids):
+            for node, ids in scrolled_all.items():
+                if point_id not in ids:
                     check.fail(f"{name}: id {point_id} not in consistency=all scroll "
                                f"through node {node}")
         for point_id, deletes in entry["deletes"].items():

@@ -20,7 +20,7 @@ from chaos.context import RunContext
 from chaos.final_state import metadata_of
 
 CONVERGENCE_LIMIT = 60.0
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 # The line a node logs for each replica it marked Dead for differing (node logs survive
 # restarts of their node, unlike its counters), and the one before it that names the points.
 REPAIR_LOG_LINE = b"marked Dead for repair"

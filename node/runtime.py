@@ -429,7 +429,8 @@ class Node:
             self._tasks.append(asyncio.create_task(self._periodic_reconcile()))
             self._reconcile_wanted.set()
         if self.anti_entropy is not None:
-            self._tasks.append(asyncio.create_task(self.anti_entropy.run()))
+            period = settings.cluster.anti_entropy_period_ms / 1000
+            self._tasks.append(asyncio.create_task(self.anti_entropy.run(period)))
         log.info("node %s ready: api %s, raft %s", self.peer_id, self.api_address,
                  self.raft_address)
 

@@ -114,6 +114,9 @@ class ClusterSettings:
     secret: str | None = None
     p2p: P2PSettings = field(default_factory=P2PSettings)
     consensus: ConsensusSettings = field(default_factory=ConsensusSettings)
+    # How often anti-entropy compares the replicas of the shards this node checks
+    # (cluster/replication/anti_entropy.py); an idle replica answers from its cached digest.
+    anti_entropy_period_ms: int = 2000
 
 
 @dataclass(frozen=True)
@@ -336,9 +339,9 @@ def _validate(values: dict[str, Any]) -> None:
         port = values.get(key)
         if port is not None and not 0 <= port <= 65535:
             raise SettingsError(f"{key}: {port} is not a TCP port (0-65535)")
-    tick = values.get("cluster.consensus.tick_period_ms")
-    if tick is not None and tick <= 0:
-        raise SettingsError(f"cluster.consensus.tick_period_ms: must be positive, got {tick}")
+    for key in ("cluster.consensus.tick_period_ms", "cluster.anti_entropy_period_ms"):
+        if values.get(key) is not None and values[key] <= 0:
+            raise SettingsError(f"{key}: must be positive, got {values[key]}")
     if "log_level" in values:
         level = values["log_level"].strip().upper()
         level = "WARNING" if level == "WARN" else level

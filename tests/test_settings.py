@@ -58,6 +58,7 @@ def test_defaults() -> None:
     assert s.cluster.uri is None and s.cluster.bootstrap is None and s.cluster.secret is None
     assert s.cluster.peers == []
     assert s.cluster.consensus.tick_period_ms == 50
+    assert s.cluster.anti_entropy_period_ms == 2000
 
 
 def test_yaml_in_qdrant_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -99,6 +100,7 @@ def test_empty_yaml_and_empty_sections(tmp_path: Path) -> None:
         ("storage:\n  quotas:\n    release_margin_percent: 101\n",
          "storage.quotas.release_margin_percent"),
         ("storage:\n  quotas:\n    enabled: sometimes\n", "storage.quotas.enabled"),
+        ("cluster:\n  anti_entropy_period_ms: 0\n", "cluster.anti_entropy_period_ms"),
     ],
 )
 def test_yaml_bad_values_name_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:
