@@ -356,6 +356,7 @@ class Node:
         assert self.consensus is not None, "the node is not started"
         if state == ACTIVE:
             await self.consensus.propose({"op": "set_replica_state", "collection": meta.name,
+                                          "uuid": meta.uuid,
                                           "shard_id": shard_id, "peer_id": peer_id,
                                           "state": DEAD, "from_state": ACTIVE}, timeout)
             self.metrics.cluster.replicas_marked_dead.labels(collection=meta.name).inc()
@@ -391,6 +392,7 @@ class Node:
         assert self.consensus is not None, "the node is not started"
         try:
             await self.consensus.propose({"op": "set_replica_state", "collection": meta.name,
+                                          "uuid": meta.uuid,
                                           "shard_id": shard_id, "peer_id": peer_id,
                                           "state": DEAD, "from_state": ACTIVE},
                                          EXCLUDE_SECONDS)

@@ -295,6 +295,22 @@ def test_set_replica_state_errors() -> None:
     assert_unchanged(state, op | {"state": DEAD}, Conflict)
 
 
+def test_set_replica_state_names_the_collection_it_decided_on() -> None:
+    """A collection deleted and created again under its name between a node's decision and its
+    op is another collection: the op, carrying the uuid it saw, leaves its replicas alone."""
+    state = with_peers(1, 2)
+    create(state, "c", shards=1, rf=2)
+    seen = state.collections["c"].uuid
+    apply(state, {"op": "delete_collection", "name": "c"})
+    create(state, "c", shards=1, rf=2, uuid="uuid-c-again")
+    op = {"op": "set_replica_state", "collection": "c", "shard_id": 0, "peer_id": 2,
+          "state": DEAD, "from_state": ACTIVE}
+    assert_unchanged(state, op | {"uuid": seen}, Conflict)
+    assert_unchanged(state, op | {"uuid": 7}, BadRequest)
+    assert apply(state, op | {"uuid": state.collections["c"].uuid}) is True
+    assert state.collections["c"].shards[0] == {1: ACTIVE, 2: DEAD}
+
+
 def test_payload_indexes() -> None:
     state = with_peers(1)
     create(state, "c")

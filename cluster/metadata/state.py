@@ -83,7 +83,7 @@ def apply(state: MetadataState, op: dict) -> object:
 
     Ops: create_collection {name, uuid, config, init_from?}, update_collection {name, config},
     delete_collection {name}, change_aliases {actions}, set_replica_state {collection, shard_id,
-    peer_id, state, from_state?}, create_payload_index {collection, field_name, schema},
+    peer_id, state, from_state?, uuid?}, create_payload_index {collection, field_name, schema},
     drop_payload_index {collection, field_name}, add_peer {peer_id, uri, api},
     remove_peer {peer_id, force?}, create_shard_key {collection, shard_key, shards_number?,
     replication_factor?, placement?, initial_state?}, delete_shard_key {collection, shard_key},
@@ -342,6 +342,11 @@ def _set_replica_state(state: MetadataState, op: dict) -> bool:
     meta = _collection(state, name)
     if new_state not in REPLICA_STATES:
         raise BadRequest(f"unknown replica state `{new_state}`")
+    # A node that decided on the collection it saw names its uuid: the same name deleted and
+    # created again meanwhile is another collection, whose replicas the op must not touch.
+    if "uuid" in op and _field(op, "uuid", str) != meta.uuid:
+        raise Conflict(f"collection `{name}` was deleted and created again (uuid "
+                       f"{meta.uuid}, not {op['uuid']})")
     replicas = meta.shards.get(shard_id)
     if replicas is None:
         raise NotFound(f"Shard {shard_id} of collection `{name}` doesn't exist!")
