@@ -9,8 +9,10 @@ Reads go to one Active replica, this node's own first and peers that were slow o
 last; when it fails, or has not answered within the hedge delay (the collection's
 `read_fan_out_delay_ms`, HEDGE_SECONDS when unset), the next one is asked too and the first answer
 wins; `read_fan_out_factor` asks that many more replicas from the start. A read `consistency`
-above one asks several and answers with what most of them returned; it carries the placement
-it was routed with, and when a replica knows a newer one this node catches up and asks again
+above one asks several and answers with what most of them returned; points read by id are
+answered each as a majority of the Active replicas hold it (asked again for up to
+AGREEMENT_SECONDS while no majority does, then 503). It carries the placement it was routed
+with, and when a replica knows a newer one this node catches up and asks again
 (cluster/replication/write_routing.py), so a stale replica of its own cannot outvote them.
 """
 
@@ -73,6 +75,11 @@ HEDGE_SECONDS = 0.5
 # this node waits each time to apply the newer metadata.
 READ_REROUTES = 2
 READ_CATCH_UP_SECONDS = 1.0
+# Points read by id from several replicas must each be held alike by a majority of the Active
+# replicas (below); while they are not (a write still on its way), the replicas are asked again,
+# the pause doubling from the first to the last, for at most AGREEMENT_SECONDS, then 503.
+AGREEMENT_SECONDS = 1.0
+AGREEMENT_PAUSES = (0.02, 0.2)
 
 _READS = ("retrieve", "count", "existing", "scroll", "scan", "query", "query_batch",
           "sparse_statistics",
@@ -136,13 +143,30 @@ class ReplicaSet:
                 f"no active replica of shard {self.shard_id} of `{self.meta.name}`"
             )
         wanted, _ = _replicas_to_ask(READ_CONSISTENCY.get(), len(candidates))
-        results, errors = await self._ask(candidates, wanted, method, args, kwargs)
-        if len(results) >= wanted:
-            return _majority(results)
-        raise Unavailable(
-            f"shard {self.shard_id} of `{self.meta.name}`: {len(results)} of {wanted} replicas "
-            f"answered ({'; '.join(errors)})"
-        )
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + AGREEMENT_SECONDS, AGREEMENT_PAUSES[0]
+        while True:
+            results, errors = await self._ask(candidates, wanted, method, args, kwargs)
+            if len(results) < wanted:
+                raise Unavailable(
+                    f"shard {self.shard_id} of `{self.meta.name}`: {len(results)} of {wanted} "
+                    f"replicas answered ({'; '.join(errors)})"
+                )
+            if method != "retrieve" or len(results) == 1:
+                return _majority(results)
+            # A majority of the Active replicas, or every answer when fewer were asked.
+            needed = min(len(results), len(candidates) // 2 + 1)
+            records, disputed = _agreed_points(results, needed)
+            if not disputed:
+                return records
+            if loop.time() + pause > deadline:
+                raise Unavailable(
+                    f"shard {self.shard_id} of `{self.meta.name}`: no {needed} of its replicas "
+                    f"hold the same version of point(s) {disputed[:5]} (a write to them is still "
+                    "on its way); try again"
+                )
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, AGREEMENT_PAUSES[1])
 
     async def _ask(self, candidates: list[int], wanted: int, method: str, args: tuple,
                    kwargs: dict) -> tuple[list[object], list[str]]:
@@ -261,6 +285,32 @@ def _replicas_to_ask(consistency: object, active: int) -> tuple[int, bool]:
     if consistency == "quorum":
         return active // 2 + 1, False
     return min(int(consistency), active), False
+
+
+def _agreed_points(answers: list[list[tuple]], needed: int) -> tuple[list[tuple], list]:
+    """(each point as at least `needed` replicas returned it, leaving out the points at least
+    `needed` replicas lack; the ids of the points no `needed` replicas agree on).
+
+    Why a majority of the Active replicas rather than the most common answer: a point's
+    versions only move forward on each replica (ordered writes), and any two majorities share a
+    replica, so a version a majority held is never followed by an older one a majority holds:
+    a read never returns a point older than one an earlier read returned. The most common of
+    three different answers (three replicas, each a write behind the next) was whichever
+    answered first, and two reads in a row could go back in time."""
+    by_replica = [{record[0]: record for record in answer} for answer in answers]
+    agreed, disputed = [], []
+    for point_id in dict.fromkeys(pid for replica in by_replica for pid in replica):
+        versions = [replica.get(point_id) for replica in by_replica]
+        held = next((v for v in versions
+                     if sum(1 for other in versions if _same(other, v)) >= needed), _NONE_HELD)
+        if held is _NONE_HELD:
+            disputed.append(point_id)
+        elif held is not None:
+            agreed.append(held)
+    return agreed, disputed
+
+
+_NONE_HELD = object()
 
 
 def _majority(results: list[object]) -> object:
