@@ -1,7 +1,7 @@
 """`make chaos`: every scenario with several seeds, each run as its own `flotilla chaos run`
 process (a run that crashes cannot take the next one down), then one summary.
 
-    python -m chaos.suite [--seeds 3] [--scenarios a,b] [--out chaos-runs]
+    python -m chaos.suite [--seeds 3] [--first-seed 1] [--scenarios a,b] [--out chaos-runs]
 
 Writes `summary.md` and `summary.json` into the output directory; exits 1 when any run failed.
 """
@@ -94,7 +94,9 @@ def summary_markdown(rows: list[dict], total_s: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos.suite", description=__doc__)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds a scenario (default 3)")
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="the first of them (default 1): other seeds, other schedules")
     parser.add_argument("--scenarios", help="comma-separated names (default: all)")
     parser.add_argument("--out", default="chaos-runs")
     args = parser.parse_args(argv)
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows, began = [], time.monotonic()
     for name in names:
-        for seed in range(1, args.seeds + 1):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             started = time.monotonic()
             command = [sys.executable, "-m", "node.cli", "chaos", "run", name, "--seed",
                        str(seed), "--out", str(out)]
