@@ -355,10 +355,7 @@ class Node:
         state = current.shards.get(shard_id, {}).get(peer_id)
         assert self.consensus is not None, "the node is not started"
         if state == ACTIVE:
-            await self.consensus.propose({"op": "set_replica_state", "collection": meta.name,
-                                          "uuid": meta.uuid,
-                                          "shard_id": shard_id, "peer_id": peer_id,
-                                          "state": DEAD, "from_state": ACTIVE}, timeout)
+            await self.consensus.propose(_mark_dead_op(meta, shard_id, peer_id), timeout)
             self.metrics.cluster.replicas_marked_dead.labels(collection=meta.name).inc()
             log.warning("replica %s/%s on peer %s marked Dead: it missed a write",
                         meta.name, shard_id, peer_id)
@@ -391,11 +388,7 @@ class Node:
         so that the recovery transfer refills it. Whether that committed."""
         assert self.consensus is not None, "the node is not started"
         try:
-            await self.consensus.propose({"op": "set_replica_state", "collection": meta.name,
-                                          "uuid": meta.uuid,
-                                          "shard_id": shard_id, "peer_id": peer_id,
-                                          "state": DEAD, "from_state": ACTIVE},
-                                         EXCLUDE_SECONDS)
+            await self.consensus.propose(_mark_dead_op(meta, shard_id, peer_id), EXCLUDE_SECONDS)
             return True
         except FlotillaError as exc:  # changed meanwhile, the last Active one, or no quorum
             log.info("anti-entropy: replica %s/%s on peer %s not marked Dead: %s", meta.name,
@@ -656,3 +649,10 @@ class Node:
             self.consensus.close()
         if self.peer_client is not None:
             await self.peer_client.close()
+
+
+def _mark_dead_op(meta: CollectionMeta, shard_id: int, peer_id: int) -> dict:
+    """The op that marks an Active replica of the collection `meta` names Dead: refused if the
+    replica is no longer Active or the name now holds another collection (another uuid)."""
+    return {"op": "set_replica_state", "collection": meta.name, "uuid": meta.uuid,
+            "shard_id": shard_id, "peer_id": peer_id, "state": DEAD, "from_state": ACTIVE}

@@ -23,10 +23,23 @@ from nodeproc import (
 )
 from qdrant_client import QdrantClient
 
+from cluster.replication.wire import CONTENT_TYPE, decode, encode
+
 READY_TIMEOUT = 60.0
 CLIENT_TIMEOUT = 15
 
 Placement = dict[int, frozenset[tuple[int, str]]]  # shard id -> {(peer id, state)}
+
+
+def shard_call(node: NodeProcess, uuid: str, method: str, *args: object,
+               shard_id: int = 0) -> object:
+    """A shard method called on `node`'s own replica through the internal API, as a coordinator
+    calls it (a write through it reaches that replica only); its decoded result."""
+    response = requests.post(f"{node.url}/internal/v1/shards/{uuid}/{shard_id}/{method}",
+                             data=encode({"args": list(args), "kwargs": {}}),
+                             headers={"Content-Type": CONTENT_TYPE}, timeout=30)
+    assert response.status_code == 200, response.text
+    return decode(response.content)
 
 
 def raft_uri(port: int) -> str:

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from cluster_harness import Cluster
+from cluster_harness import Cluster, shard_call
 from nodeproc import NodeProcess, wait_for
 from qdrant_client import models
 
 from chaos.convergence import DIFFERS_LINE
-from cluster.replication.wire import CONTENT_TYPE, decode, encode
 from node.engine.point_batch import DenseColumn, PointBatch
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,14 +27,6 @@ NAME = "entropy"
 DIM = 4
 ACKED = list(range(100))
 UNACKED_ID = 10_000
-
-
-def _internal(node: NodeProcess, uuid: str, method: str, *args: object) -> object:
-    response = requests.post(f"{node.url}/internal/v1/shards/{uuid}/0/{method}",
-                             data=encode({"args": list(args), "kwargs": {}}),
-                             headers={"Content-Type": CONTENT_TYPE}, timeout=30)
-    assert response.status_code == 200, response.text
-    return decode(response.content)
 
 
 def _telemetry(cluster: Cluster, node: NodeProcess) -> dict:
@@ -48,11 +39,11 @@ def _repairs(cluster: Cluster) -> int:
 
 
 def _digests(cluster: Cluster, uuid: str, holders: list[NodeProcess]) -> set[str]:
-    return {_internal(node, uuid, "content_digest")["digest"] for node in holders}
+    return {shard_call(node, uuid, "content_digest")["digest"] for node in holders}
 
 
 def _ids_on(node: NodeProcess, uuid: str) -> set:
-    return {record[0] for record in _internal(node, uuid, "scan", None)}
+    return {record[0] for record in shard_call(node, uuid, "scan", None)}
 
 
 def _metric(node: NodeProcess, name: str) -> float:
@@ -89,7 +80,7 @@ def test_replicas_differing_on_an_unacknowledged_write_are_refilled(tmp_path: Pa
         # acknowledgement can.
         extra = PointBatch(ids=[UNACKED_ID], payloads=[{"n": -1}], dense={"": DenseColumn(
             rows=np.ones((1, DIM), dtype=np.float32), positions=np.arange(1))})
-        _internal(holders[1], uuid, "upsert", extra, True)
+        shard_call(holders[1], uuid, "upsert", extra, True)
         assert len(_digests(cluster, uuid, holders)) == 2
 
         began = time.monotonic()

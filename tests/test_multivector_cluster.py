@@ -10,13 +10,10 @@ import time
 
 import numpy as np
 import pytest
-import requests
-from cluster_harness import Cluster
+from cluster_harness import Cluster, shard_call
 from qdrant_client import QdrantClient, models
 from test_multivector_congruence import MAX_SIM
 from test_query_congruence import _same
-
-from cluster.replication.wire import CONTENT_TYPE, decode, encode
 
 pytestmark = pytest.mark.timeout(300)
 RECOVERY_TIMEOUT = 90
@@ -44,13 +41,9 @@ def _replica_points(cluster: Cluster, name: str) -> dict[tuple[int, int], dict]:
         info = cluster.collection_cluster(node, name)
         uuid = cluster.get(node, f"/internal/v1/collections/{name}")["uuid"]
         for shard in info["local_shards"]:
-            response = requests.post(
-                f"{node.url}/internal/v1/shards/{uuid}/{shard['shard_id']}/scan",
-                data=encode({"args": [None], "kwargs": {}}),
-                headers={"Content-Type": CONTENT_TYPE}, timeout=30)
-            assert response.status_code == 200, response.text
+            records = shard_call(node, uuid, "scan", None, shard_id=shard["shard_id"])
             out[(shard["shard_id"], info["peer_id"])] = {
-                pid: (payload, vectors) for pid, payload, vectors in decode(response.content)}
+                pid: (payload, vectors) for pid, payload, vectors in records}
     return out
 
 

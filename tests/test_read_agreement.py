@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from cluster_harness import Cluster
+from cluster_harness import Cluster, shard_call
 from nodeproc import NodeProcess
 from qdrant_client import models
 
-from cluster.replication.wire import CONTENT_TYPE, encode
 from node.engine.point_batch import DenseColumn, PointBatch
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,10 +32,7 @@ ONE_REPLICA = 2  # on one replica of three only
 def _apply_on(node: NodeProcess, uuid: str, point_id: int, version: int) -> None:
     batch = PointBatch(ids=[point_id], payloads=[{"v": version}], dense={"": DenseColumn(
         rows=np.full((1, DIM), version, dtype=np.float32), positions=np.arange(1))})
-    response = requests.post(f"{node.url}/internal/v1/shards/{uuid}/0/upsert",
-                             data=encode({"args": [batch, True], "kwargs": {}}),
-                             headers={"Content-Type": CONTENT_TYPE}, timeout=30)
-    assert response.status_code == 200, response.text
+    shard_call(node, uuid, "upsert", batch, True)
 
 
 def _retrieve(node: NodeProcess, ids: list[int], consistency: str | None) -> requests.Response:

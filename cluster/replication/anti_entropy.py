@@ -8,8 +8,8 @@ halfway, or one that resumed with a write queued and routed it from stale metada
 transfer refilled its own replica. Either content is a valid outcome of such a write; the
 replicas only have to agree.
 
-How: every ANTI_ENTROPY_SECONDS the node holding a shard's first Active replica (placement
-order) asks each Active replica for its write counter and content digest
+How: every `cluster.anti_entropy_period_ms` (2 s by default) the node holding a shard's first
+Active replica (placement order) asks each Active replica for its write counter and content digest
 (node/engine/content_digest.py), the digest only if the counter has not moved since the previous
 pass: a replica taking writes is not read whole every pass, and an idle one answers from its
 cache. Replicas that differ are left alone while anything moves: a transfer of the shard, a
@@ -39,7 +39,6 @@ from node.engine.content_digest import ContentDigest
 
 log = logging.getLogger(__name__)
 
-ANTI_ENTROPY_SECONDS = 2.0
 # Shards of one pass compared at once (each asks its replicas in parallel too).
 CONCURRENT_CHECKS = 8
 
@@ -89,7 +88,8 @@ class AntiEntropy:
         # shard -> (collection name, status, pass number) of the shards this node checks
         self.verdicts: dict[ShardKey, tuple[str, str, int]] = {}
 
-    async def run(self, period: float = ANTI_ENTROPY_SECONDS) -> None:
+    async def run(self, period: float) -> None:
+        """A pass every `period` seconds, for ever."""
         while True:
             await asyncio.sleep(period)
             try:
